@@ -1,0 +1,26 @@
+//! `POST /invoices`: creates a DRAFT invoice (Sequence 2024-01-01 shape), 201.
+
+use invoicing_domain::{
+    invoice::{CreateInvoice, Invoice},
+    ports::InvoiceStore,
+    Error,
+};
+use invoicing_http::{parse_json_object, ApiResponse, Request, RequestContext, Route};
+
+pub fn route() -> Route {
+    Route::sequence("create-invoice")
+}
+
+pub async fn create_invoice<S: InvoiceStore>(
+    store: &S,
+    context: RequestContext,
+    request: Request,
+) -> Result<ApiResponse, Error> {
+    let body: CreateInvoice = parse_json_object(&request)?;
+    body.validate()?;
+    // Version-7 UUIDs sort by creation time, so listing by key lists in creation order.
+    let id = uuid::Uuid::now_v7().to_string();
+    let invoice = Invoice::new_draft(id, &context.account_id, body, context.now);
+    store.insert_invoice(&invoice).await?;
+    Ok(ApiResponse::json(201, &invoice).with_header("location", format!("/invoices/{}", invoice.id)))
+}

@@ -1,0 +1,157 @@
+//! `POST /invoices` in process: the handler behind the shared gateway, with in-memory stores for
+//! the request rules and with the DynamoDB adapter on moto_server for concurrency.
+
+use base64::{engine::general_purpose::STANDARD, Engine};
+use chrono::Utc;
+use create_invoice::{create_invoice, route};
+use invoicing_domain::{
+    account::NewAccount,
+    memory::InMemoryStore,
+    ports::{AccountStore, CredentialStore, IdempotencyStore, InvoiceQuery, InvoiceStore},
+};
+use invoicing_http::{Body, Gateway, Response};
+use invoicing_test_support::MotoServer;
+use serde_json::{json, Value};
+
+async fn post<S>(store: &S, account: &NewAccount, body: &str, key: Option<&str>) -> Response<Body>
+where
+    S: InvoiceStore + CredentialStore + IdempotencyStore + Clone,
+{
+    let gateway = Gateway::new(store.clone(), store.clone());
+    let pair = format!("{}:{}", account.issued.client_id, account.issued.client_secret);
+    let mut request = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/invoices")
+        .header("authorization", format!("Basic {}", STANDARD.encode(pair)));
+    if let Some(key) = key {
+        request = request.header("idempotency-key", key);
+    }
+    let request = request.body(Body::Text(body.to_string())).unwrap();
+    gateway.serve(request, &route(), |context, request| create_invoice(store, context, request)).await
+}
+
+fn json_body(response: &Response<Body>) -> Value {
+    match response.body() {
+        Body::Text(text) => serde_json::from_str(text).unwrap(),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+async fn memory_fixture() -> (InMemoryStore, NewAccount) {
+    let store = InMemoryStore::new();
+    let account = NewAccount::generate("Acme", Utc::now());
+    store.create_account(&account).await.unwrap();
+    (store, account)
+}
+
+#[tokio::test]
+async fn creates_a_draft_with_every_field_of_the_seed() {
+    let (store, account) = memory_fixture().await;
+    let body = json!({
+        "currency": "USD", "customerId": "cust-42", "dueDate": "2026-12-31",
+        "purchaseOrderNumber": "PO-7", "reference": "REF", "customerEmails": ["ap@acme.test"],
+        "customerLegalCompanyName": "Acme Ltd", "customerBillingAddress": {"line1": "1 Main St", "country": "US"},
+        "memo": "Thanks", "paymentOptions": ["BANK_TRANSFER"],
+        "billingPeriod": {"start": "2026-11-01", "end": "2026-11-30"},
+        "metadata": [{"key": "team", "value": "finance"}], "accountingDate": "2026-11-30"
+    });
+    let response = post(&store, &account, &body.to_string(), None).await;
+    assert_eq!(response.status(), 201);
+    let invoice = json_body(&response);
+    let id = invoice["id"].as_str().unwrap().to_string();
+    assert_eq!(response.headers()["location"], format!("/invoices/{id}").as_str());
+    let created_at = invoice["createdAt"].clone();
+    assert_eq!(
+        invoice,
+        json!({
+            "id": id, "sequenceAccountId": account.account.id, "billingScheduleId": null,
+            "billingRunId": null, "status": "DRAFT", "currency": "USD", "invoiceNumber": null,
+            "issueDate": null, "dueDate": "2026-12-31", "purchaseOrderNumber": "PO-7", "reference": "REF",
+            "customerEmails": ["ap@acme.test"], "customerLegalCompanyName": "Acme Ltd",
+            "customerBillingAddress": {"line1": "1 Main St", "country": "US"}, "customerShippingAddress": {},
+            "memo": "Thanks", "paymentOptions": ["BANK_TRANSFER"],
+            "billingPeriod": {"start": "2026-11-01", "end": "2026-11-30"}, "customerId": "cust-42",
+            "totalTax": "0.00", "netTotal": "0.00", "grossTotal": "0.00",
+            "metadata": [{"key": "team", "value": "finance"}], "customerTaxId": null,
+            "paymentStatus": "UNPAID", "createdAt": created_at, "creditNoteIds": [], "linkedServices": [],
+            "merchantDetails": null, "creditBalances": null, "dunningStatus": null,
+            "accountingDate": "2026-11-30", "calculatedAt": null, "customerTaxStatus": null,
+            "renderSettings": {}
+        })
+    );
+    let stored = store.get_invoice(&account.account.id, &id).await.unwrap().unwrap();
+    assert_eq!(serde_json::to_value(stored).unwrap(), invoice);
+}
+
+#[tokio::test]
+async fn bad_bodies_are_400s_that_name_the_problem() {
+    let (store, account) = memory_fixture().await;
+    let cases = [
+        ("{\"currency\": \"USD\",", "malformed JSON: EOF while parsing a value at line 1 column 19"),
+        (r#"{"currency": "USD"}"#, "request body: missing field `customerId` at line 1 column 19"),
+        (
+            r#"{"currency": "XYZ", "customerId": "c"}"#,
+            "currency: unknown variant `XYZ`, expected one of `ARS`, `AUD`, `BRL`, `CAD`, `CHF`, `CNY`, `COP`, `CZK`, `DKK`, `EUR`, `GBP`, `HKD`, `ILS`, `JPY`, `KRW`, `MXN`, `NOK`, `NZD`, `PLN`, `SEK`, `SGD`, `THB`, `USD`, `UYU`, `ZAR` at line 1 column 18",
+        ),
+        (
+            r#"{"currency": "USD", "customerId": 42}"#,
+            "customerId: invalid type: integer `42`, expected a string at line 1 column 36",
+        ),
+        (
+            r#"{"currency": "USD", "customerId": "c", "dueDate": "31/12/2026"}"#,
+            "dueDate: input contains invalid characters at line 1 column 62",
+        ),
+        ("[]", "request body: must be a JSON object"),
+        ("\"USD\"", "request body: must be a JSON object"),
+        ("", "request body: a JSON object is required"),
+    ];
+    for (body, message) in cases {
+        let response = post(&store, &account, body, None).await;
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(json_body(&response), json!({"error": {"type": "ValidationError", "message": message}}), "{body}");
+    }
+    let page = store
+        .list_invoices(&account.account.id, &InvoiceQuery { limit: 100, ..Default::default() })
+        .await
+        .unwrap();
+    assert!(page.items.is_empty());
+}
+
+#[tokio::test]
+async fn fifty_concurrent_identical_requests_create_one_invoice_in_dynamodb() {
+    let moto = MotoServer::start();
+    let store = moto.fresh_store().await;
+    let account = NewAccount::generate("Acme", Utc::now());
+    store.create_account(&account).await.unwrap();
+    let body = r#"{"currency": "GBP", "customerId": "cust-1"}"#;
+
+    let responses =
+        futures::future::join_all((0..50).map(|_| post(&store, &account, body, Some("create-once")))).await;
+    let created: Vec<&Response<Body>> = responses.iter().filter(|r| r.status() == 201).collect();
+    let conflicts = responses.iter().filter(|r| r.status() == 409).count();
+    assert_eq!(created.len() + conflicts, 50, "only 201s and in-progress 409s");
+    assert!(!created.is_empty());
+
+    // Whatever each caller saw, the table holds exactly one invoice, and every 201 names it.
+    let output = moto
+        .dynamodb_client()
+        .query()
+        .table_name(store.table())
+        .key_condition_expression("pk = :pk AND begins_with(sk, :invoice)")
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#{}", account.account.id)))
+        .expression_attribute_values(":invoice", aws_sdk_dynamodb::types::AttributeValue::S("INVOICE#".into()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(output.count, 1);
+    let stored_id = output.items.unwrap()[0]["id"].as_s().unwrap().clone();
+    for response in created {
+        assert_eq!(json_body(response)["id"], stored_id.as_str());
+    }
+
+    // Once complete, a retry replays the same answer.
+    let replay = post(&store, &account, body, Some("create-once")).await;
+    assert_eq!(replay.status(), 201);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_body(&replay)["id"], stored_id.as_str());
+}

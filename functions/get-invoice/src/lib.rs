@@ -1,0 +1,21 @@
+//! `GET /invoices/{invoiceId}`: one invoice of the caller's account; any other id is a 404.
+
+use invoicing_domain::{ports::InvoiceStore, Error};
+use invoicing_http::{path_param, ApiResponse, Request, RequestContext, Route};
+
+pub fn route() -> Route {
+    Route::sequence("get-invoice")
+}
+
+pub async fn get_invoice<S: InvoiceStore>(
+    store: &S,
+    context: RequestContext,
+    request: Request,
+) -> Result<ApiResponse, Error> {
+    let invoice_id = path_param(&request, "invoiceId")?;
+    let invoice = store
+        .get_invoice(&context.account_id, &invoice_id)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no invoice with id {invoice_id}")))?;
+    Ok(ApiResponse::json(200, &invoice))
+}

@@ -1,0 +1,46 @@
+//! `GET /invoices?status=&customerId=&limit=&after=`: the caller's invoices, oldest first.
+
+use invoicing_domain::{
+    invoice::InvoiceStatus,
+    pagination::{decode_cursor, parse_limit},
+    ports::{InvoiceQuery, InvoiceStore},
+    Error,
+};
+use invoicing_http::{query_params, ApiResponse, Request, RequestContext, Route};
+
+pub fn route() -> Route {
+    Route::sequence("list-invoices")
+}
+
+pub fn parse_query(request: &Request) -> Result<InvoiceQuery, Error> {
+    let params = query_params(request, &["status", "customerId", "limit", "after"])?;
+    let get = |name: &str| params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+    let status = get("status")
+        .map(|raw| {
+            InvoiceStatus::parse(raw).ok_or_else(|| {
+                let known: Vec<&str> = InvoiceStatus::ALL.iter().map(|s| s.as_str()).collect();
+                Error::validation(format!(
+                    "status: `{}` is not one of {}",
+                    raw.chars().take(64).collect::<String>(),
+                    known.join(", ")
+                ))
+            })
+        })
+        .transpose()?;
+    Ok(InvoiceQuery {
+        status,
+        customer_id: get("customerId").map(str::to_string),
+        limit: parse_limit(get("limit"))?,
+        after: get("after").map(decode_cursor).transpose()?,
+    })
+}
+
+pub async fn list_invoices<S: InvoiceStore>(
+    store: &S,
+    context: RequestContext,
+    request: Request,
+) -> Result<ApiResponse, Error> {
+    let query = parse_query(&request)?;
+    let page = store.list_invoices(&context.account_id, &query).await?;
+    Ok(ApiResponse::json(200, &page))
+}

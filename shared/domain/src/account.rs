@@ -1,0 +1,138 @@
+//! Accounts and their credentials. Secrets are random, shown once, and stored only as hashes.
+
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// How a credential is presented: `Authorization: Basic` or `X-API-Key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CredentialKind {
+    ClientSecret,
+    ApiKey,
+}
+
+/// A stored credential: a public id and the SHA-256 of its secret.
+///
+/// Secrets are 256 random bits, so a fast hash is enough (no dictionary to attack); a slow KDF
+/// would only add latency to every request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Credential {
+    pub id: String,
+    pub account_id: String,
+    pub kind: CredentialKind,
+    pub secret_hash: String,
+}
+
+impl Credential {
+    /// Compares a presented secret with the stored hash in constant time.
+    pub fn verify(&self, presented_secret: &str) -> bool {
+        let presented = hash_secret(presented_secret);
+        presented.as_bytes().ct_eq(self.secret_hash.as_bytes()).into()
+    }
+}
+
+/// The plaintext credentials of a new account: shown once, never stored.
+#[derive(Debug, Clone)]
+pub struct IssuedCredentials {
+    pub client_id: String,
+    pub client_secret: String,
+    pub api_key: String,
+}
+
+/// A new account with its credentials: the records to store and the plaintext to show once.
+pub struct NewAccount {
+    pub account: Account,
+    pub credentials: Vec<Credential>,
+    pub issued: IssuedCredentials,
+}
+
+/// The separator between an API key's public id and its secret: `<keyId>.<secret>`.
+const API_KEY_SEPARATOR: char = '.';
+
+impl NewAccount {
+    pub fn generate(name: &str, now: DateTime<Utc>) -> NewAccount {
+        let account = Account { id: uuid::Uuid::now_v7().to_string(), name: name.to_string(), created_at: now };
+        let client_id = format!("ci_{}", random_token(12));
+        let client_secret = random_token(32);
+        let key_id = format!("ak_{}", random_token(12));
+        let key_secret = random_token(32);
+        let credentials = vec![
+            Credential {
+                id: client_id.clone(),
+                account_id: account.id.clone(),
+                kind: CredentialKind::ClientSecret,
+                secret_hash: hash_secret(&client_secret),
+            },
+            Credential {
+                id: key_id.clone(),
+                account_id: account.id.clone(),
+                kind: CredentialKind::ApiKey,
+                secret_hash: hash_secret(&key_secret),
+            },
+        ];
+        let issued = IssuedCredentials {
+            client_id,
+            client_secret,
+            api_key: format!("{key_id}{API_KEY_SEPARATOR}{key_secret}"),
+        };
+        NewAccount { account, credentials, issued }
+    }
+}
+
+/// Splits an API key into its credential id and secret.
+pub fn split_api_key(api_key: &str) -> Option<(&str, &str)> {
+    let (id, secret) = api_key.split_once(API_KEY_SEPARATOR)?;
+    (!id.is_empty() && !secret.is_empty()).then_some((id, secret))
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    hex::encode(Sha256::digest(secret.as_bytes()))
+}
+
+fn random_token(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buffer);
+    URL_SAFE_NO_PAD.encode(buffer)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_secrets_verify_and_are_stored_only_as_hashes() {
+        let new = NewAccount::generate("Acme", Utc::now());
+        let [basic, key] = &new.credentials[..] else { panic!("two credentials") };
+        assert_eq!(basic.kind, CredentialKind::ClientSecret);
+        assert_eq!(basic.id, new.issued.client_id);
+        assert!(basic.verify(&new.issued.client_secret));
+        assert!(!basic.verify("wrong"));
+        assert_ne!(basic.secret_hash, new.issued.client_secret);
+
+        let (key_id, key_secret) = split_api_key(&new.issued.api_key).unwrap();
+        assert_eq!(key.id, key_id);
+        assert!(key.verify(key_secret));
+        assert!(!key.verify(&new.issued.client_secret));
+    }
+
+    #[test]
+    fn api_keys_need_both_halves() {
+        assert_eq!(split_api_key("ak_x.secret"), Some(("ak_x", "secret")));
+        assert_eq!(split_api_key("ak_x."), None);
+        assert_eq!(split_api_key(".secret"), None);
+        assert_eq!(split_api_key("nodot"), None);
+    }
+}

@@ -1,0 +1,18 @@
+//! The invoicing domain: plain Rust, with no knowledge of HTTP or AWS.
+//!
+//! Adapters (DynamoDB, the HTTP mapping) implement the traits in [`ports`].
+
+pub mod account;
+pub mod currency;
+pub mod error;
+pub mod idempotency;
+pub mod invoice;
+pub mod money;
+pub mod pagination;
+pub mod ports;
+pub mod version;
+
+#[cfg(feature = "test-doubles")]
+pub mod memory;
+
+pub use error::{Error, ErrorKind, Result};

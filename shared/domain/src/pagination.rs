@@ -1,0 +1,91 @@
+//! Lists answer `{"items": [...], "pagination": {"after": cursor | null}}` (SPEC.md section 4).
+
+use crate::Error;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use serde::{Serialize, Serializer};
+
+pub const DEFAULT_LIMIT: usize = 20;
+pub const MAX_LIMIT: usize = 100;
+
+/// One page of a list. `after` is the position of the last item, when more may follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub after: Option<String>,
+}
+
+impl<T: Serialize> Serialize for Page<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Pagination {
+            after: Option<String>,
+        }
+        #[derive(Serialize)]
+        struct Body<'a, T> {
+            items: &'a [T],
+            pagination: Pagination,
+        }
+        Body { items: &self.items, pagination: Pagination { after: self.after.as_deref().map(encode_cursor) } }
+            .serialize(serializer)
+    }
+}
+
+/// Cursors are opaque to callers: the position, base64url-encoded.
+pub fn encode_cursor(position: &str) -> String {
+    URL_SAFE_NO_PAD.encode(position.as_bytes())
+}
+
+pub fn decode_cursor(cursor: &str) -> Result<String, Error> {
+    URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|position| !position.is_empty())
+        .ok_or_else(|| Error::validation("after: not a cursor returned by this API"))
+}
+
+pub fn parse_limit(raw: Option<&str>) -> Result<usize, Error> {
+    let Some(raw) = raw else { return Ok(DEFAULT_LIMIT) };
+    match raw.parse::<usize>() {
+        Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
+        _ => Err(Error::validation(format!(
+            "limit: must be an integer from 1 to {MAX_LIMIT}"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn cursors_round_trip_and_bad_ones_are_refused() {
+        let cursor = encode_cursor("0193-abc");
+        assert_eq!(decode_cursor(&cursor).unwrap(), "0193-abc");
+        assert_eq!(
+            decode_cursor("%%%").unwrap_err().public_message(),
+            "after: not a cursor returned by this API"
+        );
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(parse_limit(None).unwrap(), 20);
+        assert_eq!(parse_limit(Some("100")).unwrap(), 100);
+        for bad in ["0", "101", "-1", "ten", ""] {
+            assert!(parse_limit(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pages_serialize_with_their_cursor() {
+        let page = Page { items: vec![1, 2], after: Some("x".to_string()) };
+        assert_eq!(
+            serde_json::to_value(&page).unwrap(),
+            json!({"items": [1, 2], "pagination": {"after": encode_cursor("x")}})
+        );
+        let last: Page<u8> = Page { items: vec![], after: None };
+        assert_eq!(serde_json::to_value(&last).unwrap(), json!({"items": [], "pagination": {"after": null}}));
+    }
+}

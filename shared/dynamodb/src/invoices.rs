@@ -1,0 +1,112 @@
+use crate::{account_pk, decode, encode, n, s, sdk_error, DynamoStore, Item};
+use invoicing_domain::{
+    invoice::Invoice,
+    pagination::Page,
+    ports::{InvoiceQuery, InvoiceStore},
+    Error, Result,
+};
+
+const INVOICE_PREFIX: &str = "INVOICE#";
+/// Items DynamoDB evaluates per page when a filter may discard many of them.
+const FILTERED_PAGE_SIZE: i32 = 200;
+
+fn invoice_sk(invoice_id: &str) -> String {
+    format!("{INVOICE_PREFIX}{invoice_id}")
+}
+
+impl InvoiceStore for DynamoStore {
+    async fn insert_invoice(&self, invoice: &Invoice) -> Result<()> {
+        let mut item: Item = encode(invoice)?;
+        item.insert("pk".into(), s(account_pk(&invoice.sequence_account_id)));
+        item.insert("sk".into(), s(invoice_sk(&invoice.id)));
+        item.insert("entity".into(), s("INVOICE"));
+        // Every later update is conditional on this version.
+        item.insert("version".into(), n(1));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                    Error::conflict(format!("invoice {} already exists", invoice.id))
+                } else {
+                    sdk_error("PutItem", e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn get_invoice(&self, account_id: &str, invoice_id: &str) -> Result<Option<Invoice>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(account_id)))
+            .key("sk", s(invoice_sk(invoice_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        output.item.map(decode).transpose()
+    }
+
+    async fn list_invoices(&self, account_id: &str, query: &InvoiceQuery) -> Result<Page<Invoice>> {
+        let mut filters = Vec::new();
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":prefix", s(INVOICE_PREFIX));
+        if let Some(status) = query.status {
+            filters.push("#status = :status");
+            request = request
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", s(status.as_str()));
+        }
+        if let Some(customer_id) = &query.customer_id {
+            filters.push("customerId = :customerId");
+            request = request.expression_attribute_values(":customerId", s(customer_id));
+        }
+        let page_size = if filters.is_empty() { query.limit as i32 + 1 } else { FILTERED_PAGE_SIZE };
+        if !filters.is_empty() {
+            request = request.filter_expression(filters.join(" AND "));
+        }
+        let mut start_key = query.after.as_ref().map(|after| {
+            Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(invoice_sk(after)))])
+        });
+
+        // Collect one more than asked for: finding it is what proves there is a next page.
+        let mut items: Vec<Invoice> = Vec::with_capacity(query.limit + 1);
+        loop {
+            let output = request
+                .clone()
+                .limit(page_size)
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                items.push(decode(item)?);
+                if items.len() > query.limit {
+                    break;
+                }
+            }
+            if items.len() > query.limit {
+                break;
+            }
+            match output.last_evaluated_key {
+                Some(key) => start_key = Some(key),
+                None => break,
+            }
+        }
+        let more = items.len() > query.limit;
+        items.truncate(query.limit);
+        let after = if more { items.last().map(|i| i.id.clone()) } else { None };
+        Ok(Page { items, after })
+    }
+}

@@ -1,0 +1,74 @@
+//! DynamoDB adapter. One table; every invoice and idempotency record lives under its account's
+//! partition key (`ACCOUNT#<id>`), so no query can cross accounts.
+//!
+//! | item            | pk                  | sk                    |
+//! |-----------------|---------------------|-----------------------|
+//! | account         | `ACCOUNT#<id>`      | `ACCOUNT`             |
+//! | invoice         | `ACCOUNT#<id>`      | `INVOICE#<invoiceId>` |
+//! | idempotency     | `ACCOUNT#<id>`      | `IDEMPOTENCY#<key>`   |
+//! | credential      | `CREDENTIAL#<id>`   | `CREDENTIAL`          |
+
+mod accounts;
+mod idempotency;
+mod invoices;
+pub mod schema;
+
+use aws_sdk_dynamodb::{error::DisplayErrorContext, types::AttributeValue, Client};
+use invoicing_domain::Error;
+use std::collections::HashMap;
+
+pub(crate) type Item = HashMap<String, AttributeValue>;
+
+/// The table and the client to reach it; implements every store port.
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    /// Builds the client from the standard AWS environment (including `AWS_ENDPOINT_URL`, so the
+    /// same binary runs against AWS and a local server) and the table from `TABLE_NAME`.
+    pub async fn from_env() -> Result<Self, String> {
+        let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_string())?;
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(Self::new(Client::new(&config), table))
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+pub(crate) fn account_pk(account_id: &str) -> String {
+    format!("ACCOUNT#{account_id}")
+}
+
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+/// Any SDK failure is internal: the detail goes to the logs, never to the caller.
+pub(crate) fn sdk_error<E: std::error::Error>(operation: &str, error: E) -> Error {
+    Error::internal(format!("DynamoDB {operation} failed: {}", DisplayErrorContext(error)))
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Error> {
+    serde_dynamo::from_item(item).map_err(|e| Error::internal(format!("corrupt item: {e}")))
+}
+
+pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Item, Error> {
+    serde_dynamo::to_item(value).map_err(|e| Error::internal(format!("unencodable item: {e}")))
+}

@@ -1,0 +1,229 @@
+use crate::{
+    auth::authenticate,
+    errors::{error_response, ErrorStyle},
+    request::body_bytes,
+};
+use chrono::{DateTime, SubsecRound, Utc};
+use invoicing_domain::{
+    idempotency::{self, Claim, StoredResponse},
+    ports::{CredentialStore, IdempotencyStore},
+    version::ApiVersion,
+    Error, ErrorKind,
+};
+use lambda_http::{http::HeaderValue, service_fn, Body, Request, RequestExt, Response};
+use serde::Serialize;
+use std::{convert::Infallible, future::Future, sync::Arc, time::Instant};
+
+/// Who is asking, under which API version, and when.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    pub account_id: String,
+    pub version: ApiVersion,
+    pub request_id: String,
+    /// The request's time, to the millisecond, so stored and returned times agree.
+    pub now: DateTime<Utc>,
+}
+
+/// What a handler answers: a status, a JSON body and extra headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiResponse {
+    pub status: u16,
+    pub body: String,
+    pub headers: Vec<(String, String)>,
+}
+
+impl ApiResponse {
+    pub fn json<T: Serialize + ?Sized>(status: u16, body: &T) -> ApiResponse {
+        let body = serde_json::to_string(body).expect("API bodies are always serializable");
+        ApiResponse { status, body, headers: Vec::new() }
+    }
+
+    pub fn with_header(mut self, name: &str, value: impl Into<String>) -> ApiResponse {
+        self.headers.push((name.to_ascii_lowercase(), value.into()));
+        self
+    }
+}
+
+/// Per-route settings.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub name: &'static str,
+    pub error_style: ErrorStyle,
+    pub max_body_bytes: usize,
+}
+
+impl Route {
+    /// A Sequence-style route with SPEC.md's default 1 MiB body limit.
+    pub fn sequence(name: &'static str) -> Route {
+        Route { name, error_style: ErrorStyle::Sequence, max_body_bytes: 1024 * 1024 }
+    }
+}
+
+/// Everything between API Gateway and a handler. Built once per cold start.
+pub struct Gateway<C, I> {
+    credentials: C,
+    idempotency: I,
+}
+
+impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
+    pub fn new(credentials: C, idempotency: I) -> Self {
+        Self { credentials, idempotency }
+    }
+
+    /// Serves one request: never fails, every error becomes its HTTP answer.
+    pub async fn serve<H, Fut>(&self, request: Request, route: &Route, handler: H) -> Response<Body>
+    where
+        H: FnOnce(RequestContext, Request) -> Fut,
+        Fut: Future<Output = Result<ApiResponse, Error>>,
+    {
+        let started = Instant::now();
+        let request_id = request
+            .lambda_context_ref()
+            .map(|context| context.request_id.clone())
+            .unwrap_or_default();
+        let method = request.method().as_str().to_string();
+        let version_header = request.headers().get("sequence-version").map(|v| v.to_str().unwrap_or("<non-ascii>"));
+        let (version, outcome) = match ApiVersion::resolve(version_header) {
+            Ok(version) => (version, self.serve_version(request, route, handler, version, &request_id).await),
+            Err(error) => (ApiVersion::LATEST, Err(error)),
+        };
+        let (response, replayed) = match outcome {
+            Ok(answer) => answer,
+            Err(error) => (self.answer_error(&error, route, &request_id), false),
+        };
+        tracing::info!(
+            requestId = %request_id,
+            route = route.name,
+            method = %method,
+            status = response.status,
+            replayed,
+            elapsedMs = started.elapsed().as_millis() as u64,
+            "request served"
+        );
+        to_http(response, version, replayed)
+    }
+
+    fn answer_error(&self, error: &Error, route: &Route, request_id: &str) -> ApiResponse {
+        if error.kind() == ErrorKind::Internal {
+            tracing::error!(requestId = %request_id, error = error.detail(), "request failed");
+        }
+        error_response(error, route.error_style, request_id)
+    }
+
+    async fn serve_version<H, Fut>(
+        &self,
+        request: Request,
+        route: &Route,
+        handler: H,
+        version: ApiVersion,
+        request_id: &str,
+    ) -> Result<(ApiResponse, bool), Error>
+    where
+        H: FnOnce(RequestContext, Request) -> Fut,
+        Fut: Future<Output = Result<ApiResponse, Error>>,
+    {
+        let body = body_bytes(&request);
+        if body.len() > route.max_body_bytes {
+            return Err(Error::new(
+                ErrorKind::PayloadTooLarge,
+                format!("request body is {} bytes; the limit is {} bytes", body.len(), route.max_body_bytes),
+            ));
+        }
+        let account_id = authenticate(&self.credentials, &request).await?;
+        let context = RequestContext {
+            account_id,
+            version,
+            request_id: request_id.to_string(),
+            now: Utc::now().trunc_subsecs(3),
+        };
+
+        let idempotency_key = idempotency_key(&request, route)?;
+        let Some(key) = idempotency_key else {
+            let response = handler(context, request).await.or_else(|e| Ok::<_, Error>(self.answer_error(&e, route, request_id)))?;
+            return Ok((response, false));
+        };
+
+        let fingerprint = idempotency::fingerprint(request.method().as_str(), request.uri().path(), body);
+        let account_id = context.account_id.clone();
+        match self.idempotency.claim(&account_id, &key, &fingerprint, context.now).await? {
+            Claim::Replay(stored) => Ok((
+                ApiResponse { status: stored.status, body: stored.body, headers: stored.headers },
+                true,
+            )),
+            Claim::Acquired => {
+                let response = match handler(context, request).await {
+                    Ok(response) => response,
+                    Err(error) => self.answer_error(&error, route, request_id),
+                };
+                if response.status >= 500 {
+                    // A retry must run again rather than replay a failure.
+                    self.idempotency.release(&account_id, &key).await?;
+                } else {
+                    let stored = StoredResponse {
+                        status: response.status,
+                        body: response.body.clone(),
+                        headers: response.headers.clone(),
+                    };
+                    self.idempotency.complete(&account_id, &key, &stored).await?;
+                }
+                Ok((response, false))
+            }
+        }
+    }
+}
+
+/// The request's idempotency key, if it carries one (POST only; Slash routes also accept
+/// `X-Idempotency-Key`).
+fn idempotency_key(request: &Request, route: &Route) -> Result<Option<String>, Error> {
+    if request.method() != "POST" {
+        return Ok(None);
+    }
+    let headers = request.headers();
+    let value = headers.get("idempotency-key").or_else(|| match route.error_style {
+        ErrorStyle::Slash => headers.get("x-idempotency-key"),
+        ErrorStyle::Sequence => None,
+    });
+    let Some(value) = value else { return Ok(None) };
+    let key = value
+        .to_str()
+        .map_err(|_| Error::validation("Idempotency-Key must be printable ASCII"))?
+        .to_string();
+    idempotency::validate_key(&key)?;
+    Ok(Some(key))
+}
+
+fn to_http(response: ApiResponse, version: ApiVersion, replayed: bool) -> Response<Body> {
+    let mut builder = Response::builder()
+        .status(response.status)
+        .header("content-type", "application/json")
+        .header("sequence-version", version.as_str());
+    if replayed {
+        builder = builder.header("idempotent-replayed", "true");
+    }
+    for (name, value) in &response.headers {
+        if let Ok(value) = HeaderValue::from_str(value) {
+            builder = builder.header(name.as_str(), value);
+        }
+    }
+    builder.body(Body::Text(response.body)).expect("valid response parts")
+}
+
+/// Runs a Lambda function that serves one route with one handler. Stores are built once, before
+/// the first request, and shared by every invocation of the execution environment.
+pub async fn run<C, I, H, Fut>(gateway: Gateway<C, I>, route: Route, handler: H) -> Result<(), lambda_http::Error>
+where
+    C: CredentialStore + 'static,
+    I: IdempotencyStore + 'static,
+    H: Fn(RequestContext, Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<ApiResponse, Error>> + Send,
+{
+    let shared = Arc::new((gateway, route, handler));
+    lambda_http::run(service_fn(move |request: Request| {
+        let shared = Arc::clone(&shared);
+        async move {
+            let (gateway, route, handler) = &*shared;
+            Ok::<_, Infallible>(gateway.serve(request, route, handler).await)
+        }
+    }))
+    .await
+}

@@ -1,0 +1,16 @@
+//! The HTTP edge every API function shares (SPEC.md sections 2 and 3), implemented once:
+//! `Sequence-Version`, credentials, body limits, `Idempotency-Key`, error bodies and JSON logs.
+//! Handlers only see an authenticated [`RequestContext`] and return an [`ApiResponse`] or an error.
+
+mod auth;
+mod errors;
+mod gateway;
+mod request;
+mod telemetry;
+
+pub use errors::{error_response, ErrorStyle};
+pub use gateway::{run, ApiResponse, Gateway, RequestContext, Route};
+pub use request::{parse_json, parse_json_object, path_param, query_params};
+pub use telemetry::init_tracing;
+
+pub use lambda_http::{Body, Request, Response};

@@ -1,0 +1,133 @@
+//! Test-only helpers. Each test starts its own `moto_server` on a free loopback port and stops it
+//! when the returned guard drops, so tests run in parallel without sharing state.
+
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use invoicing_dynamodb::{schema, DynamoStore};
+use std::{
+    net::{TcpListener, TcpStream},
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
+    time::{Duration, Instant},
+};
+
+pub const REGION: &str = "us-east-1";
+
+/// The workspace's root directory.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// A tool from the project's virtualenv (`make` creates it), else from `PATH`.
+pub fn venv_tool(name: &str) -> PathBuf {
+    let in_venv = workspace_root().join(".venv/bin").join(name);
+    if in_venv.exists() {
+        in_venv
+    } else {
+        PathBuf::from(name)
+    }
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port").local_addr().unwrap().port()
+}
+
+/// Waits until something accepts TCP connections on the port.
+pub fn wait_for_port(port: u16, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(format!("nothing listened on 127.0.0.1:{port} within {timeout:?}"))
+}
+
+/// A child process that is killed (with its whole process group) when dropped.
+pub struct ProcessGuard {
+    child: Child,
+}
+
+impl ProcessGuard {
+    /// Starts the command as the leader of a new process group, so that dropping the guard also
+    /// stops whatever the command started.
+    pub fn spawn(command: &mut Command) -> std::io::Result<ProcessGuard> {
+        use std::os::unix::process::CommandExt;
+        let child = command.process_group(0).spawn()?;
+        Ok(ProcessGuard { child })
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the process has exited (with its status).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().ok().flatten()
+    }
+}
+
+impl Drop for ProcessGuard {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        // SIGTERM first so that servers can stop their own children, then SIGKILL what is left.
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// A `moto_server` (DynamoDB, SQS and more over the real AWS protocol) on a free loopback port.
+pub struct MotoServer {
+    pub endpoint: String,
+    _process: ProcessGuard,
+}
+
+impl MotoServer {
+    pub fn start() -> MotoServer {
+        let binary = venv_tool("moto_server");
+        for _ in 0..3 {
+            let port = free_port();
+            let process = ProcessGuard::spawn(
+                Command::new(&binary)
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+            )
+            .unwrap_or_else(|e| panic!("start {}: {e} (run `make test`, which installs it)", binary.display()));
+            if wait_for_port(port, Duration::from_secs(60)).is_ok() {
+                return MotoServer { endpoint: format!("http://127.0.0.1:{port}"), _process: process };
+            }
+        }
+        panic!("moto_server did not start");
+    }
+
+    pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+
+    /// A new table with the production schema, and a store on it.
+    pub async fn fresh_store(&self) -> DynamoStore {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let table = format!("invoicing-test-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let client = self.dynamodb_client();
+        schema::create_table(&client, &table).await.expect("create table");
+        DynamoStore::new(client, table)
+    }
+}
