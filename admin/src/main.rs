@@ -9,7 +9,10 @@ use invoicing_dynamodb::{schema, DynamoStore};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "invoicing-admin", about = "Administer the invoicing API's accounts and local stack")]
+#[command(
+    name = "invoicing-admin",
+    about = "Administer the invoicing API's accounts and local stack"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -21,6 +24,9 @@ enum Command {
     CreateAccount {
         #[arg(long)]
         name: String,
+        /// Use this API key (`<keyId>.<secret>`) instead of a random one. For local fixtures only.
+        #[arg(long)]
+        api_key: Option<String>,
     },
     /// Create the table (TABLE_NAME) and the reconcile queues (QUEUE_NAME, DLQ_NAME) on a local
     /// stack. On AWS, template.yaml creates them.
@@ -41,14 +47,23 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), String> {
     let store = DynamoStore::from_env().await?;
     match cli.command {
-        Command::CreateAccount { name } => {
+        Command::CreateAccount { name, api_key } => {
             let name = name.trim();
             if name.is_empty() {
                 return Err("--name must not be empty".into());
             }
-            let new = NewAccount::generate(name, Utc::now().trunc_subsecs(3));
-            store.create_account(&new).await.map_err(|e| e.detail().to_string())?;
-            eprintln!("# account {} ({}) created; the secrets below are shown only once", new.account.id, name);
+            let mut new = NewAccount::generate(name, Utc::now().trunc_subsecs(3));
+            if let Some(api_key) = api_key {
+                new = new.with_api_key(&api_key)?;
+            }
+            store
+                .create_account(&new)
+                .await
+                .map_err(|e| e.detail().to_string())?;
+            eprintln!(
+                "# account {} ({}) created; the secrets below are shown only once",
+                new.account.id, name
+            );
             println!("CLIENT_ID={}", new.issued.client_id);
             println!("CLIENT_SECRET={}", new.issued.client_secret);
             println!("API_KEY={}", new.issued.api_key);
@@ -64,7 +79,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                     .queue_name(&name)
                     .send()
                     .await
-                    .map_err(|e| format!("create queue {name}: {}", aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                    .map_err(|e| {
+                        format!(
+                            "create queue {name}: {}",
+                            aws_sdk_sqs::error::DisplayErrorContext(e)
+                        )
+                    })?;
             }
             eprintln!("# table {} and queues created", store.table());
             Ok(())

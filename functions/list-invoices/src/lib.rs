@@ -14,7 +14,12 @@ pub fn route() -> Route {
 
 pub fn parse_query(request: &Request) -> Result<InvoiceQuery, Error> {
     let params = query_params(request, &["status", "customerId", "limit", "after"])?;
-    let get = |name: &str| params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        params
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    };
     let status = get("status")
         .map(|raw| {
             InvoiceStatus::parse(raw).ok_or_else(|| {

@@ -40,7 +40,10 @@ impl Credential {
     /// Compares a presented secret with the stored hash in constant time.
     pub fn verify(&self, presented_secret: &str) -> bool {
         let presented = hash_secret(presented_secret);
-        presented.as_bytes().ct_eq(self.secret_hash.as_bytes()).into()
+        presented
+            .as_bytes()
+            .ct_eq(self.secret_hash.as_bytes())
+            .into()
     }
 }
 
@@ -64,7 +67,11 @@ const API_KEY_SEPARATOR: char = '.';
 
 impl NewAccount {
     pub fn generate(name: &str, now: DateTime<Utc>) -> NewAccount {
-        let account = Account { id: uuid::Uuid::now_v7().to_string(), name: name.to_string(), created_at: now };
+        let account = Account {
+            id: uuid::Uuid::now_v7().to_string(),
+            name: name.to_string(),
+            created_at: now,
+        };
         let client_id = format!("ci_{}", random_token(12));
         let client_secret = random_token(32);
         let key_id = format!("ak_{}", random_token(12));
@@ -88,7 +95,32 @@ impl NewAccount {
             client_secret,
             api_key: format!("{key_id}{API_KEY_SEPARATOR}{key_secret}"),
         };
-        NewAccount { account, credentials, issued }
+        NewAccount {
+            account,
+            credentials,
+            issued,
+        }
+    }
+}
+
+impl NewAccount {
+    /// Replaces the random API key with a chosen one, for local fixtures that must be known in
+    /// advance (the `events/` files). Never use it for a real account.
+    pub fn with_api_key(mut self, api_key: &str) -> Result<NewAccount, String> {
+        let (key_id, key_secret) =
+            split_api_key(api_key).ok_or("an API key has the form <keyId>.<secret>")?;
+        if key_secret.len() < 16 {
+            return Err("an API key's secret must have at least 16 characters".into());
+        }
+        let credential = self
+            .credentials
+            .iter_mut()
+            .find(|c| c.kind == CredentialKind::ApiKey)
+            .expect("every new account has an API key");
+        credential.id = key_id.to_string();
+        credential.secret_hash = hash_secret(key_secret);
+        self.issued.api_key = api_key.to_string();
+        Ok(self)
     }
 }
 
@@ -115,7 +147,9 @@ mod tests {
     #[test]
     fn generated_secrets_verify_and_are_stored_only_as_hashes() {
         let new = NewAccount::generate("Acme", Utc::now());
-        let [basic, key] = &new.credentials[..] else { panic!("two credentials") };
+        let [basic, key] = &new.credentials[..] else {
+            panic!("two credentials")
+        };
         assert_eq!(basic.kind, CredentialKind::ClientSecret);
         assert_eq!(basic.id, new.issued.client_id);
         assert!(basic.verify(&new.issued.client_secret));
@@ -126,6 +160,27 @@ mod tests {
         assert_eq!(key.id, key_id);
         assert!(key.verify(key_secret));
         assert!(!key.verify(&new.issued.client_secret));
+    }
+
+    #[test]
+    fn a_chosen_api_key_replaces_the_random_one() {
+        let new = NewAccount::generate("Local", Utc::now())
+            .with_api_key("ak_fixed.0123456789abcdef")
+            .unwrap();
+        let key = new
+            .credentials
+            .iter()
+            .find(|c| c.kind == CredentialKind::ApiKey)
+            .unwrap();
+        assert_eq!(key.id, "ak_fixed");
+        assert!(key.verify("0123456789abcdef"));
+        assert_eq!(new.issued.api_key, "ak_fixed.0123456789abcdef");
+        assert!(NewAccount::generate("L", Utc::now())
+            .with_api_key("ak_fixed.short")
+            .is_err());
+        assert!(NewAccount::generate("L", Utc::now())
+            .with_api_key("no-separator-0123456789")
+            .is_err());
     }
 
     #[test]

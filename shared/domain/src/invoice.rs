@@ -197,7 +197,10 @@ impl CreateInvoice {
             ("billingRunId", self.billing_run_id.as_ref()),
             ("purchaseOrderNumber", self.purchase_order_number.as_ref()),
             ("reference", self.reference.as_ref()),
-            ("customerLegalCompanyName", self.customer_legal_company_name.as_ref()),
+            (
+                "customerLegalCompanyName",
+                self.customer_legal_company_name.as_ref(),
+            ),
             ("creditBalances", self.credit_balances.as_ref()),
         ];
         for (field, value) in texts {
@@ -207,7 +210,11 @@ impl CreateInvoice {
                 )));
             }
         }
-        if self.memo.as_ref().is_some_and(|m| m.chars().count() > MAX_MEMO_LENGTH) {
+        if self
+            .memo
+            .as_ref()
+            .is_some_and(|m| m.chars().count() > MAX_MEMO_LENGTH)
+        {
             return Err(Error::validation(format!(
                 "memo: must be at most {MAX_MEMO_LENGTH} characters"
             )));
@@ -226,12 +233,20 @@ impl CreateInvoice {
                 )));
             }
         }
-        if self.metadata.as_ref().is_some_and(|m| m.len() > MAX_LIST_LENGTH) {
-            return Err(Error::validation(format!("metadata: at most {MAX_LIST_LENGTH} entries")));
+        if self
+            .metadata
+            .as_ref()
+            .is_some_and(|m| m.len() > MAX_LIST_LENGTH)
+        {
+            return Err(Error::validation(format!(
+                "metadata: at most {MAX_LIST_LENGTH} entries"
+            )));
         }
         if let Some(period) = &self.billing_period {
             if period.end < period.start {
-                return Err(Error::validation("billingPeriod: end must not be before start"));
+                return Err(Error::validation(
+                    "billingPeriod: end must not be before start",
+                ));
             }
         }
         Ok(())
@@ -239,7 +254,9 @@ impl CreateInvoice {
 }
 
 fn is_plausible_email(email: &str) -> bool {
-    let Some((local, domain)) = email.rsplit_once('@') else { return false };
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
     !local.is_empty()
         && domain.contains('.')
         && !domain.starts_with('.')
@@ -250,7 +267,12 @@ fn is_plausible_email(email: &str) -> bool {
 
 impl Invoice {
     /// A new DRAFT invoice with no lines: all totals zero in the currency's minor units.
-    pub fn new_draft(id: String, account_id: &str, request: CreateInvoice, now: DateTime<Utc>) -> Invoice {
+    pub fn new_draft(
+        id: String,
+        account_id: &str,
+        request: CreateInvoice,
+        now: DateTime<Utc>,
+    ) -> Invoice {
         let zero = money::zero(request.currency);
         Invoice {
             id,
@@ -337,13 +359,19 @@ mod tests {
             request(json!({"currency": "JPY", "customerId": "c"})),
             Utc::now(),
         );
-        assert_eq!(serde_json::to_value(invoice.gross_total).unwrap(), json!("0"));
+        assert_eq!(
+            serde_json::to_value(invoice.gross_total).unwrap(),
+            json!("0")
+        );
     }
 
     #[test]
     fn validation_names_the_field() {
         let cases = [
-            (json!({"currency": "GBP", "customerId": " "}), "customerId: must not be empty"),
+            (
+                json!({"currency": "GBP", "customerId": " "}),
+                "customerId: must not be empty",
+            ),
             (
                 json!({"currency": "GBP", "customerId": "c", "customerEmails": ["a@b.co", "nope"]}),
                 "customerEmails[1]: `nope` is not an email address",
@@ -355,7 +383,10 @@ mod tests {
             ),
         ];
         for (body, message) in cases {
-            assert_eq!(request(body).validate().unwrap_err().public_message(), message);
+            assert_eq!(
+                request(body).validate().unwrap_err().public_message(),
+                message
+            );
         }
     }
 }

@@ -41,7 +41,9 @@ impl InvoiceStore for InMemoryStore {
 
     async fn get_invoice(&self, account_id: &str, invoice_id: &str) -> Result<Option<Invoice>> {
         let invoices = self.invoices.lock().unwrap();
-        Ok(invoices.get(&(account_id.to_string(), invoice_id.to_string())).cloned())
+        Ok(invoices
+            .get(&(account_id.to_string(), invoice_id.to_string()))
+            .cloned())
     }
 
     async fn list_invoices(&self, account_id: &str, query: &InvoiceQuery) -> Result<Page<Invoice>> {
@@ -53,10 +55,19 @@ impl InvoiceStore for InMemoryStore {
             })
             .map(|(_, invoice)| invoice)
             .filter(|i| query.status.is_none_or(|s| i.status == s))
-            .filter(|i| query.customer_id.as_ref().is_none_or(|c| &i.customer_id == c));
+            .filter(|i| {
+                query
+                    .customer_id
+                    .as_ref()
+                    .is_none_or(|c| &i.customer_id == c)
+            });
         let items: Vec<Invoice> = matching.by_ref().take(query.limit).cloned().collect();
         let more = matching.next().is_some();
-        let after = if more { items.last().map(|i| i.id.clone()) } else { None };
+        let after = if more {
+            items.last().map(|i| i.id.clone())
+        } else {
+            None
+        };
         Ok(Page { items, after })
     }
 }
@@ -78,11 +89,19 @@ impl AccountStore for InMemoryStore {
 }
 
 impl IdempotencyStore for InMemoryStore {
-    async fn claim(&self, account_id: &str, key: &str, fingerprint: &str, now: DateTime<Utc>) -> Result<Claim> {
+    async fn claim(
+        &self,
+        account_id: &str,
+        key: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Claim> {
         let mut records = self.idempotency.lock().unwrap();
         let slot = (account_id.to_string(), key.to_string());
         match records.get(&slot) {
-            Some(existing) if !existing.can_be_replaced(fingerprint, now) => existing.decide(fingerprint),
+            Some(existing) if !existing.can_be_replaced(fingerprint, now) => {
+                existing.decide(fingerprint)
+            }
             _ => {
                 records.insert(slot, IdempotencyRecord::in_progress(fingerprint, now));
                 Ok(Claim::Acquired)
@@ -100,7 +119,10 @@ impl IdempotencyStore for InMemoryStore {
     }
 
     async fn release(&self, account_id: &str, key: &str) -> Result<()> {
-        self.idempotency.lock().unwrap().remove(&(account_id.to_string(), key.to_string()));
+        self.idempotency
+            .lock()
+            .unwrap()
+            .remove(&(account_id.to_string(), key.to_string()));
         Ok(())
     }
 }

@@ -25,8 +25,13 @@ impl<T: Serialize> Serialize for Page<T> {
             items: &'a [T],
             pagination: Pagination,
         }
-        Body { items: &self.items, pagination: Pagination { after: self.after.as_deref().map(encode_cursor) } }
-            .serialize(serializer)
+        Body {
+            items: &self.items,
+            pagination: Pagination {
+                after: self.after.as_deref().map(encode_cursor),
+            },
+        }
+        .serialize(serializer)
     }
 }
 
@@ -45,7 +50,9 @@ pub fn decode_cursor(cursor: &str) -> Result<String, Error> {
 }
 
 pub fn parse_limit(raw: Option<&str>) -> Result<usize, Error> {
-    let Some(raw) = raw else { return Ok(DEFAULT_LIMIT) };
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_LIMIT);
+    };
     match raw.parse::<usize>() {
         Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
         _ => Err(Error::validation(format!(
@@ -80,12 +87,21 @@ mod tests {
 
     #[test]
     fn pages_serialize_with_their_cursor() {
-        let page = Page { items: vec![1, 2], after: Some("x".to_string()) };
+        let page = Page {
+            items: vec![1, 2],
+            after: Some("x".to_string()),
+        };
         assert_eq!(
             serde_json::to_value(&page).unwrap(),
             json!({"items": [1, 2], "pagination": {"after": encode_cursor("x")}})
         );
-        let last: Page<u8> = Page { items: vec![], after: None };
-        assert_eq!(serde_json::to_value(&last).unwrap(), json!({"items": [], "pagination": {"after": null}}));
+        let last: Page<u8> = Page {
+            items: vec![],
+            after: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&last).unwrap(),
+            json!({"items": [], "pagination": {"after": null}})
+        );
     }
 }

@@ -40,7 +40,10 @@ pub trait InvoiceStore: Send + Sync {
 }
 
 pub trait CredentialStore: Send + Sync {
-    fn find_credential(&self, credential_id: &str) -> impl Future<Output = Result<Option<Credential>>> + Send;
+    fn find_credential(
+        &self,
+        credential_id: &str,
+    ) -> impl Future<Output = Result<Option<Credential>>> + Send;
 }
 
 pub trait AccountStore: Send + Sync {

@@ -39,9 +39,19 @@ impl AccountStore for DynamoStore {
                 .map_err(|e| Error::internal(e.to_string()))?;
             Ok::<_, Error>(TransactWriteItem::builder().put(put).build())
         };
-        let mut writes = vec![put(encode(&new.account)?, account_pk(&new.account.id), "ACCOUNT", "ACCOUNT")?];
+        let mut writes = vec![put(
+            encode(&new.account)?,
+            account_pk(&new.account.id),
+            "ACCOUNT",
+            "ACCOUNT",
+        )?];
         for credential in &new.credentials {
-            writes.push(put(encode(credential)?, credential_pk(&credential.id), "CREDENTIAL", "CREDENTIAL")?);
+            writes.push(put(
+                encode(credential)?,
+                credential_pk(&credential.id),
+                "CREDENTIAL",
+                "CREDENTIAL",
+            )?);
         }
         self.client
             .transact_write_items()

@@ -30,7 +30,9 @@ impl InvoiceStore for DynamoStore {
             .send()
             .await
             .map_err(|e| {
-                if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+                {
                     Error::conflict(format!("invoice {} already exists", invoice.id))
                 } else {
                     sdk_error("PutItem", e)
@@ -72,12 +74,19 @@ impl InvoiceStore for DynamoStore {
             filters.push("customerId = :customerId");
             request = request.expression_attribute_values(":customerId", s(customer_id));
         }
-        let page_size = if filters.is_empty() { query.limit as i32 + 1 } else { FILTERED_PAGE_SIZE };
+        let page_size = if filters.is_empty() {
+            query.limit as i32 + 1
+        } else {
+            FILTERED_PAGE_SIZE
+        };
         if !filters.is_empty() {
             request = request.filter_expression(filters.join(" AND "));
         }
         let mut start_key = query.after.as_ref().map(|after| {
-            Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(invoice_sk(after)))])
+            Item::from([
+                ("pk".into(), s(account_pk(account_id))),
+                ("sk".into(), s(invoice_sk(after))),
+            ])
         });
 
         // Collect one more than asked for: finding it is what proves there is a next page.
@@ -106,7 +115,11 @@ impl InvoiceStore for DynamoStore {
         }
         let more = items.len() > query.limit;
         items.truncate(query.limit);
-        let after = if more { items.last().map(|i| i.id.clone()) } else { None };
+        let after = if more {
+            items.last().map(|i| i.id.clone())
+        } else {
+            None
+        };
         Ok(Page { items, after })
     }
 }

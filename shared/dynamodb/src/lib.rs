@@ -28,7 +28,10 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     /// Builds the client from the standard AWS environment (including `AWS_ENDPOINT_URL`, so the
@@ -62,7 +65,10 @@ pub(crate) fn n(value: impl ToString) -> AttributeValue {
 
 /// Any SDK failure is internal: the detail goes to the logs, never to the caller.
 pub(crate) fn sdk_error<E: std::error::Error>(operation: &str, error: E) -> Error {
-    Error::internal(format!("DynamoDB {operation} failed: {}", DisplayErrorContext(error)))
+    Error::internal(format!(
+        "DynamoDB {operation} failed: {}",
+        DisplayErrorContext(error)
+    ))
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Error> {

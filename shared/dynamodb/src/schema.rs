@@ -13,9 +13,17 @@ use aws_sdk_dynamodb::{
 pub const TTL_ATTRIBUTE: &str = "ttl";
 
 pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
-    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let key = |name: &str, kind| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
     let attribute = |name: &str| {
-        AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
     };
     client
         .create_table()

@@ -48,9 +48,16 @@ mod tests {
 
     #[test]
     fn sequence_error_body() {
-        let response = error_response(&Error::not_found("no invoice x"), ErrorStyle::Sequence, "req-1");
+        let response = error_response(
+            &Error::not_found("no invoice x"),
+            ErrorStyle::Sequence,
+            "req-1",
+        );
         assert_eq!(response.status, 404);
-        assert_eq!(response.body, r#"{"error":{"message":"no invoice x","type":"NotFound"}}"#);
+        assert_eq!(
+            response.body,
+            r#"{"error":{"message":"no invoice x","type":"NotFound"}}"#
+        );
     }
 
     #[test]

@@ -35,7 +35,11 @@ pub struct ApiResponse {
 impl ApiResponse {
     pub fn json<T: Serialize + ?Sized>(status: u16, body: &T) -> ApiResponse {
         let body = serde_json::to_string(body).expect("API bodies are always serializable");
-        ApiResponse { status, body, headers: Vec::new() }
+        ApiResponse {
+            status,
+            body,
+            headers: Vec::new(),
+        }
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> ApiResponse {
@@ -55,7 +59,11 @@ pub struct Route {
 impl Route {
     /// A Sequence-style route with SPEC.md's default 1 MiB body limit.
     pub fn sequence(name: &'static str) -> Route {
-        Route { name, error_style: ErrorStyle::Sequence, max_body_bytes: 1024 * 1024 }
+        Route {
+            name,
+            error_style: ErrorStyle::Sequence,
+            max_body_bytes: 1024 * 1024,
+        }
     }
 }
 
@@ -67,7 +75,10 @@ pub struct Gateway<C, I> {
 
 impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
     pub fn new(credentials: C, idempotency: I) -> Self {
-        Self { credentials, idempotency }
+        Self {
+            credentials,
+            idempotency,
+        }
     }
 
     /// Serves one request: never fails, every error becomes its HTTP answer.
@@ -82,9 +93,16 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
             .map(|context| context.request_id.clone())
             .unwrap_or_default();
         let method = request.method().as_str().to_string();
-        let version_header = request.headers().get("sequence-version").map(|v| v.to_str().unwrap_or("<non-ascii>"));
+        let version_header = request
+            .headers()
+            .get("sequence-version")
+            .map(|v| v.to_str().unwrap_or("<non-ascii>"));
         let (version, outcome) = match ApiVersion::resolve(version_header) {
-            Ok(version) => (version, self.serve_version(request, route, handler, version, &request_id).await),
+            Ok(version) => (
+                version,
+                self.serve_version(request, route, handler, version, &request_id)
+                    .await,
+            ),
             Err(error) => (ApiVersion::LATEST, Err(error)),
         };
         let (response, replayed) = match outcome {
@@ -126,7 +144,11 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
         if body.len() > route.max_body_bytes {
             return Err(Error::new(
                 ErrorKind::PayloadTooLarge,
-                format!("request body is {} bytes; the limit is {} bytes", body.len(), route.max_body_bytes),
+                format!(
+                    "request body is {} bytes; the limit is {} bytes",
+                    body.len(),
+                    route.max_body_bytes
+                ),
             ));
         }
         let account_id = authenticate(&self.credentials, &request).await?;
@@ -139,15 +161,26 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
 
         let idempotency_key = idempotency_key(&request, route)?;
         let Some(key) = idempotency_key else {
-            let response = handler(context, request).await.or_else(|e| Ok::<_, Error>(self.answer_error(&e, route, request_id)))?;
+            let response = handler(context, request)
+                .await
+                .or_else(|e| Ok::<_, Error>(self.answer_error(&e, route, request_id)))?;
             return Ok((response, false));
         };
 
-        let fingerprint = idempotency::fingerprint(request.method().as_str(), request.uri().path(), body);
+        let fingerprint =
+            idempotency::fingerprint(request.method().as_str(), request.uri().path(), body);
         let account_id = context.account_id.clone();
-        match self.idempotency.claim(&account_id, &key, &fingerprint, context.now).await? {
+        match self
+            .idempotency
+            .claim(&account_id, &key, &fingerprint, context.now)
+            .await?
+        {
             Claim::Replay(stored) => Ok((
-                ApiResponse { status: stored.status, body: stored.body, headers: stored.headers },
+                ApiResponse {
+                    status: stored.status,
+                    body: stored.body,
+                    headers: stored.headers,
+                },
                 true,
             )),
             Claim::Acquired => {
@@ -164,7 +197,9 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
                         body: response.body.clone(),
                         headers: response.headers.clone(),
                     };
-                    self.idempotency.complete(&account_id, &key, &stored).await?;
+                    self.idempotency
+                        .complete(&account_id, &key, &stored)
+                        .await?;
                 }
                 Ok((response, false))
             }
@@ -179,10 +214,12 @@ fn idempotency_key(request: &Request, route: &Route) -> Result<Option<String>, E
         return Ok(None);
     }
     let headers = request.headers();
-    let value = headers.get("idempotency-key").or_else(|| match route.error_style {
-        ErrorStyle::Slash => headers.get("x-idempotency-key"),
-        ErrorStyle::Sequence => None,
-    });
+    let value = headers
+        .get("idempotency-key")
+        .or_else(|| match route.error_style {
+            ErrorStyle::Slash => headers.get("x-idempotency-key"),
+            ErrorStyle::Sequence => None,
+        });
     let Some(value) = value else { return Ok(None) };
     let key = value
         .to_str()
@@ -205,12 +242,18 @@ fn to_http(response: ApiResponse, version: ApiVersion, replayed: bool) -> Respon
             builder = builder.header(name.as_str(), value);
         }
     }
-    builder.body(Body::Text(response.body)).expect("valid response parts")
+    builder
+        .body(Body::Text(response.body))
+        .expect("valid response parts")
 }
 
 /// Runs a Lambda function that serves one route with one handler. Stores are built once, before
 /// the first request, and shared by every invocation of the execution environment.
-pub async fn run<C, I, H, Fut>(gateway: Gateway<C, I>, route: Route, handler: H) -> Result<(), lambda_http::Error>
+pub async fn run<C, I, H, Fut>(
+    gateway: Gateway<C, I>,
+    route: Route,
+    handler: H,
+) -> Result<(), lambda_http::Error>
 where
     C: CredentialStore + 'static,
     I: IdempotencyStore + 'static,
