@@ -38,7 +38,8 @@ for port in "$API_PORT" "$MOTO_PORT"; do
 done
 
 echo "==> moto_server (DynamoDB, SQS) on 127.0.0.1:$MOTO_PORT"
-setsid moto_server -H 127.0.0.1 -p "$MOTO_PORT" >.local/moto.log 2>&1 &
+# moto_server with requests applied one at a time: see the script for why.
+setsid python scripts/serialized_moto.py -H 127.0.0.1 -p "$MOTO_PORT" >.local/moto.log 2>&1 &
 started+=($!)
 wait_for_port "$MOTO_PORT" moto_server
 

@@ -14,7 +14,20 @@ use std::{
 };
 
 /// The functions `cargo lambda watch` serves in these tests.
-pub const FUNCTIONS: &[&str] = &["create-invoice", "get-invoice", "list-invoices"];
+pub const FUNCTIONS: &[&str] = &[
+    "create-invoice",
+    "get-invoice",
+    "list-invoices",
+    "calculate-invoice-totals",
+    "add-line-item",
+    "update-line-item",
+    "remove-line-item",
+    "list-line-items",
+    "create-line-item-group",
+    "finalize-invoice",
+    "send-invoice",
+    "void-invoice",
+];
 
 pub struct Stack {
     pub base_url: String,

@@ -34,6 +34,8 @@ fn main() {
         fifty_concurrent_identical_requests_create_one_invoice,
         list_filters_and_pages_with_a_cursor,
         every_event_file_works_with_cargo_lambda_invoke,
+        invoices_totals_over_http,
+        line_items_keep_totals_and_the_lifecycle_guards_them,
     ];
     let trials = all
         .iter()
@@ -360,38 +362,241 @@ async fn list_filters_and_pages_with_a_cursor(stack: &Stack) {
 }
 
 async fn every_event_file_works_with_cargo_lambda_invoke(stack: &Stack) {
-    for function in FUNCTIONS {
-        assert!(
-            std::path::Path::new(
-                &invoicing_test_support::workspace_root().join(format!("events/{function}.json"))
-            )
-            .exists(),
-            "events/{function}.json"
-        );
-    }
-    let created = stack.invoke_event("create-invoice", "create-invoice.json");
-    assert_eq!(created["statusCode"], 201);
-    let invoice: Value = serde_json::from_str(created["body"].as_str().unwrap()).unwrap();
+    let answer = |function: &str| {
+        let response = stack.invoke_event(function, &format!("{function}.json"));
+        let body = response["body"]
+            .as_str()
+            .map(|b| serde_json::from_str::<Value>(b).unwrap_or(Value::Null));
+        (
+            response["statusCode"].as_u64().unwrap(),
+            body.unwrap_or(Value::Null),
+        )
+    };
+    let (status, invoice) = answer("create-invoice");
+    assert_eq!(status, 201);
     assert_eq!(invoice["customerId"], "cust-example");
     assert_eq!(
         invoice["sequenceAccountId"],
         stack.events_account.account.id
     );
 
-    let listed = stack.invoke_event("list-invoices", "list-invoices.json");
-    assert_eq!(listed["statusCode"], 200);
-    let page: Value = serde_json::from_str(listed["body"].as_str().unwrap()).unwrap();
+    let (status, page) = answer("list-invoices");
+    assert_eq!(status, 200);
     assert!(page["items"]
         .as_array()
         .unwrap()
         .iter()
         .any(|i| i["id"] == invoice["id"]));
 
-    // The event names an invoice that does not exist: the function answers 404 for it.
-    let fetched = stack.invoke_event("get-invoice", "get-invoice.json");
-    assert_eq!(fetched["statusCode"], 404);
-    let error: Value = serde_json::from_str(fetched["body"].as_str().unwrap()).unwrap();
-    assert_eq!(error["error"]["type"], "NotFound");
+    let (status, totals) = answer("calculate-invoice-totals");
+    assert_eq!(status, 200);
+    assert_eq!(
+        totals["total"],
+        json!({"grossTotal": "48000.24", "netTotal": "40000.20", "totalTax": "8000.04"})
+    );
+
+    // The other events name an invoice that does not exist: each function answers 404 for it.
+    for function in FUNCTIONS.iter().filter(|f| {
+        ![
+            "create-invoice",
+            "list-invoices",
+            "calculate-invoice-totals",
+        ]
+        .contains(f)
+    }) {
+        let (status, error) = answer(function);
+        assert_eq!(
+            (status, error["error"]["type"].as_str()),
+            (404, Some("NotFound")),
+            "{function}"
+        );
+    }
+}
+
+async fn invoices_totals_over_http(stack: &Stack) {
+    let body: Value = serde_json::from_slice(
+        &std::fs::read(
+            invoicing_test_support::workspace_root().join("events/calculate-invoice-totals.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let seed: Value = serde_json::from_str(body["body"].as_str().unwrap()).unwrap();
+    let (status, _, totals) = json_of(
+        stack
+            .as_account(&stack.acme, Method::POST, "/invoices-totals")
+            .json(&seed)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let figures = json!({"grossTotal": "48000.24", "netTotal": "40000.20", "totalTax": "8000.04"});
+    assert_eq!(
+        totals,
+        json!({
+            "lineItemGroupTotals": [{"id": "befc8235-a295-4548-87bd-e9bcbbdf18b9", "total": figures}],
+            "lineItemTotals": [{"id": "af60cab3-812d-4250-a051-0fb7133a00c7", "total": figures}],
+            "total": figures
+        })
+    );
+    let (status, _, error) = json_of(
+        stack
+            .as_account(&stack.acme, Method::POST, "/invoices-totals")
+            .json(&json!({"currency": "JPY", "lineItems": [{"quantity": "1", "rate": "1", "taxRate": "1.5"}]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        error["error"]["message"],
+        "lineItems[0].taxRate: must be between 0 and 1 (a fraction: \"0.2\" is 20 %), got 1.5"
+    );
+}
+
+async fn line_items_keep_totals_and_the_lifecycle_guards_them(stack: &Stack) {
+    let acme = &stack.acme;
+    let send = |method: Method, path: String, body: Option<Value>| {
+        let request = stack.as_account(acme, method, &path);
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        async move {
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let text = response.text().await.unwrap();
+            (
+                status,
+                if text.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_str::<Value>(&text).unwrap()
+                },
+            )
+        }
+    };
+    let (_, invoice) = send(
+        Method::POST,
+        "/invoices".into(),
+        Some(json!({"currency": "USD", "customerId": "cust-lines"})),
+    )
+    .await;
+    let id = invoice["id"].as_str().unwrap().to_string();
+    let (status, group) = send(
+        Method::POST,
+        format!("/invoices/{id}/line-item-groups"),
+        Some(json!({"title": "Cars"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let group_id = group["id"].as_str().unwrap().to_string();
+
+    let (status, first) = send(
+        Method::POST,
+        format!("/invoices/{id}/line-items"),
+        Some(json!({"title": "Ferraris", "quantity": "2", "rate": "20000.10", "taxRate": "0.2", "groupId": group_id})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(
+        (
+            first["netTotal"].as_str(),
+            first["totalTax"].as_str(),
+            first["grossTotal"].as_str()
+        ),
+        (Some("40000.20"), Some("8000.04"), Some("48000.24"))
+    );
+    let (_, second) = send(
+        Method::POST,
+        format!("/invoices/{id}/line-items"),
+        Some(json!({"title": "Fee", "quantity": 3, "rate": 0.335, "taxRate": 0})),
+    )
+    .await;
+    let (status, _) = send(
+        Method::PUT,
+        format!(
+            "/invoices/{id}/line-items/{}",
+            second["id"].as_str().unwrap()
+        ),
+        Some(json!({"title": "Fee", "quantity": "3", "rate": "0.345", "taxRate": "0.1"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, third) = send(
+        Method::POST,
+        format!("/invoices/{id}/line-items"),
+        Some(json!({"title": "Refund", "quantity": "-1", "rate": "5", "taxRate": "0"})),
+    )
+    .await;
+    let (status, _) = send(
+        Method::DELETE,
+        format!(
+            "/invoices/{id}/line-items/{}",
+            third["id"].as_str().unwrap()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    // The stored invoice adds up to exactly what /invoices-totals says of its stored lines.
+    let (status, lines) = send(Method::GET, format!("/invoices/{id}/line-items"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(lines["items"].as_array().unwrap().len(), 2);
+    let (_, totals) = send(
+        Method::POST,
+        "/invoices-totals".into(),
+        Some(json!({"currency": "USD", "lineItems": lines["items"]})),
+    )
+    .await;
+    let (_, stored) = send(Method::GET, format!("/invoices/{id}"), None).await;
+    assert_eq!(
+        json!({"grossTotal": stored["grossTotal"], "netTotal": stored["netTotal"], "totalTax": stored["totalTax"]}),
+        totals["total"]
+    );
+    // 48000.24 + (3 x 0.345 = 1.035 -> 1.04, tax 0.104 -> 0.10).
+    assert_eq!(stored["grossTotal"], "48001.38");
+
+    let (status, finalized) = send(Method::POST, format!("/invoices/{id}/finalize"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(finalized["status"], "FINAL");
+    assert!(finalized["invoiceNumber"]
+        .as_str()
+        .unwrap()
+        .starts_with("INV-"));
+    assert_eq!(
+        finalized["issueDate"],
+        finalized["createdAt"].as_str().unwrap()[..10]
+    );
+
+    let (status, refused) = send(
+        Method::POST,
+        format!("/invoices/{id}/line-items"),
+        Some(json!({"title": "Late", "quantity": "1", "rate": "1", "taxRate": "0"})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        refused,
+        json!({"error": {"type": "Conflict", "message": format!("invoice {id} is FINAL; only DRAFT invoices can change their lines")}})
+    );
+    let (status, _) = send(Method::POST, format!("/invoices/{id}/send"), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, voided) = send(Method::POST, format!("/invoices/{id}/void"), None).await;
+    assert_eq!(
+        (status, voided["status"].as_str()),
+        (StatusCode::OK, Some("VOIDED"))
+    );
+    let (status, again) = send(Method::POST, format!("/invoices/{id}/void"), None).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(
+        again["error"]["message"],
+        format!("cannot void invoice {id}: it is VOIDED; only DRAFT, FINAL or SENT invoices can be voided")
+    );
 }
 
 fn uuid_like() -> String {

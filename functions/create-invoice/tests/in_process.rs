@@ -93,7 +93,8 @@ async fn creates_a_draft_with_every_field_of_the_seed() {
         .get_invoice(&account.account.id, &id)
         .await
         .unwrap()
-        .unwrap();
+        .unwrap()
+        .value;
     assert_eq!(serde_json::to_value(stored).unwrap(), invoice);
 }
 
@@ -190,4 +191,46 @@ async fn fifty_concurrent_identical_requests_create_one_invoice_in_dynamodb() {
     assert_eq!(replay.status(), 201);
     assert_eq!(replay.headers()["idempotent-replayed"], "true");
     assert_eq!(json_body(&replay)["id"], stored_id.as_str());
+}
+
+#[tokio::test]
+async fn the_largest_valid_invoice_fits_in_one_dynamodb_item() {
+    let moto = MotoServer::start();
+    let store = moto.fresh_store().await;
+    let account = NewAccount::generate("Acme", Utc::now());
+    store.create_account(&account).await.unwrap();
+    // Four-byte characters at every length limit: the worst case for DynamoDB's 400 KB item limit.
+    let wide = |n: usize| "\u{1D11E}".repeat(n);
+    let address = json!({"line1": wide(1000), "line2": wide(1000), "town": wide(1000),
+        "state": wide(1000), "postcode": wide(1000), "country": wide(1000)});
+    let email = format!("{}@example.test", "a".repeat(200));
+    let body = json!({
+        "currency": "EUR", "customerId": wide(1000), "billingScheduleId": wide(1000),
+        "billingRunId": wide(1000), "purchaseOrderNumber": wide(1000), "reference": wide(1000),
+        "customerLegalCompanyName": wide(1000), "creditBalances": wide(1000), "memo": wide(10_000),
+        "customerBillingAddress": address, "customerShippingAddress": address,
+        "customerEmails": vec![email; 100],
+        "metadata": (0..100).map(|i| json!({"key": format!("{i:0>100}"), "value": wide(250)})).collect::<Vec<_>>(),
+    });
+    let response = post(&store, &account, &body.to_string(), Some("largest")).await;
+    assert_eq!(response.status(), 201, "{:?}", response.body());
+    let id = json_body(&response)["id"].as_str().unwrap().to_string();
+    let stored = store
+        .get_invoice(&account.account.id, &id)
+        .await
+        .unwrap()
+        .unwrap()
+        .value;
+    assert_eq!(stored.memo.as_deref(), Some(wide(10_000).as_str()));
+    assert_eq!(stored.metadata.len(), 100);
+
+    // One character more anywhere is refused before anything is stored.
+    let mut too_long = body.clone();
+    too_long["metadata"][99]["value"] = json!(wide(251));
+    let response = post(&store, &account, &too_long.to_string(), None).await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(
+        json_body(&response),
+        json!({"error": {"type": "ValidationError", "message": "metadata[99].value: must be at most 250 characters"}})
+    );
 }

@@ -1,6 +1,6 @@
 //! `GET /invoices/{invoiceId}`: one invoice of the caller's account; any other id is a 404.
 
-use invoicing_domain::{ports::InvoiceStore, Error};
+use invoicing_domain::{invoice, ports::InvoiceStore, Error};
 use invoicing_http::{path_param, ApiResponse, Request, RequestContext, Route};
 
 pub fn route() -> Route {
@@ -16,6 +16,6 @@ pub async fn get_invoice<S: InvoiceStore>(
     let invoice = store
         .get_invoice(&context.account_id, &invoice_id)
         .await?
-        .ok_or_else(|| Error::not_found(format!("no invoice with id {invoice_id}")))?;
-    Ok(ApiResponse::json(200, &invoice))
+        .ok_or_else(|| invoice::not_found(&invoice_id))?;
+    Ok(ApiResponse::json(200, &invoice.value))
 }

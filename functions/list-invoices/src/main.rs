@@ -1,15 +1,13 @@
 use invoicing_dynamodb::DynamoStore;
-use invoicing_http::{init_tracing, run, Gateway};
+use invoicing_http::{init_tracing, run_with_store};
 use list_invoices::{list_invoices, route};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    let gateway = Gateway::new(store.clone(), store.clone());
-    run(gateway, route(), move |context, request| {
-        let store = store.clone();
-        async move { list_invoices(&store, context, request).await }
+    run_with_store(store, route(), |store, context, request| async move {
+        list_invoices(&store, context, request).await
     })
     .await
 }

@@ -8,6 +8,8 @@ pub enum ErrorKind {
     Unauthorized,
     NotFound,
     Conflict,
+    /// An optimistic write lost a race; the operation may be retried from a fresh read.
+    Contended,
     IdempotencyKeyReuse,
     PayloadTooLarge,
     UnrecognisedApiVersion,
@@ -21,7 +23,7 @@ impl ErrorKind {
             ErrorKind::Validation => "ValidationError",
             ErrorKind::Unauthorized => "Unauthorized",
             ErrorKind::NotFound => "NotFound",
-            ErrorKind::Conflict => "Conflict",
+            ErrorKind::Conflict | ErrorKind::Contended => "Conflict",
             ErrorKind::IdempotencyKeyReuse => "IdempotencyKeyReuse",
             ErrorKind::PayloadTooLarge => "PayloadTooLarge",
             ErrorKind::UnrecognisedApiVersion => "UnrecognisedApiVersion",
@@ -63,6 +65,9 @@ impl Error {
     /// An unexpected failure (a store down, a corrupt item). `detail` is for the logs only.
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, detail)
+    }
+    pub fn contended(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Contended, message)
     }
     pub fn kind(&self) -> ErrorKind {
         self.kind

@@ -181,12 +181,46 @@ pub struct Invoice {
     pub render_settings: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The answer for an invoice id the account does not have (missing, or another account's).
+pub fn not_found(invoice_id: &str) -> Error {
+    Error::not_found(format!("no invoice with id {invoice_id}"))
+}
+
 const MAX_TEXT_LENGTH: usize = 1_000;
 const MAX_MEMO_LENGTH: usize = 10_000;
+const MAX_METADATA_KEY_LENGTH: usize = 100;
+const MAX_METADATA_VALUE_LENGTH: usize = 250;
 const MAX_LIST_LENGTH: usize = 100;
 
+fn check_length(field: &str, value: Option<&String>, max: usize) -> Result<(), Error> {
+    match value {
+        Some(v) if v.chars().count() > max => Err(Error::validation(format!(
+            "{field}: must be at most {max} characters"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+impl Address {
+    fn validate(&self, field: &str) -> Result<(), Error> {
+        let lines = [
+            ("line1", &self.line1),
+            ("line2", &self.line2),
+            ("town", &self.town),
+            ("state", &self.state),
+            ("postcode", &self.postcode),
+            ("country", &self.country),
+        ];
+        for (name, value) in lines {
+            check_length(&format!("{field}.{name}"), value.as_ref(), MAX_TEXT_LENGTH)?;
+        }
+        Ok(())
+    }
+}
+
 impl CreateInvoice {
-    /// Checks what the type system cannot: lengths, emails, periods.
+    /// Checks what the type system cannot: lengths (an invoice must fit one DynamoDB item), emails,
+    /// periods.
     pub fn validate(&self) -> Result<(), Error> {
         if self.customer_id.trim().is_empty() {
             return Err(Error::validation("customerId: must not be empty"));
@@ -204,20 +238,16 @@ impl CreateInvoice {
             ("creditBalances", self.credit_balances.as_ref()),
         ];
         for (field, value) in texts {
-            if value.is_some_and(|v| v.chars().count() > MAX_TEXT_LENGTH) {
-                return Err(Error::validation(format!(
-                    "{field}: must be at most {MAX_TEXT_LENGTH} characters"
-                )));
-            }
+            check_length(field, value, MAX_TEXT_LENGTH)?;
         }
-        if self
-            .memo
-            .as_ref()
-            .is_some_and(|m| m.chars().count() > MAX_MEMO_LENGTH)
-        {
-            return Err(Error::validation(format!(
-                "memo: must be at most {MAX_MEMO_LENGTH} characters"
-            )));
+        check_length("memo", self.memo.as_ref(), MAX_MEMO_LENGTH)?;
+        for (field, address) in [
+            ("customerBillingAddress", &self.customer_billing_address),
+            ("customerShippingAddress", &self.customer_shipping_address),
+        ] {
+            if let Some(address) = address {
+                address.validate(field)?;
+            }
         }
         let emails = self.customer_emails.as_deref().unwrap_or_default();
         if emails.len() > MAX_LIST_LENGTH {
@@ -233,14 +263,23 @@ impl CreateInvoice {
                 )));
             }
         }
-        if self
-            .metadata
-            .as_ref()
-            .is_some_and(|m| m.len() > MAX_LIST_LENGTH)
-        {
+        let metadata = self.metadata.as_deref().unwrap_or_default();
+        if metadata.len() > MAX_LIST_LENGTH {
             return Err(Error::validation(format!(
                 "metadata: at most {MAX_LIST_LENGTH} entries"
             )));
+        }
+        for (index, entry) in metadata.iter().enumerate() {
+            check_length(
+                &format!("metadata[{index}].key"),
+                Some(&entry.key),
+                MAX_METADATA_KEY_LENGTH,
+            )?;
+            check_length(
+                &format!("metadata[{index}].value"),
+                Some(&entry.value),
+                MAX_METADATA_VALUE_LENGTH,
+            )?;
         }
         if let Some(period) = &self.billing_period {
             if period.end < period.start {
@@ -380,6 +419,16 @@ mod tests {
                 json!({"currency": "GBP", "customerId": "c",
                        "billingPeriod": {"start": "2026-02-01", "end": "2026-01-01"}}),
                 "billingPeriod: end must not be before start",
+            ),
+            (
+                json!({"currency": "GBP", "customerId": "c",
+                       "customerShippingAddress": {"town": "x".repeat(1001)}}),
+                "customerShippingAddress.town: must be at most 1000 characters",
+            ),
+            (
+                json!({"currency": "GBP", "customerId": "c",
+                       "metadata": [{"key": "k", "value": "v"}, {"key": "k2", "value": "v".repeat(251)}]}),
+                "metadata[1].value: must be at most 250 characters",
             ),
         ];
         for (body, message) in cases {

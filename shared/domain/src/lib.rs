@@ -3,13 +3,17 @@
 //! Adapters (DynamoDB, the HTTP mapping) implement the traits in [`ports`].
 
 pub mod account;
+pub mod concurrency;
 pub mod currency;
 pub mod error;
 pub mod idempotency;
 pub mod invoice;
+pub mod lifecycle;
+pub mod lines;
 pub mod money;
 pub mod pagination;
 pub mod ports;
+pub mod totals;
 pub mod version;
 
 #[cfg(feature = "test-doubles")]

@@ -4,56 +4,122 @@ use crate::{
     account::{Credential, NewAccount},
     idempotency::{Claim, IdempotencyRecord, StoredResponse},
     invoice::Invoice,
+    lines::{LineChange, LineItem, LineItemGroup, Versioned},
     pagination::Page,
-    ports::{AccountStore, CredentialStore, IdempotencyStore, InvoiceQuery, InvoiceStore},
+    ports::{
+        AccountStore, CredentialStore, IdempotencyStore, InvoiceNumbering, InvoiceQuery,
+        InvoiceStore, LineItemStore,
+    },
     Error, Result,
 };
 use chrono::{DateTime, Utc};
 use std::{
     collections::BTreeMap,
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, MutexGuard},
 };
+
+type Key2 = (String, String);
+type Key3 = (String, String, String);
+
+#[derive(Default)]
+struct State {
+    invoices: BTreeMap<Key2, Versioned<Invoice>>,
+    lines: BTreeMap<Key3, LineItem>,
+    groups: BTreeMap<Key3, LineItemGroup>,
+    counters: BTreeMap<String, u64>,
+    credentials: BTreeMap<String, Credential>,
+    idempotency: BTreeMap<Key2, IdempotencyRecord>,
+}
 
 /// Clones share the same data, like clones of an SDK client share the same table.
 #[derive(Clone, Default)]
 pub struct InMemoryStore {
-    invoices: Arc<Mutex<BTreeMap<(String, String), Invoice>>>,
-    credentials: Arc<Mutex<BTreeMap<String, Credential>>>,
-    idempotency: Arc<Mutex<BTreeMap<(String, String), IdempotencyRecord>>>,
+    state: Arc<Mutex<State>>,
 }
 
 impl InMemoryStore {
     pub fn new() -> Self {
         Self::default()
     }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap()
+    }
+}
+
+fn key2(a: &str, b: &str) -> Key2 {
+    (a.to_string(), b.to_string())
+}
+
+fn key3(a: &str, b: &str, c: &str) -> Key3 {
+    (a.to_string(), b.to_string(), c.to_string())
+}
+
+fn check_version(state: &State, invoice: &Invoice, expected: u64) -> Result<()> {
+    match state
+        .invoices
+        .get(&key2(&invoice.sequence_account_id, &invoice.id))
+    {
+        Some(current) if current.version == expected => Ok(()),
+        _ => Err(Error::contended("invoice changed concurrently")),
+    }
+}
+
+fn store_version(state: &mut State, invoice: &Invoice, expected: u64) {
+    let versioned = Versioned {
+        value: invoice.clone(),
+        version: expected + 1,
+    };
+    state
+        .invoices
+        .insert(key2(&invoice.sequence_account_id, &invoice.id), versioned);
 }
 
 impl InvoiceStore for InMemoryStore {
     async fn insert_invoice(&self, invoice: &Invoice) -> Result<()> {
-        let mut invoices = self.invoices.lock().unwrap();
-        let key = (invoice.sequence_account_id.clone(), invoice.id.clone());
-        if invoices.contains_key(&key) {
+        let mut state = self.state();
+        let key = key2(&invoice.sequence_account_id, &invoice.id);
+        if state.invoices.contains_key(&key) {
             return Err(Error::conflict("invoice already exists"));
         }
-        invoices.insert(key, invoice.clone());
+        state.invoices.insert(
+            key,
+            Versioned {
+                value: invoice.clone(),
+                version: 1,
+            },
+        );
         Ok(())
     }
 
-    async fn get_invoice(&self, account_id: &str, invoice_id: &str) -> Result<Option<Invoice>> {
-        let invoices = self.invoices.lock().unwrap();
-        Ok(invoices
-            .get(&(account_id.to_string(), invoice_id.to_string()))
+    async fn get_invoice(
+        &self,
+        account_id: &str,
+        invoice_id: &str,
+    ) -> Result<Option<Versioned<Invoice>>> {
+        Ok(self
+            .state()
+            .invoices
+            .get(&key2(account_id, invoice_id))
             .cloned())
     }
 
+    async fn replace_invoice(&self, invoice: &Invoice, expected_version: u64) -> Result<()> {
+        let mut state = self.state();
+        check_version(&state, invoice, expected_version)?;
+        store_version(&mut state, invoice, expected_version);
+        Ok(())
+    }
+
     async fn list_invoices(&self, account_id: &str, query: &InvoiceQuery) -> Result<Page<Invoice>> {
-        let invoices = self.invoices.lock().unwrap();
-        let mut matching = invoices
+        let state = self.state();
+        let mut matching = state
+            .invoices
             .iter()
             .filter(|((account, id), _)| {
                 account == account_id && query.after.as_ref().is_none_or(|after| id > after)
             })
-            .map(|(_, invoice)| invoice)
+            .map(|(_, invoice)| &invoice.value)
             .filter(|i| query.status.is_none_or(|s| i.status == s))
             .filter(|i| {
                 query
@@ -72,17 +138,116 @@ impl InvoiceStore for InMemoryStore {
     }
 }
 
+impl LineItemStore for InMemoryStore {
+    async fn get_line_item(
+        &self,
+        account_id: &str,
+        invoice_id: &str,
+        line_item_id: &str,
+    ) -> Result<Option<LineItem>> {
+        Ok(self
+            .state()
+            .lines
+            .get(&key3(account_id, invoice_id, line_item_id))
+            .cloned())
+    }
+
+    async fn list_line_items(
+        &self,
+        account_id: &str,
+        invoice_id: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page<LineItem>> {
+        let state = self.state();
+        let mut matching = state
+            .lines
+            .iter()
+            .filter(|((a, i, l), _)| {
+                a == account_id && i == invoice_id && after.is_none_or(|after| l.as_str() > after)
+            })
+            .map(|(_, line)| line);
+        let items: Vec<LineItem> = matching.by_ref().take(limit).cloned().collect();
+        let more = matching.next().is_some();
+        let after = if more {
+            items.last().map(|l| l.id.clone())
+        } else {
+            None
+        };
+        Ok(Page { items, after })
+    }
+
+    async fn get_line_item_groups(
+        &self,
+        account_id: &str,
+        invoice_id: &str,
+        group_ids: &[&str],
+    ) -> Result<Vec<LineItemGroup>> {
+        let state = self.state();
+        Ok(group_ids
+            .iter()
+            .filter_map(|g| state.groups.get(&key3(account_id, invoice_id, g)).cloned())
+            .collect())
+    }
+
+    async fn commit_line_change(&self, account_id: &str, change: &LineChange) -> Result<()> {
+        let mut state = self.state();
+        check_version(&state, &change.invoice, change.expected_version)?;
+        store_version(&mut state, &change.invoice, change.expected_version);
+        let invoice_id = &change.invoice.id;
+        if let Some(line) = &change.delete_line {
+            state.lines.remove(&key3(account_id, invoice_id, &line.id));
+        }
+        if let Some(line) = &change.put_line {
+            state
+                .lines
+                .insert(key3(account_id, invoice_id, &line.id), line.clone());
+        }
+        for group in &change.put_groups {
+            state
+                .groups
+                .insert(key3(account_id, invoice_id, &group.id), group.clone());
+        }
+        Ok(())
+    }
+}
+
+impl InvoiceNumbering for InMemoryStore {
+    async fn last_invoice_number(&self, account_id: &str) -> Result<u64> {
+        Ok(self.state().counters.get(account_id).copied().unwrap_or(0))
+    }
+
+    async fn commit_finalized(
+        &self,
+        invoice: &Invoice,
+        expected_version: u64,
+        number: u64,
+    ) -> Result<()> {
+        let mut state = self.state();
+        check_version(&state, invoice, expected_version)?;
+        let account = &invoice.sequence_account_id;
+        if state.counters.get(account).copied().unwrap_or(0) + 1 != number {
+            return Err(Error::contended("invoice number taken concurrently"));
+        }
+        state.counters.insert(account.clone(), number);
+        store_version(&mut state, invoice, expected_version);
+        Ok(())
+    }
+}
+
 impl CredentialStore for InMemoryStore {
     async fn find_credential(&self, credential_id: &str) -> Result<Option<Credential>> {
-        Ok(self.credentials.lock().unwrap().get(credential_id).cloned())
+        Ok(self.state().credentials.get(credential_id).cloned())
     }
 }
 
 impl AccountStore for InMemoryStore {
     async fn create_account(&self, account: &NewAccount) -> Result<()> {
-        let mut credentials = self.credentials.lock().unwrap();
+        let mut state = self.state();
         for credential in &account.credentials {
-            credentials.insert(credential.id.clone(), credential.clone());
+            state
+                .credentials
+                .insert(credential.id.clone(), credential.clone());
         }
         Ok(())
     }
@@ -96,33 +261,33 @@ impl IdempotencyStore for InMemoryStore {
         fingerprint: &str,
         now: DateTime<Utc>,
     ) -> Result<Claim> {
-        let mut records = self.idempotency.lock().unwrap();
-        let slot = (account_id.to_string(), key.to_string());
-        match records.get(&slot) {
+        let mut state = self.state();
+        let slot = key2(account_id, key);
+        match state.idempotency.get(&slot) {
             Some(existing) if !existing.can_be_replaced(fingerprint, now) => {
                 existing.decide(fingerprint)
             }
             _ => {
-                records.insert(slot, IdempotencyRecord::in_progress(fingerprint, now));
+                state
+                    .idempotency
+                    .insert(slot, IdempotencyRecord::in_progress(fingerprint, now));
                 Ok(Claim::Acquired)
             }
         }
     }
 
     async fn complete(&self, account_id: &str, key: &str, response: &StoredResponse) -> Result<()> {
-        let mut records = self.idempotency.lock().unwrap();
-        let record = records
-            .get_mut(&(account_id.to_string(), key.to_string()))
+        let mut state = self.state();
+        let record = state
+            .idempotency
+            .get_mut(&key2(account_id, key))
             .ok_or_else(|| Error::internal("idempotency record vanished before completion"))?;
         record.response = Some(response.clone());
         Ok(())
     }
 
     async fn release(&self, account_id: &str, key: &str) -> Result<()> {
-        self.idempotency
-            .lock()
-            .unwrap()
-            .remove(&(account_id.to_string(), key.to_string()));
+        self.state().idempotency.remove(&key2(account_id, key));
         Ok(())
     }
 }

@@ -14,6 +14,13 @@ pub fn round_to_places(amount: Decimal, places: u32) -> Decimal {
     rounded
 }
 
+/// Like [`round_to_places`], but `None` when the amount is too large to carry `places` decimal
+/// places (rust_decimal holds 96 bits of mantissa): such an amount has no exact fixed-point form.
+pub fn checked_round(amount: Decimal, places: u32) -> Option<Decimal> {
+    let rounded = round_to_places(amount, places);
+    (rounded.scale() == places).then_some(rounded)
+}
+
 /// Rounds an amount to the currency's minor units.
 pub fn round(amount: Decimal, currency: Currency) -> Decimal {
     round_to_places(amount, currency.minor_units())
@@ -48,6 +55,18 @@ mod tests {
         assert_eq!(round(d("-5"), Currency::GBP).to_string(), "-5.00");
         assert_eq!(zero(Currency::EUR).to_string(), "0.00");
         assert_eq!(zero(Currency::KRW).to_string(), "0");
+    }
+
+    #[test]
+    fn amounts_too_large_for_their_scale_are_refused() {
+        assert_eq!(checked_round(d("12.345"), 2).unwrap().to_string(), "12.35");
+        assert_eq!(checked_round(d("9999999999999999999999999999"), 2), None);
+        assert_eq!(
+            checked_round(d("9999999999999999999999999999"), 0)
+                .unwrap()
+                .to_string(),
+            "9999999999999999999999999999"
+        );
     }
 
     #[test]

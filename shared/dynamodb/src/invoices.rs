@@ -1,6 +1,7 @@
 use crate::{account_pk, decode, encode, n, s, sdk_error, DynamoStore, Item};
 use invoicing_domain::{
     invoice::Invoice,
+    lines::Versioned,
     pagination::Page,
     ports::{InvoiceQuery, InvoiceStore},
     Error, Result,
@@ -10,18 +11,39 @@ const INVOICE_PREFIX: &str = "INVOICE#";
 /// Items DynamoDB evaluates per page when a filter may discard many of them.
 const FILTERED_PAGE_SIZE: i32 = 200;
 
-fn invoice_sk(invoice_id: &str) -> String {
+pub(crate) fn invoice_sk(invoice_id: &str) -> String {
     format!("{INVOICE_PREFIX}{invoice_id}")
+}
+
+/// The stored item of an invoice at a version.
+pub(crate) fn invoice_item(invoice: &Invoice, version: u64) -> Result<Item> {
+    let mut item: Item = encode(invoice)?;
+    item.insert("pk".into(), s(account_pk(&invoice.sequence_account_id)));
+    item.insert("sk".into(), s(invoice_sk(&invoice.id)));
+    item.insert("entity".into(), s("INVOICE"));
+    item.insert("version".into(), n(version));
+    Ok(item)
+}
+
+/// The condition that makes a write of `invoice_item(invoice, expected + 1)` optimistic.
+pub(crate) const VERSION_CONDITION: &str = "version = :expectedVersion";
+
+pub(crate) fn decode_versioned(item: Item) -> Result<Versioned<Invoice>> {
+    let version = item
+        .get("version")
+        .and_then(|v| v.as_n().ok())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::internal("invoice item without a version"))?;
+    Ok(Versioned {
+        value: decode(item)?,
+        version,
+    })
 }
 
 impl InvoiceStore for DynamoStore {
     async fn insert_invoice(&self, invoice: &Invoice) -> Result<()> {
-        let mut item: Item = encode(invoice)?;
-        item.insert("pk".into(), s(account_pk(&invoice.sequence_account_id)));
-        item.insert("sk".into(), s(invoice_sk(&invoice.id)));
-        item.insert("entity".into(), s("INVOICE"));
         // Every later update is conditional on this version.
-        item.insert("version".into(), n(1));
+        let item = invoice_item(invoice, 1)?;
         self.client
             .put_item()
             .table_name(&self.table)
@@ -41,7 +63,11 @@ impl InvoiceStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_invoice(&self, account_id: &str, invoice_id: &str) -> Result<Option<Invoice>> {
+    async fn get_invoice(
+        &self,
+        account_id: &str,
+        invoice_id: &str,
+    ) -> Result<Option<Versioned<Invoice>>> {
         let output = self
             .client
             .get_item()
@@ -52,7 +78,28 @@ impl InvoiceStore for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
-        output.item.map(decode).transpose()
+        output.item.map(decode_versioned).transpose()
+    }
+
+    async fn replace_invoice(&self, invoice: &Invoice, expected_version: u64) -> Result<()> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(invoice_item(invoice, expected_version + 1)?))
+            .condition_expression(VERSION_CONDITION)
+            .expression_attribute_values(":expectedVersion", n(expected_version))
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+                {
+                    Error::contended(format!("invoice {} changed concurrently", invoice.id))
+                } else {
+                    sdk_error("PutItem", e)
+                }
+            })?;
+        Ok(())
     }
 
     async fn list_invoices(&self, account_id: &str, query: &InvoiceQuery) -> Result<Page<Invoice>> {

@@ -5,12 +5,16 @@
 //! |-----------------|---------------------|-----------------------|
 //! | account         | `ACCOUNT#<id>`      | `ACCOUNT`             |
 //! | invoice         | `ACCOUNT#<id>`      | `INVOICE#<invoiceId>` |
+//! | line item       | `ACCOUNT#<id>`      | `LINE#<invoiceId>#<lineItemId>` |
+//! | line item group | `ACCOUNT#<id>`      | `GROUP#<invoiceId>#<groupId>` |
 //! | idempotency     | `ACCOUNT#<id>`      | `IDEMPOTENCY#<key>`   |
 //! | credential      | `CREDENTIAL#<id>`   | `CREDENTIAL`          |
 
 mod accounts;
 mod idempotency;
 mod invoices;
+mod lines;
+mod numbering;
 pub mod schema;
 
 use aws_sdk_dynamodb::{error::DisplayErrorContext, types::AttributeValue, Client};
@@ -69,6 +73,20 @@ pub(crate) fn sdk_error<E: std::error::Error>(operation: &str, error: E) -> Erro
         "DynamoDB {operation} failed: {}",
         DisplayErrorContext(error)
     ))
+}
+
+/// Whether a transaction failed only because one of its conditions did not hold.
+pub(crate) fn is_condition_failure(
+    error: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
+) -> bool {
+    error.as_service_error().is_some_and(|e| match e {
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
+            c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
+        }
+        _ => false,
+    })
 }
 
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Error> {

@@ -5,6 +5,7 @@ use invoicing_domain::{
     account::NewAccount,
     idempotency::{self, Claim, StoredResponse},
     invoice::{CreateInvoice, Invoice, InvoiceStatus},
+    lines::Versioned,
     ports::{AccountStore, CredentialStore, IdempotencyStore, InvoiceQuery, InvoiceStore},
     ErrorKind,
 };
@@ -34,7 +35,10 @@ async fn invoices_round_trip_and_stay_in_their_account() {
 
     assert_eq!(
         store.get_invoice("acct-a", &invoice.id).await.unwrap(),
-        Some(invoice.clone())
+        Some(Versioned {
+            value: invoice.clone(),
+            version: 1
+        })
     );
     assert_eq!(
         store.get_invoice("acct-b", &invoice.id).await.unwrap(),

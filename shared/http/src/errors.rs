@@ -18,7 +18,7 @@ pub fn status_code(kind: ErrorKind) -> u16 {
         ErrorKind::Validation | ErrorKind::UnrecognisedApiVersion => 400,
         ErrorKind::Unauthorized => 401,
         ErrorKind::NotFound => 404,
-        ErrorKind::Conflict => 409,
+        ErrorKind::Conflict | ErrorKind::Contended => 409,
         ErrorKind::PayloadTooLarge => 413,
         ErrorKind::IdempotencyKeyReuse => 422,
         ErrorKind::Internal => 500,

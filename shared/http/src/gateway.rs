@@ -42,6 +42,15 @@ impl ApiResponse {
         }
     }
 
+    /// An answer without a body, such as 204.
+    pub fn empty(status: u16) -> ApiResponse {
+        ApiResponse {
+            status,
+            body: String::new(),
+            headers: Vec::new(),
+        }
+    }
+
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> ApiResponse {
         self.headers.push((name.to_ascii_lowercase(), value.into()));
         self
@@ -232,8 +241,10 @@ fn idempotency_key(request: &Request, route: &Route) -> Result<Option<String>, E
 fn to_http(response: ApiResponse, version: ApiVersion, replayed: bool) -> Response<Body> {
     let mut builder = Response::builder()
         .status(response.status)
-        .header("content-type", "application/json")
         .header("sequence-version", version.as_str());
+    if !response.body.is_empty() {
+        builder = builder.header("content-type", "application/json");
+    }
     if replayed {
         builder = builder.header("idempotent-replayed", "true");
     }
@@ -268,5 +279,24 @@ where
             Ok::<_, Infallible>(gateway.serve(request, route, handler).await)
         }
     }))
+    .await
+}
+
+/// Runs a function whose one store serves authentication, idempotency and the handler: the usual
+/// shape of a `main.rs`.
+pub async fn run_with_store<S, H, Fut>(
+    store: S,
+    route: Route,
+    handler: H,
+) -> Result<(), lambda_http::Error>
+where
+    S: CredentialStore + IdempotencyStore + Clone + 'static,
+    H: Fn(S, RequestContext, Request) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<ApiResponse, Error>> + Send,
+{
+    let gateway = Gateway::new(store.clone(), store.clone());
+    run(gateway, route, move |context, request| {
+        handler(store.clone(), context, request)
+    })
     .await
 }

@@ -9,7 +9,7 @@ mod request;
 mod telemetry;
 
 pub use errors::{error_response, ErrorStyle};
-pub use gateway::{run, ApiResponse, Gateway, RequestContext, Route};
+pub use gateway::{run, run_with_store, ApiResponse, Gateway, RequestContext, Route};
 pub use request::{parse_json, parse_json_object, path_param, query_params};
 pub use telemetry::init_tracing;
 

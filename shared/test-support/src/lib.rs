@@ -101,7 +101,8 @@ impl Drop for ProcessGuard {
     }
 }
 
-/// A `moto_server` (DynamoDB, SQS and more over the real AWS protocol) on a free loopback port.
+/// moto's server (DynamoDB, SQS and more over the real AWS protocol) on a free loopback port, run by
+/// `scripts/serialized_moto.py` so that transactions stay atomic under concurrent requests.
 pub struct MotoServer {
     pub endpoint: String,
     _process: ProcessGuard,
@@ -109,11 +110,13 @@ pub struct MotoServer {
 
 impl MotoServer {
     pub fn start() -> MotoServer {
-        let binary = venv_tool("moto_server");
+        let binary = venv_tool("python");
+        let script = workspace_root().join("scripts/serialized_moto.py");
         for _ in 0..3 {
             let port = free_port();
             let process = ProcessGuard::spawn(
                 Command::new(&binary)
+                    .arg(&script)
                     .args(["-H", "127.0.0.1", "-p", &port.to_string()])
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())

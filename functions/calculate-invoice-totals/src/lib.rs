@@ -1,0 +1,25 @@
+//! `POST /invoices-totals`: exact totals of up to 10,000 lines (SPEC.md section 1).
+
+use invoicing_domain::{
+    totals::{calculate, TotalsRequest},
+    Error,
+};
+use invoicing_http::{parse_json_object, ApiResponse, Request, RequestContext, Route};
+
+/// 10,000 lines with their ignored fields need more than the default 1 MiB.
+pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
+
+pub fn route() -> Route {
+    Route {
+        max_body_bytes: MAX_BODY_BYTES,
+        ..Route::sequence("calculate-invoice-totals")
+    }
+}
+
+pub async fn calculate_invoice_totals(
+    _context: RequestContext,
+    request: Request,
+) -> Result<ApiResponse, Error> {
+    let body: TotalsRequest = parse_json_object(&request)?;
+    Ok(ApiResponse::json(200, &calculate(&body)?))
+}

@@ -1,0 +1,29 @@
+//! `POST /invoices/{invoiceId}/finalize`: DRAFT to FINAL with the account's next invoice number
+//! (gapless and unique under concurrency) and today's issue date.
+
+use invoicing_domain::{
+    lifecycle,
+    ports::{InvoiceNumbering, InvoiceStore},
+    Error,
+};
+use invoicing_http::{path_param, ApiResponse, Request, RequestContext, Route};
+
+pub fn route() -> Route {
+    Route::sequence("finalize-invoice")
+}
+
+pub async fn finalize_invoice<S: InvoiceStore + InvoiceNumbering>(
+    store: &S,
+    context: RequestContext,
+    request: Request,
+) -> Result<ApiResponse, Error> {
+    let invoice_id = path_param(&request, "invoiceId")?;
+    let invoice = lifecycle::finalize(
+        store,
+        &context.account_id,
+        &invoice_id,
+        context.now.date_naive(),
+    )
+    .await?;
+    Ok(ApiResponse::json(200, &invoice))
+}

@@ -1,0 +1,42 @@
+"""moto_server, applying one request at a time.
+
+moto's TransactWriteItems is not atomic across concurrent requests: a transaction whose condition
+fails restores a snapshot of every table it touched, undoing writes that other requests made in the
+meantime. DynamoDB never does that. Serializing requests (connections are still served by threads)
+makes the local server keep DynamoDB's guarantees, which the concurrency tests depend on.
+
+Usage: python serialized_moto.py -H 127.0.0.1 -p 5050
+"""
+
+import argparse
+import threading
+
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import run_simple
+
+
+class Serialized:
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            return list(self.app(environ, start_response))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-p", "--port", type=int, required=True)
+    args = parser.parse_args()
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple(args.host, args.port, Serialized(app), threaded=True, request_handler=MotoRequestHandler)
+
+
+if __name__ == "__main__":
+    main()

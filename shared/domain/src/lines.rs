@@ -1,0 +1,658 @@
+//! Line items and line item groups of an invoice, and how a change to them moves the stored totals.
+//!
+//! Totals are sums of rounded line figures, so a change updates them exactly by subtracting the old
+//! line's figures and adding the new one's: no need to re-read every line of a large invoice.
+
+use crate::{
+    concurrency::retry_on_contention,
+    invoice::{self, Invoice},
+    ports::{InvoiceStore, LineItemStore},
+    totals::{check_tax_rate, line_figures, ExactDecimal, Figures, RateDisplay},
+    Error, Result,
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// A stored value with the version its conditional update must match.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExternalId {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServicePeriod {
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+}
+
+/// The body of `POST /invoices/{id}/line-items` and `PUT .../line-items/{lineItemId}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LineItemInput {
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    pub quantity: ExactDecimal,
+    pub rate: ExactDecimal,
+    pub tax_rate: ExactDecimal,
+    #[serde(default)]
+    pub rate_display: Option<RateDisplay>,
+    #[serde(default)]
+    pub group_id: Option<String>,
+    #[serde(default)]
+    pub external_ids: Option<Vec<ExternalId>>,
+    #[serde(default)]
+    pub service_period: Option<ServicePeriod>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineItem {
+    pub id: String,
+    pub invoice_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub quantity: Decimal,
+    pub rate: Decimal,
+    pub tax_rate: Decimal,
+    pub rate_display: RateDisplay,
+    pub group_id: Option<String>,
+    pub external_ids: Vec<ExternalId>,
+    pub service_period: Option<ServicePeriod>,
+    pub net_total: Decimal,
+    pub total_tax: Decimal,
+    pub gross_total: Decimal,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The body of `POST /invoices/{id}/line-item-groups`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LineItemGroupInput {
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LineItemGroup {
+    pub id: String,
+    pub invoice_id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub net_total: Decimal,
+    pub total_tax: Decimal,
+    pub gross_total: Decimal,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Everything one change writes, atomically: the invoice's new state (only if its version is still
+/// `expected_version`), at most one line put or deleted, and the groups whose totals moved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineChange {
+    pub invoice: Invoice,
+    pub expected_version: u64,
+    pub put_line: Option<LineItem>,
+    pub delete_line: Option<LineItem>,
+    pub put_groups: Vec<LineItemGroup>,
+}
+
+const MAX_TITLE_LENGTH: usize = 500;
+const MAX_DESCRIPTION_LENGTH: usize = 2_000;
+const MAX_EXTERNAL_IDS: usize = 20;
+
+fn figures_of(net_total: Decimal, total_tax: Decimal, gross_total: Decimal) -> Figures {
+    Figures {
+        gross_total,
+        net_total,
+        total_tax,
+    }
+}
+
+impl LineItem {
+    pub fn figures(&self) -> Figures {
+        figures_of(self.net_total, self.total_tax, self.gross_total)
+    }
+}
+
+impl LineItemGroup {
+    pub fn new(
+        id: String,
+        invoice: &Invoice,
+        input: LineItemGroupInput,
+        now: DateTime<Utc>,
+    ) -> Result<Self, Error> {
+        check_text("title", &input.title, MAX_TITLE_LENGTH, true)?;
+        if let Some(description) = &input.description {
+            check_text("description", description, MAX_DESCRIPTION_LENGTH, false)?;
+        }
+        let zero = Figures::zero(invoice.currency.minor_units());
+        Ok(LineItemGroup {
+            id,
+            invoice_id: invoice.id.clone(),
+            title: input.title,
+            description: input.description,
+            net_total: zero.net_total,
+            total_tax: zero.total_tax,
+            gross_total: zero.gross_total,
+            created_at: now,
+        })
+    }
+
+    pub fn figures(&self) -> Figures {
+        figures_of(self.net_total, self.total_tax, self.gross_total)
+    }
+
+    fn set_figures(&mut self, figures: Figures) {
+        self.net_total = figures.net_total;
+        self.total_tax = figures.total_tax;
+        self.gross_total = figures.gross_total;
+    }
+}
+
+fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<(), Error> {
+    if required && value.trim().is_empty() {
+        return Err(Error::validation(format!("{field}: must not be empty")));
+    }
+    if value.chars().count() > max {
+        return Err(Error::validation(format!(
+            "{field}: must be at most {max} characters"
+        )));
+    }
+    Ok(())
+}
+
+impl LineItemInput {
+    fn validate(&self) -> Result<(), Error> {
+        check_text("title", &self.title, MAX_TITLE_LENGTH, true)?;
+        if let Some(description) = &self.description {
+            check_text("description", description, MAX_DESCRIPTION_LENGTH, false)?;
+        }
+        check_tax_rate(self.tax_rate.0).map_err(|m| Error::validation(format!("taxRate: {m}")))?;
+        let external_ids = self.external_ids.as_deref().unwrap_or_default();
+        if external_ids.len() > MAX_EXTERNAL_IDS {
+            return Err(Error::validation(format!(
+                "externalIds: at most {MAX_EXTERNAL_IDS} entries"
+            )));
+        }
+        for (index, external) in external_ids.iter().enumerate() {
+            check_text(
+                &format!("externalIds[{index}].key"),
+                &external.key,
+                100,
+                true,
+            )?;
+            check_text(
+                &format!("externalIds[{index}].value"),
+                &external.value,
+                500,
+                false,
+            )?;
+        }
+        if let Some(period) = &self.service_period {
+            if period.end_date < period.start_date {
+                return Err(Error::validation(
+                    "servicePeriod: endDate must not be before startDate",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The line this input describes on this invoice, with its rounded figures.
+    fn into_line(
+        self,
+        id: String,
+        invoice: &Invoice,
+        created_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<LineItem, Error> {
+        self.validate()?;
+        let figures = line_figures(
+            self.quantity.0,
+            self.rate.0,
+            self.tax_rate.0,
+            invoice.currency.minor_units(),
+        )
+        .map_err(|m| Error::validation(m.to_string()))?;
+        Ok(LineItem {
+            id,
+            invoice_id: invoice.id.clone(),
+            title: self.title,
+            description: self.description,
+            quantity: self.quantity.0,
+            rate: self.rate.0,
+            tax_rate: self.tax_rate.0,
+            rate_display: self.rate_display.unwrap_or_default(),
+            group_id: self.group_id,
+            external_ids: self.external_ids.unwrap_or_default(),
+            service_period: self.service_period,
+            net_total: figures.net_total,
+            total_tax: figures.total_tax,
+            gross_total: figures.gross_total,
+            created_at,
+            updated_at: now,
+        })
+    }
+}
+
+/// The groups a change may touch, as read from the store.
+#[derive(Debug, Clone, Default)]
+pub struct TouchedGroups {
+    pub groups: Vec<LineItemGroup>,
+}
+
+impl TouchedGroups {
+    fn find_mut(&mut self, id: &str) -> Result<&mut LineItemGroup, Error> {
+        self.groups.iter_mut().find(|g| g.id == id).ok_or_else(|| {
+            Error::validation(format!("groupId: no line item group {id} on this invoice"))
+        })
+    }
+}
+
+fn ensure_draft(invoice: &Invoice) -> Result<(), Error> {
+    if invoice.status == crate::invoice::InvoiceStatus::Draft {
+        Ok(())
+    } else {
+        Err(Error::conflict(format!(
+            "invoice {} is {}; only DRAFT invoices can change their lines",
+            invoice.id,
+            invoice.status.as_str()
+        )))
+    }
+}
+
+/// Moves the invoice's and the groups' totals from `old` to `new` (either may be absent).
+fn move_totals(
+    invoice: &mut Invoice,
+    groups: &mut TouchedGroups,
+    old: Option<&LineItem>,
+    new: Option<&LineItem>,
+) -> Result<(), Error> {
+    let places = invoice.currency.minor_units();
+    let overflow = || Error::validation("the invoice's totals would be out of range");
+    let mut totals = figures_of(invoice.net_total, invoice.total_tax, invoice.gross_total);
+    if let Some(old) = old {
+        totals = totals
+            .checked_sub(&old.figures(), places)
+            .ok_or_else(overflow)?;
+        if let Some(group_id) = &old.group_id {
+            let group = groups.find_mut(group_id)?;
+            let moved = group
+                .figures()
+                .checked_sub(&old.figures(), places)
+                .ok_or_else(overflow)?;
+            group.set_figures(moved);
+        }
+    }
+    if let Some(new) = new {
+        totals = totals
+            .checked_add(&new.figures(), places)
+            .ok_or_else(overflow)?;
+        if let Some(group_id) = &new.group_id {
+            let group = groups.find_mut(group_id)?;
+            let moved = group
+                .figures()
+                .checked_add(&new.figures(), places)
+                .ok_or_else(overflow)?;
+            group.set_figures(moved);
+        }
+    }
+    invoice.net_total = totals.net_total;
+    invoice.total_tax = totals.total_tax;
+    invoice.gross_total = totals.gross_total;
+    Ok(())
+}
+
+fn change(
+    invoice: &Versioned<Invoice>,
+    mut groups: TouchedGroups,
+    old: Option<LineItem>,
+    new: Option<LineItem>,
+) -> Result<LineChange, Error> {
+    ensure_draft(&invoice.value)?;
+    let mut updated = invoice.value.clone();
+    move_totals(&mut updated, &mut groups, old.as_ref(), new.as_ref())?;
+    let put_groups = groups.groups;
+    let delete_line = match (&old, &new) {
+        (Some(old), None) => Some(old.clone()),
+        _ => None,
+    };
+    Ok(LineChange {
+        invoice: updated,
+        expected_version: invoice.version,
+        put_line: new,
+        delete_line,
+        put_groups,
+    })
+}
+
+/// Adds a line. `groups` holds the line's group, if it names one.
+pub fn add_line(
+    invoice: &Versioned<Invoice>,
+    groups: TouchedGroups,
+    id: String,
+    input: LineItemInput,
+    now: DateTime<Utc>,
+) -> Result<LineChange, Error> {
+    ensure_draft(&invoice.value)?;
+    let line = input.into_line(id, &invoice.value, now, now)?;
+    change(invoice, groups, None, Some(line))
+}
+
+/// Replaces a line's content. `groups` holds its old and new groups.
+pub fn replace_line(
+    invoice: &Versioned<Invoice>,
+    groups: TouchedGroups,
+    old: LineItem,
+    input: LineItemInput,
+    now: DateTime<Utc>,
+) -> Result<LineChange, Error> {
+    ensure_draft(&invoice.value)?;
+    let line = input.into_line(old.id.clone(), &invoice.value, old.created_at, now)?;
+    change(invoice, groups, Some(old), Some(line))
+}
+
+/// Removes a line. `groups` holds its group.
+pub fn remove_line(
+    invoice: &Versioned<Invoice>,
+    groups: TouchedGroups,
+    old: LineItem,
+) -> Result<LineChange, Error> {
+    change(invoice, groups, Some(old), None)
+}
+
+/// Adds an empty group.
+pub fn add_group(invoice: &Versioned<Invoice>, group: LineItemGroup) -> Result<LineChange, Error> {
+    ensure_draft(&invoice.value)?;
+    Ok(LineChange {
+        invoice: invoice.value.clone(),
+        expected_version: invoice.version,
+        put_line: None,
+        delete_line: None,
+        put_groups: vec![group],
+    })
+}
+
+/// The answer for a line item id the invoice does not have.
+pub fn line_not_found(invoice_id: &str, line_item_id: &str) -> Error {
+    Error::not_found(format!(
+        "no line item with id {line_item_id} on invoice {invoice_id}"
+    ))
+}
+
+async fn load_invoice<S: InvoiceStore>(
+    store: &S,
+    account_id: &str,
+    invoice_id: &str,
+) -> Result<Versioned<Invoice>> {
+    store
+        .get_invoice(account_id, invoice_id)
+        .await?
+        .ok_or_else(|| invoice::not_found(invoice_id))
+}
+
+async fn load_line<S: LineItemStore>(
+    store: &S,
+    account_id: &str,
+    invoice_id: &str,
+    line_item_id: &str,
+) -> Result<LineItem> {
+    store
+        .get_line_item(account_id, invoice_id, line_item_id)
+        .await?
+        .ok_or_else(|| line_not_found(invoice_id, line_item_id))
+}
+
+async fn load_groups<S: LineItemStore>(
+    store: &S,
+    account_id: &str,
+    invoice_id: &str,
+    ids: [Option<&String>; 2],
+) -> Result<TouchedGroups> {
+    let ids: Vec<&str> = ids.into_iter().flatten().map(String::as_str).collect();
+    Ok(TouchedGroups {
+        groups: store
+            .get_line_item_groups(account_id, invoice_id, &ids)
+            .await?,
+    })
+}
+
+/// `POST /invoices/{id}/line-items`: the new line, written with the invoice's new totals.
+pub async fn add_line_item<S: InvoiceStore + LineItemStore>(
+    store: &S,
+    account_id: &str,
+    invoice_id: &str,
+    line_item_id: String,
+    input: LineItemInput,
+    now: DateTime<Utc>,
+) -> Result<LineItem> {
+    retry_on_contention(|| async {
+        let invoice = load_invoice(store, account_id, invoice_id).await?;
+        let groups = load_groups(
+            store,
+            account_id,
+            invoice_id,
+            [input.group_id.as_ref(), None],
+        )
+        .await?;
+        let change = add_line(&invoice, groups, line_item_id.clone(), input.clone(), now)?;
+        store.commit_line_change(account_id, &change).await?;
+        Ok(change.put_line.expect("an added line"))
+    })
+    .await
+}
+
+/// `PUT /invoices/{id}/line-items/{lineItemId}`.
+pub async fn update_line_item<S: InvoiceStore + LineItemStore>(
+    store: &S,
+    account_id: &str,
+    invoice_id: &str,
+    line_item_id: &str,
+    input: LineItemInput,
+    now: DateTime<Utc>,
+) -> Result<LineItem> {
+    retry_on_contention(|| async {
+        let invoice = load_invoice(store, account_id, invoice_id).await?;
+        let old = load_line(store, account_id, invoice_id, line_item_id).await?;
+        let groups = load_groups(
+            store,
+            account_id,
+            invoice_id,
+            [old.group_id.as_ref(), input.group_id.as_ref()],
+        )
+        .await?;
+        let change = replace_line(&invoice, groups, old, input.clone(), now)?;
+        store.commit_line_change(account_id, &change).await?;
+        Ok(change.put_line.expect("a replaced line"))
+    })
+    .await
+}
+
+/// `DELETE /invoices/{id}/line-items/{lineItemId}`.
+pub async fn remove_line_item<S: InvoiceStore + LineItemStore>(
+    store: &S,
+    account_id: &str,
+    invoice_id: &str,
+    line_item_id: &str,
+) -> Result<()> {
+    retry_on_contention(|| async {
+        let invoice = load_invoice(store, account_id, invoice_id).await?;
+        let old = load_line(store, account_id, invoice_id, line_item_id).await?;
+        let groups =
+            load_groups(store, account_id, invoice_id, [old.group_id.as_ref(), None]).await?;
+        let change = remove_line(&invoice, groups, old)?;
+        store.commit_line_change(account_id, &change).await
+    })
+    .await
+}
+
+/// `POST /invoices/{id}/line-item-groups`.
+pub async fn create_line_item_group<S: InvoiceStore + LineItemStore>(
+    store: &S,
+    account_id: &str,
+    invoice_id: &str,
+    group_id: String,
+    input: LineItemGroupInput,
+    now: DateTime<Utc>,
+) -> Result<LineItemGroup> {
+    retry_on_contention(|| async {
+        let invoice = load_invoice(store, account_id, invoice_id).await?;
+        let group = LineItemGroup::new(group_id.clone(), &invoice.value, input.clone(), now)?;
+        let change = add_group(&invoice, group)?;
+        store.commit_line_change(account_id, &change).await?;
+        Ok(change.put_groups.into_iter().next().expect("the new group"))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invoice::{CreateInvoice, InvoiceStatus};
+    use serde_json::json;
+
+    fn draft() -> Versioned<Invoice> {
+        let request: CreateInvoice =
+            serde_json::from_value(json!({"currency": "GBP", "customerId": "c"})).unwrap();
+        Versioned {
+            value: Invoice::new_draft("inv".into(), "acct", request, Utc::now()),
+            version: 1,
+        }
+    }
+
+    fn input(body: serde_json::Value) -> LineItemInput {
+        serde_json::from_str(&body.to_string()).unwrap()
+    }
+
+    #[test]
+    fn adding_replacing_and_removing_moves_totals_exactly() {
+        let invoice = draft();
+        let group = LineItemGroup::new(
+            "g1".into(),
+            &invoice.value,
+            LineItemGroupInput {
+                title: "Cars".into(),
+                description: None,
+            },
+            Utc::now(),
+        )
+        .unwrap();
+        let groups = TouchedGroups {
+            groups: vec![group],
+        };
+        let added = add_line(&invoice, groups, "l1".into(),
+            input(json!({"title": "Ferraris", "quantity": "2", "rate": "20000.10", "taxRate": "0.2", "groupId": "g1"})), Utc::now()).unwrap();
+        assert_eq!(added.invoice.gross_total.to_string(), "48000.24");
+        assert_eq!(added.put_groups[0].net_total.to_string(), "40000.20");
+        let line = added.put_line.clone().unwrap();
+        assert_eq!(
+            (line.net_total.to_string(), line.total_tax.to_string()),
+            ("40000.20".into(), "8000.04".into())
+        );
+
+        let after_add = Versioned {
+            value: added.invoice,
+            version: 2,
+        };
+        let replaced = replace_line(
+            &after_add,
+            TouchedGroups {
+                groups: added.put_groups.clone(),
+            },
+            line.clone(),
+            input(json!({"title": "Ferrari", "quantity": "1", "rate": "0.015", "taxRate": "0"})),
+            Utc::now(),
+        )
+        .unwrap();
+        // 0.015 rounds half away from zero to 0.02; the group loses the line entirely.
+        assert_eq!(replaced.invoice.net_total.to_string(), "0.02");
+        assert_eq!(replaced.put_groups[0].gross_total.to_string(), "0.00");
+        assert_eq!(replaced.expected_version, 2);
+
+        let after_replace = Versioned {
+            value: replaced.invoice,
+            version: 3,
+        };
+        let removed = remove_line(
+            &after_replace,
+            TouchedGroups::default(),
+            replaced.put_line.unwrap(),
+        )
+        .unwrap();
+        assert_eq!(removed.invoice.gross_total.to_string(), "0.00");
+        assert_eq!(removed.delete_line.unwrap().id, "l1");
+    }
+
+    #[test]
+    fn only_drafts_change_and_groups_must_exist() {
+        let mut invoice = draft();
+        let line =
+            json!({"title": "x", "quantity": "1", "rate": "1", "taxRate": "0", "groupId": "nope"});
+        let error = add_line(
+            &invoice,
+            TouchedGroups::default(),
+            "l".into(),
+            input(line.clone()),
+            Utc::now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.public_message(),
+            "groupId: no line item group nope on this invoice"
+        );
+        invoice.value.status = InvoiceStatus::Final;
+        let error = add_line(
+            &invoice,
+            TouchedGroups::default(),
+            "l".into(),
+            input(line),
+            Utc::now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.public_message(),
+            "invoice inv is FINAL; only DRAFT invoices can change their lines"
+        );
+    }
+
+    #[test]
+    fn bad_line_fields_are_named() {
+        let invoice = draft();
+        let bad = json!({"title": "x", "quantity": "1", "rate": "1", "taxRate": "1.5"});
+        let error = add_line(
+            &invoice,
+            TouchedGroups::default(),
+            "l".into(),
+            input(bad),
+            Utc::now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.public_message(),
+            "taxRate: must be between 0 and 1 (a fraction: \"0.2\" is 20 %), got 1.5"
+        );
+        let empty = json!({"title": " ", "quantity": "1", "rate": "1", "taxRate": "0"});
+        let error = add_line(
+            &invoice,
+            TouchedGroups::default(),
+            "l".into(),
+            input(empty),
+            Utc::now(),
+        )
+        .unwrap_err();
+        assert_eq!(error.public_message(), "title: must not be empty");
+    }
+}

@@ -1,0 +1,90 @@
+use crate::{
+    account_pk,
+    invoices::{invoice_item, VERSION_CONDITION},
+    is_condition_failure, n, s, sdk_error, DynamoStore,
+};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use invoicing_domain::{invoice::Invoice, ports::InvoiceNumbering, Error, Result};
+
+/// The account item's counter of finalized invoices.
+const COUNTER: &str = "lastInvoiceNumber";
+
+impl InvoiceNumbering for DynamoStore {
+    async fn last_invoice_number(&self, account_id: &str) -> Result<u64> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(account_id)))
+            .key("sk", s("ACCOUNT"))
+            .projection_expression(COUNTER)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        let item = output
+            .item
+            .ok_or_else(|| Error::internal(format!("account {account_id} has no account item")))?;
+        match item.get(COUNTER) {
+            None => Ok(0),
+            Some(value) => value
+                .as_n()
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .ok_or_else(|| Error::internal("corrupt invoice counter")),
+        }
+    }
+
+    async fn commit_finalized(
+        &self,
+        invoice: &Invoice,
+        expected_version: u64,
+        number: u64,
+    ) -> Result<()> {
+        let counter_condition = if number == 1 {
+            format!("attribute_exists(pk) AND attribute_not_exists({COUNTER})")
+        } else {
+            format!("{COUNTER} = :previous")
+        };
+        let mut counter = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(&invoice.sequence_account_id)))
+            .key("sk", s("ACCOUNT"))
+            .update_expression(format!("SET {COUNTER} = :number"))
+            .condition_expression(counter_condition)
+            .expression_attribute_values(":number", n(number));
+        if number > 1 {
+            counter = counter.expression_attribute_values(":previous", n(number - 1));
+        }
+        let guarded = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(invoice_item(invoice, expected_version + 1)?))
+            .condition_expression(VERSION_CONDITION)
+            .expression_attribute_values(":expectedVersion", n(expected_version))
+            .build()
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let writes = vec![
+            TransactWriteItem::builder()
+                .update(
+                    counter
+                        .build()
+                        .map_err(|e| Error::internal(e.to_string()))?,
+                )
+                .build(),
+            TransactWriteItem::builder().put(guarded).build(),
+        ];
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failure(&e) => Err(Error::contended(
+                "invoice number or invoice changed concurrently",
+            )),
+            Err(e) => Err(sdk_error("TransactWriteItems", e)),
+        }
+    }
+}
