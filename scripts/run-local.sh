@@ -63,6 +63,8 @@ target/debug/invoicing-admin init-local
 # `cargo lambda invoke --data-file events/...` works against this stack.
 events_api_key=$(python3 -c 'import json; print(json.load(open("events/create-invoice.json"))["headers"]["x-api-key"])')
 target/debug/invoicing-admin create-account --name Development --api-key "$events_api_key" >.local/dev-account.env
+(. .local/dev-account.env && target/debug/invoicing-admin set-receiving-account --client-id "$CLIENT_ID" \
+  --name "Development operating account" --account-number 000123456789 --routing-number 021000021)
 echo "==> development account in .local/dev-account.env"
 
 echo "==> API on http://127.0.0.1:$API_PORT (Ctrl-C stops everything)"

@@ -27,6 +27,9 @@ pub const FUNCTIONS: &[&str] = &[
     "finalize-invoice",
     "send-invoice",
     "void-invoice",
+    "reconcile-invoice-payments",
+    "unreconcile-invoice-payments",
+    "get-invoice-aggregate",
 ];
 
 pub struct Stack {

@@ -4,7 +4,10 @@
 
 use chrono::{SubsecRound, Utc};
 use clap::{Parser, Subcommand};
-use invoicing_domain::{account::NewAccount, ports::AccountStore};
+use invoicing_domain::{
+    account::{NewAccount, ReceivingAccount},
+    ports::{AccountStore, CredentialStore},
+};
 use invoicing_dynamodb::{schema, DynamoStore};
 use std::process::ExitCode;
 
@@ -27,6 +30,20 @@ enum Command {
         /// Use this API key (`<keyId>.<secret>`) instead of a random one. For local fixtures only.
         #[arg(long)]
         api_key: Option<String>,
+    },
+    /// Set the bank account an account's invoices are paid into (Slash's `invoiceAccount`). The
+    /// account is named by one of its credential ids (CLIENT_ID, or the key id of its API key).
+    SetReceivingAccount {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        account_number: String,
+        #[arg(long)]
+        routing_number: String,
+        #[arg(long, default_value = "")]
+        slash_account_group_id: String,
     },
     /// Create the table (TABLE_NAME) and the reconcile queues (QUEUE_NAME, DLQ_NAME) on a local
     /// stack. On AWS, template.yaml creates them.
@@ -67,6 +84,36 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("CLIENT_ID={}", new.issued.client_id);
             println!("CLIENT_SECRET={}", new.issued.client_secret);
             println!("API_KEY={}", new.issued.api_key);
+            Ok(())
+        }
+        Command::SetReceivingAccount {
+            client_id,
+            name,
+            account_number,
+            routing_number,
+            slash_account_group_id,
+        } => {
+            let credential = store
+                .find_credential(&client_id)
+                .await
+                .map_err(|e| e.detail().to_string())?
+                .ok_or_else(|| format!("no credential {client_id}"))?;
+            let receiving = ReceivingAccount {
+                id: format!("ra_{}", credential.account_id),
+                name,
+                slash_account_group_id,
+                account_type: "default".into(),
+                account_number,
+                routing_number,
+            };
+            store
+                .set_receiving_account(&credential.account_id, &receiving)
+                .await
+                .map_err(|e| e.detail().to_string())?;
+            eprintln!(
+                "# receiving account of account {} set",
+                credential.account_id
+            );
             Ok(())
         }
         Command::InitLocal => {

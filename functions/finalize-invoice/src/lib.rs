@@ -25,5 +25,5 @@ pub async fn finalize_invoice<S: InvoiceStore + InvoiceNumbering>(
         context.now.date_naive(),
     )
     .await?;
-    Ok(ApiResponse::json(200, &invoice))
+    Ok(ApiResponse::json(200, &invoice.sequence_view()))
 }

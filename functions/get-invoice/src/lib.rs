@@ -17,5 +17,5 @@ pub async fn get_invoice<S: InvoiceStore>(
         .get_invoice(&context.account_id, &invoice_id)
         .await?
         .ok_or_else(|| invoice::not_found(&invoice_id))?;
-    Ok(ApiResponse::json(200, &invoice.value))
+    Ok(ApiResponse::json(200, &invoice.value.sequence_view()))
 }

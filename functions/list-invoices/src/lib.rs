@@ -1,8 +1,8 @@
 //! `GET /invoices?status=&customerId=&limit=&after=`: the caller's invoices, oldest first.
 
 use invoicing_domain::{
-    invoice::InvoiceStatus,
-    pagination::{decode_cursor, parse_limit},
+    invoice::{Invoice, InvoiceStatus},
+    pagination::{decode_cursor, parse_limit, Page},
     ports::{InvoiceQuery, InvoiceStore},
     Error,
 };
@@ -47,5 +47,9 @@ pub async fn list_invoices<S: InvoiceStore>(
 ) -> Result<ApiResponse, Error> {
     let query = parse_query(&request)?;
     let page = store.list_invoices(&context.account_id, &query).await?;
+    let page = Page {
+        items: page.items.iter().map(Invoice::sequence_view).collect(),
+        after: page.after,
+    };
     Ok(ApiResponse::json(200, &page))
 }

@@ -15,5 +15,5 @@ pub async fn void_invoice<S: InvoiceStore>(
     let invoice_id = path_param(&request, "invoiceId")?;
     let invoice =
         lifecycle::transition(store, &context.account_id, &invoice_id, Invoice::void).await?;
-    Ok(ApiResponse::json(200, &invoice))
+    Ok(ApiResponse::json(200, &invoice.sequence_view()))
 }

@@ -47,6 +47,42 @@ impl Credential {
     }
 }
 
+/// The bank account an account's invoices are paid into (Slash's `invoiceAccount`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReceivingAccount {
+    pub id: String,
+    pub name: String,
+    pub slash_account_group_id: String,
+    pub account_type: String,
+    pub account_number: String,
+    pub routing_number: String,
+}
+
+impl ReceivingAccount {
+    /// What an account without settings shows: its name and no numbers.
+    pub fn unconfigured(account: &Account) -> ReceivingAccount {
+        ReceivingAccount {
+            id: format!("ra_{}", account.id),
+            name: format!("{} receiving account", account.name),
+            slash_account_group_id: String::new(),
+            account_type: "default".into(),
+            account_number: String::new(),
+            routing_number: String::new(),
+        }
+    }
+
+    /// The account number with all but its last four characters masked.
+    pub fn masked_account_number(&self) -> String {
+        let count = self.account_number.chars().count();
+        self.account_number
+            .chars()
+            .enumerate()
+            .map(|(i, c)| if i + 4 < count { '*' } else { c })
+            .collect()
+    }
+}
+
 /// The plaintext credentials of a new account: shown once, never stored.
 #[derive(Debug, Clone)]
 pub struct IssuedCredentials {
@@ -181,6 +217,17 @@ mod tests {
         assert!(NewAccount::generate("L", Utc::now())
             .with_api_key("no-separator-0123456789")
             .is_err());
+    }
+
+    #[test]
+    fn account_numbers_show_only_their_last_four() {
+        let mut receiving =
+            ReceivingAccount::unconfigured(&NewAccount::generate("A", Utc::now()).account);
+        assert_eq!(receiving.masked_account_number(), "");
+        receiving.account_number = "000123456789".into();
+        assert_eq!(receiving.masked_account_number(), "********6789");
+        receiving.account_number = "789".into();
+        assert_eq!(receiving.masked_account_number(), "789");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Invoices in Sequence's 2024-01-01 shape.
 
-use crate::{currency::Currency, money, Error};
+use crate::{currency::Currency, money, payments::RecordedPayment, Error};
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -179,6 +179,29 @@ pub struct Invoice {
     pub calculated_at: Option<DateTime<Utc>>,
     pub customer_tax_status: Option<CustomerTaxStatus>,
     pub render_settings: serde_json::Map<String, serde_json::Value>,
+    /// Payments recorded against the invoice (Slash's reconcile). Not part of Sequence's shape.
+    #[serde(default)]
+    pub payments: Vec<RecordedPayment>,
+    /// When the invoice became paid or void. Not part of Sequence's shape.
+    #[serde(default)]
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// Fields the stored invoice keeps that Sequence's invoice shape does not have.
+const NOT_IN_SEQUENCE_SHAPE: [&str; 2] = ["payments", "closedAt"];
+
+impl Invoice {
+    /// The invoice in Sequence's shape (every field of the seed's response, and only those plus
+    /// `billingRunId`).
+    pub fn sequence_view(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("invoices serialize");
+        if let Some(fields) = value.as_object_mut() {
+            for field in NOT_IN_SEQUENCE_SHAPE {
+                fields.remove(field);
+            }
+        }
+        value
+    }
 }
 
 /// The answer for an invoice id the account does not have (missing, or another account's).
@@ -349,6 +372,8 @@ impl Invoice {
             calculated_at: None,
             customer_tax_status: None,
             render_settings: serde_json::Map::new(),
+            payments: Vec::new(),
+            closed_at: None,
         }
     }
 }
@@ -371,7 +396,7 @@ mod tests {
             request(json!({"currency": "GBP", "customerId": "cust-1"})),
             now,
         );
-        let body = serde_json::to_value(&invoice).unwrap();
+        let body = invoice.sequence_view();
         assert_eq!(
             body,
             json!({

@@ -12,7 +12,9 @@ pub mod lifecycle;
 pub mod lines;
 pub mod money;
 pub mod pagination;
+pub mod payments;
 pub mod ports;
+pub mod slash;
 pub mod totals;
 pub mod version;
 

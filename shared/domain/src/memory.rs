@@ -1,14 +1,14 @@
 //! In-memory implementations of the ports, for fast unit tests. Never the only test of an adapter.
 
 use crate::{
-    account::{Credential, NewAccount},
+    account::{Account, Credential, NewAccount, ReceivingAccount},
     idempotency::{Claim, IdempotencyRecord, StoredResponse},
     invoice::Invoice,
     lines::{LineChange, LineItem, LineItemGroup, Versioned},
     pagination::Page,
     ports::{
         AccountStore, CredentialStore, IdempotencyStore, InvoiceNumbering, InvoiceQuery,
-        InvoiceStore, LineItemStore,
+        InvoiceStore, LineItemStore, ReceivingAccounts,
     },
     Error, Result,
 };
@@ -27,6 +27,7 @@ struct State {
     lines: BTreeMap<Key3, LineItem>,
     groups: BTreeMap<Key3, LineItemGroup>,
     counters: BTreeMap<String, u64>,
+    accounts: BTreeMap<String, (Account, Option<ReceivingAccount>)>,
     credentials: BTreeMap<String, Credential>,
     idempotency: BTreeMap<Key2, IdempotencyRecord>,
 }
@@ -249,7 +250,37 @@ impl AccountStore for InMemoryStore {
                 .credentials
                 .insert(credential.id.clone(), credential.clone());
         }
+        state
+            .accounts
+            .insert(account.account.id.clone(), (account.account.clone(), None));
         Ok(())
+    }
+
+    async fn set_receiving_account(
+        &self,
+        account_id: &str,
+        receiving: &ReceivingAccount,
+    ) -> Result<()> {
+        let mut state = self.state();
+        let entry = state
+            .accounts
+            .get_mut(account_id)
+            .ok_or_else(|| Error::not_found("no such account"))?;
+        entry.1 = Some(receiving.clone());
+        Ok(())
+    }
+}
+
+impl ReceivingAccounts for InMemoryStore {
+    async fn receiving_account(&self, account_id: &str) -> Result<ReceivingAccount> {
+        let state = self.state();
+        let (account, receiving) = state
+            .accounts
+            .get(account_id)
+            .ok_or_else(|| Error::internal("no such account"))?;
+        Ok(receiving
+            .clone()
+            .unwrap_or_else(|| ReceivingAccount::unconfigured(account)))
     }
 }
 

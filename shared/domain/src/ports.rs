@@ -1,7 +1,7 @@
 //! The capabilities handlers need, one small trait each. Adapters implement them.
 
 use crate::{
-    account::{Credential, NewAccount},
+    account::{Credential, NewAccount, ReceivingAccount},
     idempotency::{Claim, StoredResponse},
     invoice::{Invoice, InvoiceStatus},
     lines::{LineChange, LineItem, LineItemGroup, Versioned},
@@ -58,6 +58,13 @@ pub trait CredentialStore: Send + Sync {
 pub trait AccountStore: Send + Sync {
     /// Stores an account and its credentials atomically.
     fn create_account(&self, account: &NewAccount) -> impl Future<Output = Result<()>> + Send;
+
+    /// Sets the bank account the account's invoices are paid into.
+    fn set_receiving_account(
+        &self,
+        account_id: &str,
+        receiving: &ReceivingAccount,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 pub trait IdempotencyStore: Send + Sync {
@@ -131,4 +138,13 @@ pub trait InvoiceNumbering: Send + Sync {
         expected_version: u64,
         number: u64,
     ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Account settings that answers need.
+pub trait ReceivingAccounts: Send + Sync {
+    /// The account's receiving bank account (an unconfigured default if none was set).
+    fn receiving_account(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<ReceivingAccount>> + Send;
 }

@@ -1,10 +1,21 @@
 use crate::{account_pk, decode, encode, s, sdk_error, DynamoStore};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use invoicing_domain::{
-    account::{Credential, NewAccount},
-    ports::{AccountStore, CredentialStore},
+    account::{Account, Credential, NewAccount, ReceivingAccount},
+    ports::{AccountStore, CredentialStore, ReceivingAccounts},
     Error, Result,
 };
+use serde::Deserialize;
+
+/// The account item: the account, and its settings when set.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountItem {
+    #[serde(flatten)]
+    account: Account,
+    #[serde(default)]
+    receiving_account: Option<ReceivingAccount>,
+}
 
 fn credential_pk(credential_id: &str) -> String {
     format!("CREDENTIAL#{credential_id}")
@@ -60,5 +71,56 @@ impl AccountStore for DynamoStore {
             .await
             .map_err(|e| sdk_error("TransactWriteItems", e))?;
         Ok(())
+    }
+
+    async fn set_receiving_account(
+        &self,
+        account_id: &str,
+        receiving: &ReceivingAccount,
+    ) -> Result<()> {
+        let value = serde_dynamo::to_attribute_value(receiving)
+            .map_err(|e| Error::internal(e.to_string()))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(account_id)))
+            .key("sk", s("ACCOUNT"))
+            .update_expression("SET receivingAccount = :receiving")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":receiving", value)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error()
+                    .is_some_and(|e| e.is_conditional_check_failed_exception())
+                {
+                    Error::not_found(format!("no account {account_id}"))
+                } else {
+                    sdk_error("UpdateItem", e)
+                }
+            })?;
+        Ok(())
+    }
+}
+
+impl ReceivingAccounts for DynamoStore {
+    async fn receiving_account(&self, account_id: &str) -> Result<ReceivingAccount> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(account_id)))
+            .key("sk", s("ACCOUNT"))
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        let item = output
+            .item
+            .ok_or_else(|| Error::internal(format!("account {account_id} has no account item")))?;
+        let AccountItem {
+            account,
+            receiving_account,
+        } = decode(item)?;
+        Ok(receiving_account.unwrap_or_else(|| ReceivingAccount::unconfigured(&account)))
     }
 }

@@ -74,6 +74,14 @@ impl Route {
             max_body_bytes: 1024 * 1024,
         }
     }
+
+    /// A Slash-style route (`/invoice/...`): Slash error bodies, `X-Idempotency-Key` accepted.
+    pub fn slash(name: &'static str) -> Route {
+        Route {
+            error_style: ErrorStyle::Slash,
+            ..Route::sequence(name)
+        }
+    }
 }
 
 /// Everything between API Gateway and a handler. Built once per cold start.

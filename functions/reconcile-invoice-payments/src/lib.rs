@@ -1,0 +1,33 @@
+//! `POST /invoice/{invoiceId}/reconcile`: records payments (Slash's reconcile); a transaction without `amountCents` pays the outstanding balance. Answers Slash's invoice aggregate.
+
+use invoicing_domain::{
+    payments::{self, TransactionInput},
+    ports::{InvoiceStore, LineItemStore, ReceivingAccounts},
+    slash, Error,
+};
+use invoicing_http::{parse_json, path_param, ApiResponse, Request, RequestContext, Route};
+
+pub fn route() -> Route {
+    Route::slash("reconcile-invoice-payments")
+}
+
+pub async fn reconcile_invoice_payments<S: InvoiceStore + LineItemStore + ReceivingAccounts>(
+    store: &S,
+    context: RequestContext,
+    request: Request,
+) -> Result<ApiResponse, Error> {
+    let invoice_id = path_param(&request, "invoiceId")?;
+    let transactions = payments::validate(parse_json::<Vec<TransactionInput>>(&request)?)?;
+    let invoice = payments::change_payments(store, &context.account_id, &invoice_id, |invoice| {
+        invoice.record_payments(&transactions, context.now)
+    })
+    .await?;
+    let aggregate = slash::load_aggregate(
+        store,
+        &context.account_id,
+        &invoice,
+        context.now.date_naive(),
+    )
+    .await?;
+    Ok(ApiResponse::json(200, &aggregate))
+}

@@ -1,0 +1,153 @@
+//! Slash's invoice aggregate (`{invoice, invoiceDetails, invoiceAccount}`), built from the same
+//! stored invoice as Sequence's shape.
+
+use crate::{
+    account::ReceivingAccount,
+    invoice::{Invoice, PaymentOption},
+    lines::{LineItem, Versioned},
+    payments::{format_time, to_minor_units, PaymentMethod, RecordedPayment},
+    ports::{LineItemStore, ReceivingAccounts},
+    Result,
+};
+use chrono::{NaiveDate, NaiveTime};
+use rust_decimal::{prelude::ToPrimitive, Decimal, RoundingStrategy};
+use serde_json::{json, Value};
+
+/// Slash's transaction shape.
+fn transaction(payment: &RecordedPayment) -> Value {
+    json!({
+        "transactionType": payment.transaction_type,
+        "transaction": {
+            "paymentMethod": payment.payment_method,
+            "paidAt": format_time(&payment.paid_at),
+            "amountCents": payment.amount_cents,
+        }
+    })
+}
+
+fn payment_method(option: &PaymentOption) -> PaymentMethod {
+    let method = match option {
+        PaymentOption::BankTransfer => "inbound_ach_transfer",
+        PaymentOption::Link => "card",
+    };
+    let mut config = serde_json::Map::new();
+    config.insert("passFeeToPayer".into(), Value::Bool(false));
+    PaymentMethod::Configured {
+        method: method.into(),
+        config,
+    }
+}
+
+/// A decimal as a JSON number: exact when whole, otherwise the nearest double (display only).
+fn number(value: Decimal) -> Value {
+    if value.fract().is_zero() {
+        if let Some(whole) = value.to_i64() {
+            return json!(whole);
+        }
+    }
+    json!(value.to_f64().unwrap_or(0.0))
+}
+
+fn midnight(date: Option<NaiveDate>) -> Value {
+    date.map(|d| Value::String(format_time(&d.and_time(NaiveTime::MIN).and_utc())))
+        .unwrap_or(Value::Null)
+}
+
+pub fn aggregate(
+    invoice: &Versioned<Invoice>,
+    lines: &[LineItem],
+    receiving: &ReceivingAccount,
+    today: NaiveDate,
+) -> Value {
+    let version = invoice.version;
+    let invoice = &invoice.value;
+    let places = invoice.currency.minor_units();
+    let tax_percent = if invoice.net_total.is_zero() {
+        Decimal::ZERO
+    } else {
+        (invoice.total_tax / invoice.net_total * Decimal::ONE_HUNDRED)
+            .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+    };
+    let address = &invoice.customer_billing_address;
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    json!({
+        "invoice": {
+            "id": invoice.id,
+            "status": invoice.slash_status(today),
+            "collectedAmountCents": invoice.collected_amount_cents(),
+            "invoiceDetailsId": invoice.id,
+            "accountId": invoice.sequence_account_id,
+            "legalEntityContactId": invoice.customer_id,
+            "invoiceTransactions": invoice.payments.iter().map(transaction).collect::<Vec<_>>(),
+            "invoicePaymentMethods": invoice.payment_options.iter().map(payment_method).collect::<Vec<_>>(),
+            "closedAt": invoice.closed_at.as_ref().map(format_time),
+        },
+        "invoiceDetails": {
+            "id": invoice.id,
+            "issuedAt": midnight(invoice.issue_date),
+            "dueAt": midnight(invoice.due_date),
+            "invoiceTz": "UTC",
+            "currency": invoice.currency,
+            "lineItemsAndTotals": {
+                "lineItems": lines.iter().map(|line| json!({
+                    "name": line.title,
+                    "quantity": number(line.quantity),
+                    "priceCents": to_minor_units(crate::money::round_to_places(line.rate, places), places),
+                })).collect::<Vec<_>>(),
+                "subtotalCents": to_minor_units(invoice.net_total, places),
+                "totalAmountCents": invoice.gross_total_cents(),
+                "discount": {"type": "percentage", "percent": 0},
+                "tax": {"type": "percentage", "percent": number(tax_percent)},
+            },
+            "invoiceNumber": invoice.invoice_number,
+            "documentId": invoice.id,
+            "billedTo": {
+                "name": invoice.customer_legal_company_name,
+                "email": invoice.customer_emails.first().cloned().unwrap_or_default(),
+                "address": {
+                    "addressLine": text(&address.line1),
+                    "addressCity": text(&address.town),
+                    "addressState": text(&address.state),
+                    "addressZip": text(&address.postcode),
+                    "addressLine2": text(&address.line2),
+                    "addressCountry": text(&address.country),
+                },
+                "ccEmails": invoice.customer_emails.iter().skip(1).collect::<Vec<_>>(),
+            },
+            "version": version,
+            "memo": invoice.memo,
+        },
+        "invoiceAccount": {
+            "id": receiving.id,
+            "name": receiving.name,
+            "slashAccountGroupId": receiving.slash_account_group_id,
+            "accountType": receiving.account_type,
+            "accountNumber": receiving.masked_account_number(),
+            "routingNumber": receiving.routing_number,
+            "closedAt": Value::Null,
+        }
+    })
+}
+
+/// Loads what the aggregate shows besides the invoice (its lines, the receiving account) and builds it.
+pub async fn load_aggregate<S: LineItemStore + ReceivingAccounts>(
+    store: &S,
+    account_id: &str,
+    invoice: &Versioned<Invoice>,
+    today: NaiveDate,
+) -> Result<Value> {
+    let mut lines = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list_line_items(account_id, &invoice.value.id, 100, after.as_deref())
+            .await?;
+        lines.extend(page.items);
+        match page.after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let receiving = store.receiving_account(account_id).await?;
+    Ok(aggregate(invoice, &lines, &receiving, today))
+}

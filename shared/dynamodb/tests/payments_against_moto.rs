@@ -1,0 +1,107 @@
+//! Payments and account settings through the DynamoDB adapter on moto_server.
+
+use chrono::{Duration, NaiveDate, SubsecRound, Utc};
+use futures::future::join_all;
+use invoicing_domain::{
+    account::{NewAccount, ReceivingAccount},
+    invoice::{CreateInvoice, Invoice, PaymentStatus},
+    lifecycle,
+    lines::{self, LineItemInput},
+    payments::{self, PaymentMethod, PaymentRequest},
+    ports::{AccountStore, InvoiceStore, ReceivingAccounts},
+};
+use invoicing_test_support::MotoServer;
+use serde_json::json;
+
+#[tokio::test]
+async fn fifty_concurrent_one_cent_reconciles_keep_every_transaction() {
+    let moto = MotoServer::start();
+    let store = moto.fresh_store().await;
+    let account = NewAccount::generate("Acme", Utc::now());
+    store.create_account(&account).await.unwrap();
+    let account_id = &account.account.id;
+    let request: CreateInvoice =
+        serde_json::from_value(json!({"currency": "USD", "customerId": "c"})).unwrap();
+    let invoice = Invoice::new_draft(
+        uuid::Uuid::now_v7().to_string(),
+        account_id,
+        request,
+        Utc::now().trunc_subsecs(3),
+    );
+    store.insert_invoice(&invoice).await.unwrap();
+    let line: LineItemInput = serde_json::from_str(
+        r#"{"title": "Widget", "quantity": "1", "rate": "100", "taxRate": "0"}"#,
+    )
+    .unwrap();
+    lines::add_line_item(
+        &store,
+        account_id,
+        &invoice.id,
+        uuid::Uuid::now_v7().to_string(),
+        line,
+        Utc::now(),
+    )
+    .await
+    .unwrap();
+    lifecycle::finalize(
+        &store,
+        account_id,
+        &invoice.id,
+        NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+    )
+    .await
+    .unwrap();
+
+    let start = Utc::now().trunc_subsecs(0);
+    let reconciles = (0..50).map(|i| {
+        let request = PaymentRequest {
+            payment_method: PaymentMethod::Name("inbound_ach_transfer".into()),
+            paid_at: start + Duration::seconds(i),
+            amount_cents: Some(1),
+        };
+        payments::change_payments(&store, account_id, &invoice.id, move |invoice| {
+            invoice.record_payments(std::slice::from_ref(&request), Utc::now())
+        })
+    });
+    for result in join_all(reconciles).await {
+        result.unwrap();
+    }
+    let stored = store
+        .get_invoice(account_id, &invoice.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.value.payments.len(), 50);
+    assert_eq!(stored.value.collected_amount_cents(), 50);
+    assert_eq!(stored.value.payment_status, PaymentStatus::PartiallyPaid);
+    // Each reconcile was its own versioned write: create, line, finalize, then 50 payments.
+    assert_eq!(stored.version, 53);
+}
+
+#[tokio::test]
+async fn receiving_accounts_default_and_round_trip() {
+    let moto = MotoServer::start();
+    let store = moto.fresh_store().await;
+    let account = NewAccount::generate("Acme", Utc::now());
+    store.create_account(&account).await.unwrap();
+    let id = &account.account.id;
+    assert_eq!(
+        store.receiving_account(id).await.unwrap(),
+        ReceivingAccount::unconfigured(&account.account)
+    );
+    let receiving = ReceivingAccount {
+        id: format!("ra_{id}"),
+        name: "Operating".into(),
+        slash_account_group_id: "sag_1".into(),
+        account_type: "default".into(),
+        account_number: "000123456789".into(),
+        routing_number: "021000021".into(),
+    };
+    store.set_receiving_account(id, &receiving).await.unwrap();
+    assert_eq!(store.receiving_account(id).await.unwrap(), receiving);
+    let missing = store
+        .set_receiving_account("no-such-account", &receiving)
+        .await
+        .unwrap_err();
+    assert_eq!(missing.kind(), invoicing_domain::ErrorKind::NotFound);
+}
