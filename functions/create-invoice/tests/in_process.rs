@@ -95,7 +95,7 @@ async fn creates_a_draft_with_every_field_of_the_seed() {
         .unwrap()
         .unwrap()
         .value;
-    assert_eq!(serde_json::to_value(stored).unwrap(), invoice);
+    assert_eq!(stored.sequence_view(), invoice);
 }
 
 #[tokio::test]

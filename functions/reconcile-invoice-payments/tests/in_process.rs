@@ -273,7 +273,7 @@ async fn bad_requests_get_slash_error_bodies() {
         ("unreconcile", json!([ach("2026-11-27T10:00:00Z", None)]), 400, "ValidationError",
             format!("[0].transaction: no recorded transaction on invoice {} has method `inbound_ach_transfer` and paidAt 2026-11-27T10:00:00Z", f.invoice_id)),
         ("reconcile", json!([{"transactionType": "wire", "transaction": {"paymentMethod": "x", "paidAt": "2026-11-26T10:00:00Z"}}]), 400, "ValidationError",
-            "[0].transactionType: unknown variant `wire`, expected `external` at line 1 column 94".to_string()),
+            "[0].transactionType: unknown variant `wire`, expected `external` at line 1 column 26".to_string()),
         ("reconcile", json!([ach("26/11/2026", None)]), 400, "ValidationError",
             "[0].transaction.paidAt: `26/11/2026` is not an RFC 3339 time such as 2026-11-25T10:00:00Z".to_string()),
         ("reconcile", json!([]), 400, "ValidationError", "request body: at least one transaction is required".to_string()),

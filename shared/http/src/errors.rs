@@ -56,7 +56,7 @@ mod tests {
         assert_eq!(response.status, 404);
         assert_eq!(
             response.body,
-            r#"{"error":{"message":"no invoice x","type":"NotFound"}}"#
+            r#"{"error":{"type":"NotFound","message":"no invoice x"}}"#
         );
     }
 
