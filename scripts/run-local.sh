@@ -8,6 +8,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 
 API_PORT="${API_PORT:-9000}"
 MOTO_PORT="${MOTO_PORT:-5050}"
+XERO_PORT="${XERO_PORT:-5051}"
 mkdir -p .local
 
 started=()
@@ -30,9 +31,9 @@ wait_for_port() {
   return 1
 }
 
-for port in "$API_PORT" "$MOTO_PORT"; do
+for port in "$API_PORT" "$MOTO_PORT" "$XERO_PORT"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "error: port $port is in use (another make run?); set API_PORT / MOTO_PORT" >&2
+    echo "error: port $port is in use (another make run?); set API_PORT / MOTO_PORT / XERO_PORT" >&2
     exit 1
   fi
 done
@@ -43,6 +44,11 @@ setsid python scripts/serialized_moto.py -H 127.0.0.1 -p "$MOTO_PORT" >.local/mo
 started+=($!)
 wait_for_port "$MOTO_PORT" moto_server
 
+echo "==> xero-local (Xero emulator) on 127.0.0.1:$XERO_PORT"
+XERO_HOST=127.0.0.1 XERO_PORT="$XERO_PORT" setsid xero-local >.local/xero.log 2>&1 &
+started+=($!)
+wait_for_port "$XERO_PORT" xero-local
+
 cat >.local/stack.env <<ENV
 AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT
 AWS_REGION=us-east-1
@@ -52,12 +58,15 @@ TABLE_NAME=invoicing-local
 QUEUE_NAME=reconcile-requests-local
 DLQ_NAME=reconcile-requests-local-dlq
 QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/reconcile-requests-local
+SECRETS_PREFIX=invoicing-local
+MAX_RECEIVE_COUNT=5
+XERO_BASE_URL=http://127.0.0.1:$XERO_PORT
 RUST_LOG=info
 ENV
 set -a; . .local/stack.env; set +a
 
 echo "==> building the functions and the admin tool"
-cargo build --quiet -p invoicing-admin -p create-invoice -p get-invoice -p list-invoices
+cargo build --quiet --workspace --bins
 target/debug/invoicing-admin init-local
 # The development account's API key is the one the events/ files carry, so that
 # `cargo lambda invoke --data-file events/...` works against this stack.
@@ -65,10 +74,20 @@ events_api_key=$(python3 -c 'import json; print(json.load(open("events/create-in
 target/debug/invoicing-admin create-account --name Development --api-key "$events_api_key" >.local/dev-account.env
 (. .local/dev-account.env && target/debug/invoicing-admin set-receiving-account --client-id "$CLIENT_ID" \
   --name "Development operating account" --account-number 000123456789 --routing-number 021000021)
-echo "==> development account in .local/dev-account.env"
+(. .local/dev-account.env && XERO_CLIENT_SECRET=local-secret target/debug/invoicing-admin connect-xero \
+  --client-id "$CLIENT_ID" --xero-client-id local-client \
+  --api-base-url "$XERO_BASE_URL" --token-url "$XERO_BASE_URL/connect/token")
+echo "==> development account in .local/dev-account.env (connected to xero-local)"
 
 echo "==> API on http://127.0.0.1:$API_PORT (Ctrl-C stops everything)"
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
   --env-file .local/stack.env &
 started+=($!)
-wait "${started[-1]}"
+watch_pid=$!
+wait_for_port "$API_PORT" "cargo lambda watch"
+
+echo "==> SQS trigger: $QUEUE_NAME -> reconcile-worker"
+setsid python scripts/sqs_trigger.py --queue-url "$QUEUE_URL" --function reconcile-worker \
+  --invoke-url "http://127.0.0.1:$API_PORT" >.local/sqs-trigger.log 2>&1 &
+started+=($!)
+wait "$watch_pid"

@@ -4,9 +4,7 @@
 use chrono::Utc;
 use invoicing_domain::{account::NewAccount, ports::AccountStore};
 use invoicing_dynamodb::DynamoStore;
-use invoicing_test_support::{
-    free_port, venv_tool, wait_for_port, workspace_root, MotoServer, ProcessGuard,
-};
+use invoicing_test_support::{free_port, venv_tool, wait_for_port, workspace_root, MotoServer, ProcessGuard};
 use std::{
     path::PathBuf,
     process::{Command, Stdio},
@@ -50,10 +48,8 @@ pub struct Stack {
 
 /// The API key written in the `events/` files.
 pub fn events_api_key() -> String {
-    let event: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(workspace_root().join("events/create-invoice.json")).unwrap(),
-    )
-    .unwrap();
+    let event: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(workspace_root().join("events/create-invoice.json")).unwrap()).unwrap();
     event["headers"]["x-api-key"].as_str().unwrap().to_string()
 }
 
@@ -65,18 +61,14 @@ impl Stack {
         let (acme, globex, events_account) = runtime.block_on(async {
             let acme = NewAccount::generate("Acme", Utc::now());
             let globex = NewAccount::generate("Globex", Utc::now());
-            let events = NewAccount::generate("Events", Utc::now())
-                .with_api_key(&events_api_key())
-                .unwrap();
+            let events = NewAccount::generate("Events", Utc::now()).with_api_key(&events_api_key()).unwrap();
             for account in [&acme, &globex, &events] {
                 store.create_account(account).await.unwrap();
             }
             (acme, globex, events)
         });
 
-        let run_dir = root
-            .join("target/e2e")
-            .join(format!("run-{}", std::process::id()));
+        let run_dir = root.join("target/e2e").join(format!("run-{}", std::process::id()));
         std::fs::create_dir_all(&run_dir).unwrap();
         let env_file = run_dir.join("stack.env");
         std::fs::write(
@@ -96,28 +88,15 @@ impl Stack {
         for function in FUNCTIONS {
             build.args(["-p", function]);
         }
-        assert!(
-            build.status().expect("run cargo build").success(),
-            "cargo build of the functions failed"
-        );
+        assert!(build.status().expect("run cargo build").success(), "cargo build of the functions failed");
 
         let api_port = free_port();
         let log = run_dir.join("cargo-lambda-watch.log");
         let log_file = std::fs::File::create(&log).unwrap();
-        let path = format!(
-            "{}:{}",
-            root.join(".venv/bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let path = format!("{}:{}", root.join(".venv/bin").display(), std::env::var("PATH").unwrap_or_default());
         let watch = ProcessGuard::spawn(
             Command::new(venv_tool("cargo-lambda"))
-                .args([
-                    "lambda",
-                    "watch",
-                    "--ignore-changes",
-                    "--invoke-address",
-                    "127.0.0.1",
-                ])
+                .args(["lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1"])
                 .args(["--invoke-port", &api_port.to_string()])
                 .arg("--env-file")
                 .arg(&env_file)
@@ -128,13 +107,9 @@ impl Stack {
                 .stderr(log_file),
         )
         .expect("start cargo lambda watch (run `make test`, which installs it)");
-        wait_for_port(api_port, Duration::from_secs(120))
-            .unwrap_or_else(|e| panic!("{e}; see {}", log.display()));
+        wait_for_port(api_port, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}; see {}", log.display()));
 
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .build()
-            .unwrap();
+        let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
         let stack = Stack {
             base_url: format!("http://127.0.0.1:{api_port}"),
             api_port,
@@ -149,23 +124,10 @@ impl Stack {
         };
         // The first request to each function starts it; do that before any test measures anything.
         runtime.block_on(async {
-            for path in [
-                "/invoices",
-                "/invoices/00000000-0000-7000-8000-000000000000",
-            ] {
-                stack
-                    .http
-                    .get(stack.url(path))
-                    .send()
-                    .await
-                    .expect("warm up");
+            for path in ["/invoices", "/invoices/00000000-0000-7000-8000-000000000000"] {
+                stack.http.get(stack.url(path)).send().await.expect("warm up");
             }
-            stack
-                .http
-                .post(stack.url("/invoices"))
-                .send()
-                .await
-                .expect("warm up");
+            stack.http.post(stack.url("/invoices")).send().await.expect("warm up");
         });
         stack
     }
@@ -175,16 +137,10 @@ impl Stack {
     }
 
     /// A request with an account's Basic credentials.
-    pub fn as_account(
-        &self,
-        account: &NewAccount,
-        method: reqwest::Method,
-        path: &str,
-    ) -> reqwest::RequestBuilder {
-        self.http.request(method, self.url(path)).basic_auth(
-            &account.issued.client_id,
-            Some(&account.issued.client_secret),
-        )
+    pub fn as_account(&self, account: &NewAccount, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, self.url(path))
+            .basic_auth(&account.issued.client_id, Some(&account.issued.client_secret))
     }
 
     /// How many invoices the account has in DynamoDB, counted directly in the table.
@@ -196,10 +152,7 @@ impl Stack {
             .query()
             .table_name(self.store.table())
             .key_condition_expression("pk = :pk AND begins_with(sk, :invoice)")
-            .expression_attribute_values(
-                ":pk",
-                AttributeValue::S(format!("ACCOUNT#{}", account.account.id)),
-            )
+            .expression_attribute_values(":pk", AttributeValue::S(format!("ACCOUNT#{}", account.account.id)))
             .expression_attribute_values(":invoice", AttributeValue::S("INVOICE#".into()))
             .select(aws_sdk_dynamodb::types::Select::Count)
             .send()
@@ -212,20 +165,8 @@ impl Stack {
     pub fn invoke_event(&self, function: &str, event_file: &str) -> serde_json::Value {
         let root = workspace_root();
         let output = Command::new(venv_tool("cargo-lambda"))
-            .args([
-                "lambda",
-                "invoke",
-                function,
-                "--invoke-address",
-                "127.0.0.1",
-            ])
-            .args([
-                "--invoke-port",
-                &self.api_port.to_string(),
-                "--output-format",
-                "json",
-                "--data-file",
-            ])
+            .args(["lambda", "invoke", function, "--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &self.api_port.to_string(), "--output-format", "json", "--data-file"])
             .arg(root.join("events").join(event_file))
             .current_dir(&root)
             .output()

@@ -123,71 +123,33 @@ async fn another_account_gets_404_for_the_invoice(stack: &Stack) {
         .unwrap();
     let (_, _, created) = json_of(response).await;
     let id = created["id"].as_str().unwrap();
-    let (status, _, body) = json_of(
-        stack
-            .as_account(&stack.globex, Method::GET, &format!("/invoices/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, body) =
+        json_of(stack.as_account(&stack.globex, Method::GET, &format!("/invoices/{id}")).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        body,
-        json!({"error": {"type": "NotFound", "message": format!("no invoice with id {id}")}})
-    );
+    assert_eq!(body, json!({"error": {"type": "NotFound", "message": format!("no invoice with id {id}")}}));
     // Exactly like an id that never existed.
     let missing = "01a21186-0000-7000-8000-000000000001";
-    let (status, _, body) = json_of(
-        stack
-            .as_account(&stack.globex, Method::GET, &format!("/invoices/{missing}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, body) =
+        json_of(stack.as_account(&stack.globex, Method::GET, &format!("/invoices/{missing}")).send().await.unwrap())
+            .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert_eq!(
-        body,
-        json!({"error": {"type": "NotFound", "message": format!("no invoice with id {missing}")}})
-    );
+    assert_eq!(body, json!({"error": {"type": "NotFound", "message": format!("no invoice with id {missing}")}}));
     // And Globex's list does not show it.
     let (_, _, list) = json_of(
-        stack
-            .as_account(
-                &stack.globex,
-                Method::GET,
-                "/invoices?customerId=cust-private",
-            )
-            .send()
-            .await
-            .unwrap(),
+        stack.as_account(&stack.globex, Method::GET, "/invoices?customerId=cust-private").send().await.unwrap(),
     )
     .await;
     assert_eq!(list, json!({"items": [], "pagination": {"after": null}}));
 }
 
 async fn missing_or_wrong_credentials_get_401(stack: &Stack) {
-    let unauthorized =
-        json!({"error": {"type": "Unauthorized", "message": "missing or invalid credentials"}});
+    let unauthorized = json!({"error": {"type": "Unauthorized", "message": "missing or invalid credentials"}});
     let requests = [
         stack.http.get(stack.url("/invoices")),
-        stack
-            .http
-            .get(stack.url("/invoices"))
-            .basic_auth(&stack.acme.issued.client_id, Some("wrong-secret")),
-        stack
-            .http
-            .get(stack.url("/invoices"))
-            .basic_auth("ci_nobody", Some(&stack.acme.issued.client_secret)),
-        stack
-            .http
-            .get(stack.url("/invoices"))
-            .header("x-api-key", "ak_nobody.secret"),
-        stack
-            .http
-            .post(stack.url("/invoices"))
-            .json(&json!({"currency": "GBP", "customerId": "c"})),
+        stack.http.get(stack.url("/invoices")).basic_auth(&stack.acme.issued.client_id, Some("wrong-secret")),
+        stack.http.get(stack.url("/invoices")).basic_auth("ci_nobody", Some(&stack.acme.issued.client_secret)),
+        stack.http.get(stack.url("/invoices")).header("x-api-key", "ak_nobody.secret"),
+        stack.http.post(stack.url("/invoices")).json(&json!({"currency": "GBP", "customerId": "c"})),
     ];
     for request in requests {
         let (status, _, body) = json_of(request.send().await.unwrap()).await;
@@ -198,10 +160,7 @@ async fn missing_or_wrong_credentials_get_401(stack: &Stack) {
 
 async fn bad_input_gets_400_naming_the_problem(stack: &Stack) {
     let post = |body: &'static str| {
-        stack
-            .as_account(&stack.acme, Method::POST, "/invoices")
-            .header("content-type", "application/json")
-            .body(body)
+        stack.as_account(&stack.acme, Method::POST, "/invoices").header("content-type", "application/json").body(body)
     };
     let cases = [
         (post("{\"currency\": "), "ValidationError", "malformed JSON: EOF while parsing a value at line 1 column 13"),
@@ -241,26 +200,15 @@ async fn bad_input_gets_400_naming_the_problem(stack: &Stack) {
     for (request, error_type, message) in cases {
         let (status, _, body) = json_of(request.send().await.unwrap()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{message}");
-        assert_eq!(
-            body,
-            json!({"error": {"type": error_type, "message": message}})
-        );
+        assert_eq!(body, json!({"error": {"type": error_type, "message": message}}));
     }
-    assert_eq!(
-        stack.stored_invoice_count(&stack.acme).await,
-        before,
-        "no bad request stored anything"
-    );
+    assert_eq!(stack.stored_invoice_count(&stack.acme).await, before, "no bad request stored anything");
 }
 
 async fn idempotency_key_replays_and_refuses_reuse(stack: &Stack) {
     let key = format!("e2e-{}", uuid_like());
     let send = |body: Value| {
-        stack
-            .as_account(&stack.globex, Method::POST, "/invoices")
-            .header("idempotency-key", &key)
-            .json(&body)
-            .send()
+        stack.as_account(&stack.globex, Method::POST, "/invoices").header("idempotency-key", &key).json(&body).send()
     };
     let body = json!({"currency": "USD", "customerId": "cust-idem"});
     let (status, headers, first) = json_of(send(body.clone()).await.unwrap()).await;
@@ -272,26 +220,16 @@ async fn idempotency_key_replays_and_refuses_reuse(stack: &Stack) {
     assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(replay, first);
 
-    let (status, _, reuse) = json_of(
-        send(json!({"currency": "USD", "customerId": "cust-other"}))
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, reuse) = json_of(send(json!({"currency": "USD", "customerId": "cust-other"})).await.unwrap()).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(
         reuse,
         json!({"error": {"type": "IdempotencyKeyReuse",
             "message": "this Idempotency-Key was already used with a different request (method, path or body)"}})
     );
-    let (_, _, list) = json_of(
-        stack
-            .as_account(&stack.globex, Method::GET, "/invoices?customerId=cust-idem")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, _, list) =
+        json_of(stack.as_account(&stack.globex, Method::GET, "/invoices?customerId=cust-idem").send().await.unwrap())
+            .await;
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
 }
 
@@ -301,11 +239,7 @@ async fn fifty_concurrent_identical_requests_create_one_invoice(stack: &Stack) {
     let key = format!("burst-{}", uuid_like());
     let body = json!({"currency": "GBP", "customerId": "cust-burst"});
     let responses = join_all((0..50).map(|_| {
-        stack
-            .as_account(account, Method::POST, "/invoices")
-            .header("idempotency-key", &key)
-            .json(&body)
-            .send()
+        stack.as_account(account, Method::POST, "/invoices").header("idempotency-key", &key).json(&body).send()
     }))
     .await;
     let mut ids = Vec::new();
@@ -335,79 +269,41 @@ async fn list_filters_and_pages_with_a_cursor(stack: &Stack) {
         created.push(json_of(response).await.2);
     }
     let path = format!("/invoices?customerId={customer}&limit=2&status=DRAFT");
-    let (status, _, first) = json_of(
-        stack
-            .as_account(&stack.acme, Method::GET, &path)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, first) = json_of(stack.as_account(&stack.acme, Method::GET, &path).send().await.unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(first["items"], json!([created[0], created[1]]));
-    let after = first["pagination"]["after"]
-        .as_str()
-        .expect("a cursor to the next page");
-    let (_, _, second) = json_of(
-        stack
-            .as_account(&stack.acme, Method::GET, &format!("{path}&after={after}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(
-        second,
-        json!({"items": [created[2]], "pagination": {"after": null}})
-    );
+    let after = first["pagination"]["after"].as_str().expect("a cursor to the next page");
+    let (_, _, second) =
+        json_of(stack.as_account(&stack.acme, Method::GET, &format!("{path}&after={after}")).send().await.unwrap())
+            .await;
+    assert_eq!(second, json!({"items": [created[2]], "pagination": {"after": null}}));
 }
 
 async fn every_event_file_works_with_cargo_lambda_invoke(stack: &Stack) {
     let answer = |function: &str| {
         let response = stack.invoke_event(function, &format!("{function}.json"));
-        let body = response["body"]
-            .as_str()
-            .map(|b| serde_json::from_str::<Value>(b).unwrap_or(Value::Null));
-        (
-            response["statusCode"].as_u64().unwrap(),
-            body.unwrap_or(Value::Null),
-        )
+        let body = response["body"].as_str().map(|b| serde_json::from_str::<Value>(b).unwrap_or(Value::Null));
+        (response["statusCode"].as_u64().unwrap(), body.unwrap_or(Value::Null))
     };
     let (status, invoice) = answer("create-invoice");
     assert_eq!(status, 201);
     assert_eq!(invoice["customerId"], "cust-example");
-    assert_eq!(
-        invoice["sequenceAccountId"],
-        stack.events_account.account.id
-    );
+    assert_eq!(invoice["sequenceAccountId"], stack.events_account.account.id);
 
     let (status, page) = answer("list-invoices");
     assert_eq!(status, 200);
-    assert!(page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .any(|i| i["id"] == invoice["id"]));
+    assert!(page["items"].as_array().unwrap().iter().any(|i| i["id"] == invoice["id"]));
 
     let (status, totals) = answer("calculate-invoice-totals");
     assert_eq!(status, 200);
-    assert_eq!(
-        totals["total"],
-        json!({"grossTotal": "48000.24", "netTotal": "40000.20", "totalTax": "8000.04"})
-    );
+    assert_eq!(totals["total"], json!({"grossTotal": "48000.24", "netTotal": "40000.20", "totalTax": "8000.04"}));
 
     // The other events name an invoice that does not exist: each function answers 404 for it.
-    let found_or_listed = [
-        "create-invoice",
-        "list-invoices",
-        "calculate-invoice-totals",
-    ];
+    let found_or_listed = ["create-invoice", "list-invoices", "calculate-invoice-totals"];
     for function in FUNCTIONS.iter().filter(|f| !found_or_listed.contains(f)) {
         let (status, error) = answer(function);
         // Slash routes answer Slash's error body, with the event's request id.
-        let error_type = error["error"]["type"]
-            .as_str()
-            .or(error["identifier"].as_str());
+        let error_type = error["error"]["type"].as_str().or(error["identifier"].as_str());
         assert_eq!((status, error_type), (404, Some("NotFound")), "{function}");
     }
     // Slash's message carries the Lambda request id of the invocation that answered.
@@ -423,22 +319,13 @@ async fn every_event_file_works_with_cargo_lambda_invoke(stack: &Stack) {
 
 async fn invoices_totals_over_http(stack: &Stack) {
     let body: Value = serde_json::from_slice(
-        &std::fs::read(
-            invoicing_test_support::workspace_root().join("events/calculate-invoice-totals.json"),
-        )
-        .unwrap(),
+        &std::fs::read(invoicing_test_support::workspace_root().join("events/calculate-invoice-totals.json")).unwrap(),
     )
     .unwrap();
     let seed: Value = serde_json::from_str(body["body"].as_str().unwrap()).unwrap();
-    let (status, _, totals) = json_of(
-        stack
-            .as_account(&stack.acme, Method::POST, "/invoices-totals")
-            .json(&seed)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, totals) =
+        json_of(stack.as_account(&stack.acme, Method::POST, "/invoices-totals").json(&seed).send().await.unwrap())
+            .await;
     assert_eq!(status, StatusCode::OK);
     let figures = json!({"grossTotal": "48000.24", "netTotal": "40000.20", "totalTax": "8000.04"});
     assert_eq!(
@@ -477,29 +364,14 @@ async fn line_items_keep_totals_and_the_lifecycle_guards_them(stack: &Stack) {
             let response = request.send().await.unwrap();
             let status = response.status();
             let text = response.text().await.unwrap();
-            (
-                status,
-                if text.is_empty() {
-                    Value::Null
-                } else {
-                    serde_json::from_str::<Value>(&text).unwrap()
-                },
-            )
+            (status, if text.is_empty() { Value::Null } else { serde_json::from_str::<Value>(&text).unwrap() })
         }
     };
-    let (_, invoice) = send(
-        Method::POST,
-        "/invoices".into(),
-        Some(json!({"currency": "USD", "customerId": "cust-lines"})),
-    )
-    .await;
+    let (_, invoice) =
+        send(Method::POST, "/invoices".into(), Some(json!({"currency": "USD", "customerId": "cust-lines"}))).await;
     let id = invoice["id"].as_str().unwrap().to_string();
-    let (status, group) = send(
-        Method::POST,
-        format!("/invoices/{id}/line-item-groups"),
-        Some(json!({"title": "Cars"})),
-    )
-    .await;
+    let (status, group) =
+        send(Method::POST, format!("/invoices/{id}/line-item-groups"), Some(json!({"title": "Cars"}))).await;
     assert_eq!(status, StatusCode::CREATED);
     let group_id = group["id"].as_str().unwrap().to_string();
 
@@ -511,11 +383,7 @@ async fn line_items_keep_totals_and_the_lifecycle_guards_them(stack: &Stack) {
     .await;
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(
-        (
-            first["netTotal"].as_str(),
-            first["totalTax"].as_str(),
-            first["grossTotal"].as_str()
-        ),
+        (first["netTotal"].as_str(), first["totalTax"].as_str(), first["grossTotal"].as_str()),
         (Some("40000.20"), Some("8000.04"), Some("48000.24"))
     );
     let (_, second) = send(
@@ -526,10 +394,7 @@ async fn line_items_keep_totals_and_the_lifecycle_guards_them(stack: &Stack) {
     .await;
     let (status, _) = send(
         Method::PUT,
-        format!(
-            "/invoices/{id}/line-items/{}",
-            second["id"].as_str().unwrap()
-        ),
+        format!("/invoices/{id}/line-items/{}", second["id"].as_str().unwrap()),
         Some(json!({"title": "Fee", "quantity": "3", "rate": "0.345", "taxRate": "0.1"})),
     )
     .await;
@@ -540,27 +405,17 @@ async fn line_items_keep_totals_and_the_lifecycle_guards_them(stack: &Stack) {
         Some(json!({"title": "Refund", "quantity": "-1", "rate": "5", "taxRate": "0"})),
     )
     .await;
-    let (status, _) = send(
-        Method::DELETE,
-        format!(
-            "/invoices/{id}/line-items/{}",
-            third["id"].as_str().unwrap()
-        ),
-        None,
-    )
-    .await;
+    let (status, _) =
+        send(Method::DELETE, format!("/invoices/{id}/line-items/{}", third["id"].as_str().unwrap()), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
     // The stored invoice adds up to exactly what /invoices-totals says of its stored lines.
     let (status, lines) = send(Method::GET, format!("/invoices/{id}/line-items"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(lines["items"].as_array().unwrap().len(), 2);
-    let (_, totals) = send(
-        Method::POST,
-        "/invoices-totals".into(),
-        Some(json!({"currency": "USD", "lineItems": lines["items"]})),
-    )
-    .await;
+    let (_, totals) =
+        send(Method::POST, "/invoices-totals".into(), Some(json!({"currency": "USD", "lineItems": lines["items"]})))
+            .await;
     let (_, stored) = send(Method::GET, format!("/invoices/{id}"), None).await;
     assert_eq!(
         json!({"grossTotal": stored["grossTotal"], "netTotal": stored["netTotal"], "totalTax": stored["totalTax"]}),
@@ -572,14 +427,8 @@ async fn line_items_keep_totals_and_the_lifecycle_guards_them(stack: &Stack) {
     let (status, finalized) = send(Method::POST, format!("/invoices/{id}/finalize"), None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(finalized["status"], "FINAL");
-    assert!(finalized["invoiceNumber"]
-        .as_str()
-        .unwrap()
-        .starts_with("INV-"));
-    assert_eq!(
-        finalized["issueDate"],
-        finalized["createdAt"].as_str().unwrap()[..10]
-    );
+    assert!(finalized["invoiceNumber"].as_str().unwrap().starts_with("INV-"));
+    assert_eq!(finalized["issueDate"], finalized["createdAt"].as_str().unwrap()[..10]);
 
     let (status, refused) = send(
         Method::POST,
@@ -595,10 +444,7 @@ async fn line_items_keep_totals_and_the_lifecycle_guards_them(stack: &Stack) {
     let (status, _) = send(Method::POST, format!("/invoices/{id}/send"), None).await;
     assert_eq!(status, StatusCode::OK);
     let (status, voided) = send(Method::POST, format!("/invoices/{id}/void"), None).await;
-    assert_eq!(
-        (status, voided["status"].as_str()),
-        (StatusCode::OK, Some("VOIDED"))
-    );
+    assert_eq!((status, voided["status"].as_str()), (StatusCode::OK, Some("VOIDED")));
     let (status, again) = send(Method::POST, format!("/invoices/{id}/void"), None).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert_eq!(
@@ -622,28 +468,16 @@ async fn slash_reconcile_and_unreconcile_over_http(stack: &Stack) {
         .send()
         .await
         .unwrap();
-    let (status, _, finalized) = json_of(
-        stack
-            .as_account(globex, Method::POST, &format!("/invoices/{id}/finalize"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, finalized) =
+        json_of(stack.as_account(globex, Method::POST, &format!("/invoices/{id}/finalize")).send().await.unwrap())
+            .await;
     assert_eq!(status, StatusCode::OK);
     // 3 x 3333.5 = 10000.5 -> 10001 yen; tax 1000.1 -> 1000; gross 11001.
     assert_eq!(finalized["grossTotal"], "11001");
 
     let slash = |path: String, body: Option<Value>| {
-        let method = if body.is_some() {
-            Method::POST
-        } else {
-            Method::GET
-        };
-        let request = stack
-            .http
-            .request(method, stack.url(&path))
-            .header("x-api-key", &globex.issued.api_key);
+        let method = if body.is_some() { Method::POST } else { Method::GET };
+        let request = stack.http.request(method, stack.url(&path)).header("x-api-key", &globex.issued.api_key);
         let request = match body {
             Some(body) => request.json(&body),
             None => request,
@@ -657,18 +491,9 @@ async fn slash_reconcile_and_unreconcile_over_http(stack: &Stack) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(partial["invoice"]["status"], "unpaid");
     assert_eq!(partial["invoice"]["collectedAmountCents"], 5000);
-    assert_eq!(
-        partial["invoiceDetails"]["lineItemsAndTotals"]["totalAmountCents"],
-        11001
-    );
-    let (_, _, sequence) = json_of(
-        stack
-            .as_account(globex, Method::GET, &format!("/invoices/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    assert_eq!(partial["invoiceDetails"]["lineItemsAndTotals"]["totalAmountCents"], 11001);
+    let (_, _, sequence) =
+        json_of(stack.as_account(globex, Method::GET, &format!("/invoices/{id}")).send().await.unwrap()).await;
     assert_eq!(sequence["paymentStatus"], "PARTIALLY_PAID");
 
     // The rest of the balance, with a Slash idempotency key: a retry does not pay twice.
@@ -691,24 +516,14 @@ async fn slash_reconcile_and_unreconcile_over_http(stack: &Stack) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(headers["idempotent-replayed"], "true");
     assert_eq!(replay, paid);
-    let (_, _, sequence) = json_of(
-        stack
-            .as_account(globex, Method::GET, &format!("/invoices/{id}"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (_, _, sequence) =
+        json_of(stack.as_account(globex, Method::GET, &format!("/invoices/{id}")).send().await.unwrap()).await;
     assert_eq!(sequence["paymentStatus"], "PAID");
 
     // Unreconcile the first payment with the seed's body shape: back to unpaid, 6001 collected.
     let seed_shape = json!([{"transactionType": "external",
         "transaction": {"paymentMethod": "inbound_ach_transfer", "paidAt": paid_at}}]);
-    let (status, _, after) = slash(
-        format!("/invoice/{id}/unreconcile"),
-        Some(seed_shape.clone()),
-    )
-    .await;
+    let (status, _, after) = slash(format!("/invoice/{id}/unreconcile"), Some(seed_shape.clone())).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(after["invoice"]["status"], "unpaid");
     assert_eq!(after["invoice"]["collectedAmountCents"], 6001);
@@ -719,27 +534,15 @@ async fn slash_reconcile_and_unreconcile_over_http(stack: &Stack) {
     let (status, _, error) = slash(format!("/invoice/{id}/unreconcile"), Some(seed_shape)).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(error["identifier"], "ValidationError");
-    assert!(error["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("[0].transaction: no recorded transaction on invoice"));
+    assert!(error["message"].as_str().unwrap().starts_with("[0].transaction: no recorded transaction on invoice"));
 
     // Another account cannot see it.
-    let other = stack
-        .http
-        .get(stack.url(&format!("/invoice/{id}")))
-        .header("x-api-key", &stack.acme.issued.api_key);
+    let other = stack.http.get(stack.url(&format!("/invoice/{id}"))).header("x-api-key", &stack.acme.issued.api_key);
     let (status, _, error) = json_of(other.send().await.unwrap()).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error["identifier"], "NotFound");
 }
 
 fn uuid_like() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
 }

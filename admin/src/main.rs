@@ -2,20 +2,19 @@
 //! `AWS_ENDPOINT_URL`, `AWS_REGION`, ...), so `set -a; . .local/stack.env` points it at the local
 //! stack and a normal AWS profile points it at AWS.
 
+use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{SubsecRound, Utc};
 use clap::{Parser, Subcommand};
 use invoicing_domain::{
     account::{NewAccount, ReceivingAccount},
-    ports::{AccountStore, CredentialStore},
+    ports::{AccountStore, CredentialStore, IntegrationSecrets, IntegrationSettings, XeroSettings},
 };
 use invoicing_dynamodb::{schema, DynamoStore};
+use invoicing_secrets::SecretsStore;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "invoicing-admin",
-    about = "Administer the invoicing API's accounts and local stack"
-)]
+#[command(name = "invoicing-admin", about = "Administer the invoicing API's accounts and local stack")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,6 +44,21 @@ enum Command {
         #[arg(long, default_value = "")]
         slash_account_group_id: String,
     },
+    /// Connect an account (named by one of its credential ids) to Xero. The Xero client secret is
+    /// read from XERO_CLIENT_SECRET, else from the first line of standard input, and stored in
+    /// Secrets Manager; the rest is stored with the account.
+    ConnectXero {
+        #[arg(long)]
+        client_id: String,
+        #[arg(long)]
+        xero_client_id: String,
+        #[arg(long)]
+        tenant_id: Option<String>,
+        #[arg(long, default_value = "https://api.xero.com")]
+        api_base_url: String,
+        #[arg(long, default_value = "https://identity.xero.com/connect/token")]
+        token_url: String,
+    },
     /// Create the table (TABLE_NAME) and the reconcile queues (QUEUE_NAME, DLQ_NAME) on a local
     /// stack. On AWS, template.yaml creates them.
     InitLocal,
@@ -73,68 +87,93 @@ async fn run(cli: Cli) -> Result<(), String> {
             if let Some(api_key) = api_key {
                 new = new.with_api_key(&api_key)?;
             }
-            store
-                .create_account(&new)
-                .await
-                .map_err(|e| e.detail().to_string())?;
-            eprintln!(
-                "# account {} ({}) created; the secrets below are shown only once",
-                new.account.id, name
-            );
+            store.create_account(&new).await.map_err(|e| e.detail().to_string())?;
+            eprintln!("# account {} ({}) created; the secrets below are shown only once", new.account.id, name);
             println!("CLIENT_ID={}", new.issued.client_id);
             println!("CLIENT_SECRET={}", new.issued.client_secret);
             println!("API_KEY={}", new.issued.api_key);
             Ok(())
         }
-        Command::SetReceivingAccount {
-            client_id,
-            name,
-            account_number,
-            routing_number,
-            slash_account_group_id,
-        } => {
-            let credential = store
-                .find_credential(&client_id)
-                .await
-                .map_err(|e| e.detail().to_string())?
-                .ok_or_else(|| format!("no credential {client_id}"))?;
+        Command::SetReceivingAccount { client_id, name, account_number, routing_number, slash_account_group_id } => {
+            let account_id = account_of(&store, &client_id).await?;
             let receiving = ReceivingAccount {
-                id: format!("ra_{}", credential.account_id),
+                id: format!("ra_{account_id}"),
                 name,
                 slash_account_group_id,
                 account_type: "default".into(),
                 account_number,
                 routing_number,
             };
-            store
-                .set_receiving_account(&credential.account_id, &receiving)
+            store.set_receiving_account(&account_id, &receiving).await.map_err(|e| e.detail().to_string())?;
+            eprintln!("# receiving account of account {account_id} set");
+            Ok(())
+        }
+        Command::ConnectXero { client_id, xero_client_id, tenant_id, api_base_url, token_url } => {
+            let account_id = account_of(&store, &client_id).await?;
+            let secret = match std::env::var("XERO_CLIENT_SECRET") {
+                Ok(secret) => secret,
+                Err(_) => {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+                    line.trim_end_matches(['\r', '\n']).to_string()
+                }
+            };
+            if secret.is_empty() {
+                return Err("the Xero client secret is empty (set XERO_CLIENT_SECRET or pipe it in)".into());
+            }
+            let settings = XeroSettings { client_id: xero_client_id, tenant_id, api_base_url, token_url };
+            SecretsStore::from_env()
+                .await
+                .set_xero_client_secret(&account_id, &secret)
                 .await
                 .map_err(|e| e.detail().to_string())?;
-            eprintln!(
-                "# receiving account of account {} set",
-                credential.account_id
-            );
+            store.set_xero_settings(&account_id, &settings).await.map_err(|e| e.detail().to_string())?;
+            eprintln!("# account {account_id} connected to Xero");
             Ok(())
         }
         Command::InitLocal => {
             schema::create_table(store.client(), store.table()).await?;
             let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             let sqs = aws_sdk_sqs::Client::new(&config);
-            for variable in ["DLQ_NAME", "QUEUE_NAME"] {
-                let name = std::env::var(variable).map_err(|_| format!("{variable} is not set"))?;
-                sqs.create_queue()
-                    .queue_name(&name)
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "create queue {name}: {}",
-                            aws_sdk_sqs::error::DisplayErrorContext(e)
-                        )
-                    })?;
-            }
+            let env = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
+            let fail = |e: &dyn std::fmt::Display| format!("SQS: {e}");
+            let dlq = sqs.create_queue().queue_name(env("DLQ_NAME")?).send().await;
+            let dlq_url =
+                dlq.map_err(|e| fail(&aws_sdk_sqs::error::DisplayErrorContext(e)))?.queue_url.unwrap_or_default();
+            let attributes = sqs
+                .get_queue_attributes()
+                .queue_url(&dlq_url)
+                .attribute_names(QueueAttributeName::QueueArn)
+                .send()
+                .await
+                .map_err(|e| fail(&aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+            let dlq_arn = attributes
+                .attributes
+                .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+                .ok_or("the dead-letter queue has no ARN")?;
+            // As template.yaml: five deliveries, then the dead-letter queue. A short visibility
+            // timeout locally, so that failed messages come back within seconds.
+            let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string();
+            let visibility = env("VISIBILITY_TIMEOUT").unwrap_or_else(|_| "10".into());
+            sqs.create_queue()
+                .queue_name(env("QUEUE_NAME")?)
+                .attributes(QueueAttributeName::RedrivePolicy, redrive)
+                .attributes(QueueAttributeName::VisibilityTimeout, visibility)
+                .send()
+                .await
+                .map_err(|e| fail(&aws_sdk_sqs::error::DisplayErrorContext(e)))?;
             eprintln!("# table {} and queues created", store.table());
             Ok(())
         }
     }
+}
+
+/// The account a credential id (CLIENT_ID, or an API key's id) belongs to.
+async fn account_of(store: &DynamoStore, credential_id: &str) -> Result<String, String> {
+    let credential = store
+        .find_credential(credential_id)
+        .await
+        .map_err(|e| e.detail().to_string())?
+        .ok_or_else(|| format!("no credential {credential_id}"))?;
+    Ok(credential.account_id)
 }

@@ -6,8 +6,10 @@ use invoicing_http::{init_tracing, run_with_store};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    run_with_store(store, route(), |store, context, request| async move {
-        add_line_item(&store, context, request).await
-    })
+    run_with_store(
+        store,
+        route(),
+        |store, context, request| async move { add_line_item(&store, context, request).await },
+    )
     .await
 }

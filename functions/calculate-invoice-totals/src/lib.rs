@@ -10,16 +10,10 @@ use invoicing_http::{parse_json_object, ApiResponse, Request, RequestContext, Ro
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
 pub fn route() -> Route {
-    Route {
-        max_body_bytes: MAX_BODY_BYTES,
-        ..Route::sequence("calculate-invoice-totals")
-    }
+    Route { max_body_bytes: MAX_BODY_BYTES, ..Route::sequence("calculate-invoice-totals") }
 }
 
-pub async fn calculate_invoice_totals(
-    _context: RequestContext,
-    request: Request,
-) -> Result<ApiResponse, Error> {
+pub async fn calculate_invoice_totals(_context: RequestContext, request: Request) -> Result<ApiResponse, Error> {
     let body: TotalsRequest = parse_json_object(&request)?;
     Ok(ApiResponse::json(200, &calculate(&body)?))
 }

@@ -7,8 +7,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     // The store serves authentication and idempotency; totals themselves need no storage.
     let store = DynamoStore::from_env().await?;
-    run_with_store(store, route(), |_store, context, request| {
-        calculate_invoice_totals(context, request)
-    })
-    .await
+    run_with_store(store, route(), |_store, context, request| calculate_invoice_totals(context, request)).await
 }

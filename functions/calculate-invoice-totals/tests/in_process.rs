@@ -11,19 +11,14 @@ async fn post(body: String) -> Response<Body> {
     let store = InMemoryStore::new();
     let account = NewAccount::generate("Acme", Utc::now());
     store.create_account(&account).await.unwrap();
-    let pair = format!(
-        "{}:{}",
-        account.issued.client_id, account.issued.client_secret
-    );
+    let pair = format!("{}:{}", account.issued.client_id, account.issued.client_secret);
     let request = lambda_http::http::Request::builder()
         .method("POST")
         .uri("/invoices-totals")
         .header("authorization", format!("Basic {}", STANDARD.encode(pair)))
         .body(Body::Text(body))
         .unwrap();
-    Gateway::new(store.clone(), store)
-        .serve(request, &route(), calculate_invoice_totals)
-        .await
+    Gateway::new(store.clone(), store).serve(request, &route(), calculate_invoice_totals).await
 }
 
 fn json_body(response: &Response<Body>) -> Value {
@@ -105,11 +100,7 @@ async fn malformed_lines_are_400s_naming_line_and_field() {
     for (body, message) in cases {
         let response = post(body.to_string()).await;
         assert_eq!(response.status(), 400, "{body}");
-        assert_eq!(
-            json_body(&response),
-            json!({"error": {"type": "ValidationError", "message": message}}),
-            "{body}"
-        );
+        assert_eq!(json_body(&response), json!({"error": {"type": "ValidationError", "message": message}}), "{body}");
     }
 }
 

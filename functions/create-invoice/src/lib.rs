@@ -22,6 +22,5 @@ pub async fn create_invoice<S: InvoiceStore>(
     let id = uuid::Uuid::now_v7().to_string();
     let invoice = Invoice::new_draft(id, &context.account_id, body, context.now);
     store.insert_invoice(&invoice).await?;
-    Ok(ApiResponse::json(201, &invoice.sequence_view())
-        .with_header("location", format!("/invoices/{}", invoice.id)))
+    Ok(ApiResponse::json(201, &invoice.sequence_view()).with_header("location", format!("/invoices/{}", invoice.id)))
 }

@@ -18,10 +18,7 @@ where
     S: InvoiceStore + CredentialStore + IdempotencyStore + Clone,
 {
     let gateway = Gateway::new(store.clone(), store.clone());
-    let pair = format!(
-        "{}:{}",
-        account.issued.client_id, account.issued.client_secret
-    );
+    let pair = format!("{}:{}", account.issued.client_id, account.issued.client_secret);
     let mut request = lambda_http::http::Request::builder()
         .method("POST")
         .uri("/invoices")
@@ -30,11 +27,7 @@ where
         request = request.header("idempotency-key", key);
     }
     let request = request.body(Body::Text(body.to_string())).unwrap();
-    gateway
-        .serve(request, &route(), |context, request| {
-            create_invoice(store, context, request)
-        })
-        .await
+    gateway.serve(request, &route(), |context, request| create_invoice(store, context, request)).await
 }
 
 fn json_body(response: &Response<Body>) -> Value {
@@ -66,10 +59,7 @@ async fn creates_a_draft_with_every_field_of_the_seed() {
     assert_eq!(response.status(), 201);
     let invoice = json_body(&response);
     let id = invoice["id"].as_str().unwrap().to_string();
-    assert_eq!(
-        response.headers()["location"],
-        format!("/invoices/{id}").as_str()
-    );
+    assert_eq!(response.headers()["location"], format!("/invoices/{id}").as_str());
     let created_at = invoice["createdAt"].clone();
     assert_eq!(
         invoice,
@@ -89,12 +79,7 @@ async fn creates_a_draft_with_every_field_of_the_seed() {
             "renderSettings": {}
         })
     );
-    let stored = store
-        .get_invoice(&account.account.id, &id)
-        .await
-        .unwrap()
-        .unwrap()
-        .value;
+    let stored = store.get_invoice(&account.account.id, &id).await.unwrap().unwrap().value;
     assert_eq!(stored.sequence_view(), invoice);
 }
 
@@ -123,22 +108,10 @@ async fn bad_bodies_are_400s_that_name_the_problem() {
     for (body, message) in cases {
         let response = post(&store, &account, body, None).await;
         assert_eq!(response.status(), 400, "{body}");
-        assert_eq!(
-            json_body(&response),
-            json!({"error": {"type": "ValidationError", "message": message}}),
-            "{body}"
-        );
+        assert_eq!(json_body(&response), json!({"error": {"type": "ValidationError", "message": message}}), "{body}");
     }
-    let page = store
-        .list_invoices(
-            &account.account.id,
-            &InvoiceQuery {
-                limit: 100,
-                ..Default::default()
-            },
-        )
-        .await
-        .unwrap();
+    let page =
+        store.list_invoices(&account.account.id, &InvoiceQuery { limit: 100, ..Default::default() }).await.unwrap();
     assert!(page.items.is_empty());
 }
 
@@ -150,17 +123,10 @@ async fn fifty_concurrent_identical_requests_create_one_invoice_in_dynamodb() {
     store.create_account(&account).await.unwrap();
     let body = r#"{"currency": "GBP", "customerId": "cust-1"}"#;
 
-    let responses = futures::future::join_all(
-        (0..50).map(|_| post(&store, &account, body, Some("create-once"))),
-    )
-    .await;
+    let responses = futures::future::join_all((0..50).map(|_| post(&store, &account, body, Some("create-once")))).await;
     let created: Vec<&Response<Body>> = responses.iter().filter(|r| r.status() == 201).collect();
     let conflicts = responses.iter().filter(|r| r.status() == 409).count();
-    assert_eq!(
-        created.len() + conflicts,
-        50,
-        "only 201s and in-progress 409s"
-    );
+    assert_eq!(created.len() + conflicts, 50, "only 201s and in-progress 409s");
     assert!(!created.is_empty());
 
     // Whatever each caller saw, the table holds exactly one invoice, and every 201 names it.
@@ -173,10 +139,7 @@ async fn fifty_concurrent_identical_requests_create_one_invoice_in_dynamodb() {
             ":pk",
             aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#{}", account.account.id)),
         )
-        .expression_attribute_values(
-            ":invoice",
-            aws_sdk_dynamodb::types::AttributeValue::S("INVOICE#".into()),
-        )
+        .expression_attribute_values(":invoice", aws_sdk_dynamodb::types::AttributeValue::S("INVOICE#".into()))
         .send()
         .await
         .unwrap();
@@ -215,12 +178,7 @@ async fn the_largest_valid_invoice_fits_in_one_dynamodb_item() {
     let response = post(&store, &account, &body.to_string(), Some("largest")).await;
     assert_eq!(response.status(), 201, "{:?}", response.body());
     let id = json_body(&response)["id"].as_str().unwrap().to_string();
-    let stored = store
-        .get_invoice(&account.account.id, &id)
-        .await
-        .unwrap()
-        .unwrap()
-        .value;
+    let stored = store.get_invoice(&account.account.id, &id).await.unwrap().unwrap().value;
     assert_eq!(stored.memo.as_deref(), Some(wide(10_000).as_str()));
     assert_eq!(stored.metadata.len(), 100);
 

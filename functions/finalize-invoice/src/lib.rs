@@ -18,12 +18,6 @@ pub async fn finalize_invoice<S: InvoiceStore + InvoiceNumbering>(
     request: Request,
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
-    let invoice = lifecycle::finalize(
-        store,
-        &context.account_id,
-        &invoice_id,
-        context.now.date_naive(),
-    )
-    .await?;
+    let invoice = lifecycle::finalize(store, &context.account_id, &invoice_id, context.now.date_naive()).await?;
     Ok(ApiResponse::json(200, &invoice.sequence_view()))
 }

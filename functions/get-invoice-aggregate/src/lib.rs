@@ -17,16 +17,8 @@ pub async fn get_invoice_aggregate<S: InvoiceStore + LineItemStore + ReceivingAc
     request: Request,
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
-    let invoice = store
-        .get_invoice(&context.account_id, &invoice_id)
-        .await?
-        .ok_or_else(|| invoice::not_found(&invoice_id))?;
-    let aggregate = slash::load_aggregate(
-        store,
-        &context.account_id,
-        &invoice,
-        context.now.date_naive(),
-    )
-    .await?;
+    let invoice =
+        store.get_invoice(&context.account_id, &invoice_id).await?.ok_or_else(|| invoice::not_found(&invoice_id))?;
+    let aggregate = slash::load_aggregate(store, &context.account_id, &invoice, context.now.date_naive()).await?;
     Ok(ApiResponse::json(200, &aggregate))
 }

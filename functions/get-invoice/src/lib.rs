@@ -13,9 +13,7 @@ pub async fn get_invoice<S: InvoiceStore>(
     request: Request,
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
-    let invoice = store
-        .get_invoice(&context.account_id, &invoice_id)
-        .await?
-        .ok_or_else(|| invoice::not_found(&invoice_id))?;
+    let invoice =
+        store.get_invoice(&context.account_id, &invoice_id).await?.ok_or_else(|| invoice::not_found(&invoice_id))?;
     Ok(ApiResponse::json(200, &invoice.value.sequence_view()))
 }

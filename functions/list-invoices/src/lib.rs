@@ -14,12 +14,7 @@ pub fn route() -> Route {
 
 pub fn parse_query(request: &Request) -> Result<InvoiceQuery, Error> {
     let params = query_params(request, &["status", "customerId", "limit", "after"])?;
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
     let status = get("status")
         .map(|raw| {
             InvoiceStatus::parse(raw).ok_or_else(|| {
@@ -47,9 +42,6 @@ pub async fn list_invoices<S: InvoiceStore>(
 ) -> Result<ApiResponse, Error> {
     let query = parse_query(&request)?;
     let page = store.list_invoices(&context.account_id, &query).await?;
-    let page = Page {
-        items: page.items.iter().map(Invoice::sequence_view).collect(),
-        after: page.after,
-    };
+    let page = Page { items: page.items.iter().map(Invoice::sequence_view).collect(), after: page.after };
     Ok(ApiResponse::json(200, &page))
 }

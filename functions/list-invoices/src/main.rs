@@ -6,8 +6,10 @@ use list_invoices::{list_invoices, route};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    run_with_store(store, route(), |store, context, request| async move {
-        list_invoices(&store, context, request).await
-    })
+    run_with_store(
+        store,
+        route(),
+        |store, context, request| async move { list_invoices(&store, context, request).await },
+    )
     .await
 }

@@ -19,21 +19,11 @@ pub async fn list_line_items<S: InvoiceStore + LineItemStore>(
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
     let params = query_params(&request, &["limit", "after"])?;
-    let get = |name: &str| {
-        params
-            .iter()
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let get = |name: &str| params.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
     let limit = parse_limit(get("limit"))?;
     let after = get("after").map(decode_cursor).transpose()?;
     // An invoice the account does not have is a 404, not an empty list.
-    store
-        .get_invoice(&context.account_id, &invoice_id)
-        .await?
-        .ok_or_else(|| invoice::not_found(&invoice_id))?;
-    let page = store
-        .list_line_items(&context.account_id, &invoice_id, limit, after.as_deref())
-        .await?;
+    store.get_invoice(&context.account_id, &invoice_id).await?.ok_or_else(|| invoice::not_found(&invoice_id))?;
+    let page = store.list_line_items(&context.account_id, &invoice_id, limit, after.as_deref()).await?;
     Ok(ApiResponse::json(200, &page))
 }

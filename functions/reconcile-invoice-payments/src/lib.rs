@@ -22,12 +22,6 @@ pub async fn reconcile_invoice_payments<S: InvoiceStore + LineItemStore + Receiv
         invoice.record_payments(&transactions, context.now)
     })
     .await?;
-    let aggregate = slash::load_aggregate(
-        store,
-        &context.account_id,
-        &invoice,
-        context.now.date_naive(),
-    )
-    .await?;
+    let aggregate = slash::load_aggregate(store, &context.account_id, &invoice, context.now.date_naive()).await?;
     Ok(ApiResponse::json(200, &aggregate))
 }

@@ -50,17 +50,11 @@ impl Fixture {
             "state": "IL", "postcode": "62701", "country": "US"}
         }))
         .unwrap();
-        let invoice = Invoice::new_draft(
-            "01a21186-0000-7000-8000-00000000abcd".into(),
-            account_id,
-            request,
-            Utc::now(),
-        );
+        let invoice =
+            Invoice::new_draft("01a21186-0000-7000-8000-00000000abcd".into(), account_id, request, Utc::now());
         store.insert_invoice(&invoice).await.unwrap();
-        let line: LineItemInput = serde_json::from_str(
-            r#"{"title": "Widgets", "quantity": "4", "rate": "25", "taxRate": "0.2"}"#,
-        )
-        .unwrap();
+        let line: LineItemInput =
+            serde_json::from_str(r#"{"title": "Widgets", "quantity": "4", "rate": "25", "taxRate": "0.2"}"#).unwrap();
         lines::add_line_item(
             &store,
             account_id,
@@ -71,19 +65,10 @@ impl Fixture {
         )
         .await
         .unwrap();
-        lifecycle::finalize(
-            &store,
-            account_id,
-            &invoice.id,
-            NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-        )
-        .await
-        .unwrap();
-        Fixture {
-            store,
-            account,
-            invoice_id: invoice.id,
-        }
+        lifecycle::finalize(&store, account_id, &invoice.id, NaiveDate::from_ymd_opt(2026, 11, 25).unwrap())
+            .await
+            .unwrap();
+        Fixture { store, account, invoice_id: invoice.id }
     }
 
     async fn call(&self, action: &str, body: Value, api_key: &str) -> Response<Body> {
@@ -91,21 +76,13 @@ impl Fixture {
         let path = format!(
             "/invoice/{}{}",
             self.invoice_id,
-            if action.is_empty() {
-                String::new()
-            } else {
-                format!("/{action}")
-            }
+            if action.is_empty() { String::new() } else { format!("/{action}") }
         );
         let request = lambda_http::http::Request::builder()
             .method(method)
             .uri(&path)
             .header("x-api-key", api_key)
-            .body(if action.is_empty() {
-                Body::Empty
-            } else {
-                Body::Text(body.to_string())
-            })
+            .body(if action.is_empty() { Body::Empty } else { Body::Text(body.to_string()) })
             .unwrap();
         let request = lambda_http::RequestExt::with_path_parameters(
             request,
@@ -129,11 +106,7 @@ impl Fixture {
                     .await
             }
             _ => {
-                gateway
-                    .serve(request, &get_invoice_aggregate::route(), |c, r| {
-                        get_invoice_aggregate(store, c, r)
-                    })
-                    .await
+                gateway.serve(request, &get_invoice_aggregate::route(), |c, r| get_invoice_aggregate(store, c, r)).await
             }
         }
     }
@@ -159,9 +132,7 @@ fn ach(paid_at: &str, amount: Option<i64>) -> Value {
 #[tokio::test]
 async fn a_full_payment_makes_the_invoice_paid_with_every_field_of_the_seed() {
     let f = Fixture::new().await;
-    let (status, body) = f
-        .as_owner("reconcile", json!([ach("2026-11-26T10:00:00Z", None)]))
-        .await;
+    let (status, body) = f.as_owner("reconcile", json!([ach("2026-11-26T10:00:00Z", None)])).await;
     assert_eq!(status, 200);
     let closed_at = body["invoice"]["closedAt"].clone();
     assert!(closed_at.is_string());
@@ -196,14 +167,8 @@ async fn a_full_payment_makes_the_invoice_paid_with_every_field_of_the_seed() {
             }
         })
     );
-    let sequence = f
-        .store
-        .get_invoice(&f.account.account.id, &f.invoice_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .value
-        .sequence_view();
+    let sequence =
+        f.store.get_invoice(&f.account.account.id, &f.invoice_id).await.unwrap().unwrap().value.sequence_view();
     assert_eq!(sequence["paymentStatus"], "PAID");
     assert!(sequence.get("payments").is_none());
 }
@@ -213,34 +178,17 @@ async fn a_partial_payment_then_unreconcile_restores_the_previous_figures() {
     let f = Fixture::new().await;
     let (_, before) = f.as_owner("", Value::Null).await;
     assert_eq!(
-        (
-            before["invoice"]["status"].as_str(),
-            before["invoice"]["collectedAmountCents"].as_i64()
-        ),
+        (before["invoice"]["status"].as_str(), before["invoice"]["collectedAmountCents"].as_i64()),
         (Some("unpaid"), Some(0))
     );
 
-    let (status, partial) = f
-        .as_owner(
-            "reconcile",
-            json!([ach("2026-11-26T10:00:00Z", Some(5000))]),
-        )
-        .await;
+    let (status, partial) = f.as_owner("reconcile", json!([ach("2026-11-26T10:00:00Z", Some(5000))])).await;
     assert_eq!(status, 200);
     assert_eq!(
-        (
-            partial["invoice"]["status"].as_str(),
-            partial["invoice"]["collectedAmountCents"].as_i64()
-        ),
+        (partial["invoice"]["status"].as_str(), partial["invoice"]["collectedAmountCents"].as_i64()),
         (Some("unpaid"), Some(5000))
     );
-    let sequence = f
-        .store
-        .get_invoice(&f.account.account.id, &f.invoice_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .value;
+    let sequence = f.store.get_invoice(&f.account.account.id, &f.invoice_id).await.unwrap().unwrap().value;
     assert_eq!(sequence.sequence_view()["paymentStatus"], "PARTIALLY_PAID");
 
     // The seed's body shape: method and paidAt only.
@@ -250,25 +198,15 @@ async fn a_partial_payment_then_unreconcile_restores_the_previous_figures() {
     assert_eq!(status, 200);
     let mut expected = before.clone();
     expected["invoiceDetails"]["version"] = json!(5);
-    assert_eq!(
-        after, expected,
-        "everything but the version is as before the reconcile"
-    );
-    let sequence = f
-        .store
-        .get_invoice(&f.account.account.id, &f.invoice_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .value;
+    assert_eq!(after, expected, "everything but the version is as before the reconcile");
+    let sequence = f.store.get_invoice(&f.account.account.id, &f.invoice_id).await.unwrap().unwrap().value;
     assert_eq!(sequence.sequence_view()["paymentStatus"], "UNPAID");
 }
 
 #[tokio::test]
 async fn bad_requests_get_slash_error_bodies() {
     let f = Fixture::new().await;
-    f.as_owner("reconcile", json!([ach("2026-11-26T10:00:00Z", Some(100))]))
-        .await;
+    f.as_owner("reconcile", json!([ach("2026-11-26T10:00:00Z", Some(100))])).await;
     let cases = [
         ("unreconcile", json!([ach("2026-11-27T10:00:00Z", None)]), 400, "ValidationError",
             format!("[0].transaction: no recorded transaction on invoice {} has method `inbound_ach_transfer` and paidAt 2026-11-27T10:00:00Z", f.invoice_id)),
@@ -281,13 +219,9 @@ async fn bad_requests_get_slash_error_bodies() {
             "request body: invalid type: map, expected a sequence at line 1 column 0".to_string()),
     ];
     for (action, body, status, identifier, message) in cases {
-        let response = f
-            .call(action, body.clone(), &f.account.issued.api_key)
-            .await;
+        let response = f.call(action, body.clone(), &f.account.issued.api_key).await;
         assert_eq!(response.status().as_u16(), status, "{body}");
-        let Body::Text(text) = response.body() else {
-            panic!()
-        };
+        let Body::Text(text) = response.body() else { panic!() };
         let answer: Value = serde_json::from_str(text).unwrap();
         // No Lambda context in process: the request id part is empty.
         assert_eq!(
@@ -300,33 +234,14 @@ async fn bad_requests_get_slash_error_bodies() {
     // Another account's credentials: 404 exactly like a missing invoice.
     let stranger = NewAccount::generate("Other", Utc::now());
     f.store.create_account(&stranger).await.unwrap();
-    let response = f
-        .call(
-            "reconcile",
-            json!([ach("2026-11-26T10:00:00Z", None)]),
-            &stranger.issued.api_key,
-        )
-        .await;
+    let response = f.call("reconcile", json!([ach("2026-11-26T10:00:00Z", None)]), &stranger.issued.api_key).await;
     assert_eq!(response.status(), 404);
 
     // A voided invoice takes neither call.
-    lifecycle::transition(
-        &f.store,
-        &f.account.account.id,
-        &f.invoice_id,
-        Invoice::void,
-    )
-    .await
-    .unwrap();
+    lifecycle::transition(&f.store, &f.account.account.id, &f.invoice_id, Invoice::void).await.unwrap();
     for action in ["reconcile", "unreconcile"] {
-        let (status, body) = f
-            .as_owner(action, json!([ach("2026-11-26T10:00:00Z", Some(100))]))
-            .await;
-        assert_eq!(
-            (status, body["identifier"].as_str()),
-            (409, Some("Conflict")),
-            "{action}"
-        );
+        let (status, body) = f.as_owner(action, json!([ach("2026-11-26T10:00:00Z", Some(100))])).await;
+        assert_eq!((status, body["identifier"].as_str()), (409, Some("Conflict")), "{action}");
     }
     let (_, aggregate) = f.as_owner("", Value::Null).await;
     assert_eq!(aggregate["invoice"]["status"], "void");

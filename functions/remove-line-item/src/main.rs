@@ -6,8 +6,10 @@ use remove_line_item::{remove_line_item, route};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    run_with_store(store, route(), |store, context, request| async move {
-        remove_line_item(&store, context, request).await
-    })
+    run_with_store(
+        store,
+        route(),
+        |store, context, request| async move { remove_line_item(&store, context, request).await },
+    )
     .await
 }

@@ -6,8 +6,10 @@ use send_invoice::{route, send_invoice};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    run_with_store(store, route(), |store, context, request| async move {
-        send_invoice(&store, context, request).await
-    })
+    run_with_store(
+        store,
+        route(),
+        |store, context, request| async move { send_invoice(&store, context, request).await },
+    )
     .await
 }

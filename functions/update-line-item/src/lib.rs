@@ -19,14 +19,7 @@ pub async fn update_line_item<S: InvoiceStore + LineItemStore>(
     let invoice_id = path_param(&request, "invoiceId")?;
     let line_item_id = path_param(&request, "lineItemId")?;
     let input: LineItemInput = parse_json_object(&request)?;
-    let line = lines::update_line_item(
-        store,
-        &context.account_id,
-        &invoice_id,
-        &line_item_id,
-        input,
-        context.now,
-    )
-    .await?;
+    let line =
+        lines::update_line_item(store, &context.account_id, &invoice_id, &line_item_id, input, context.now).await?;
     Ok(ApiResponse::json(200, &line))
 }

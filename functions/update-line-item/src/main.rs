@@ -6,8 +6,10 @@ use update_line_item::{route, update_line_item};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    run_with_store(store, route(), |store, context, request| async move {
-        update_line_item(&store, context, request).await
-    })
+    run_with_store(
+        store,
+        route(),
+        |store, context, request| async move { update_line_item(&store, context, request).await },
+    )
     .await
 }

@@ -18,10 +18,7 @@ fn body(lines: usize) -> String {
         )
     };
     let lines: Vec<String> = (0..lines).map(line).collect();
-    format!(
-        r#"{{"currency": "EUR", "lineItems": [{}]}}"#,
-        lines.join(",")
-    )
+    format!(r#"{{"currency": "EUR", "lineItems": [{}]}}"#, lines.join(","))
 }
 
 #[divan::bench(args = [10, 1_000, 10_000])]
@@ -36,7 +33,5 @@ fn parse_and_calculate(bencher: Bencher, lines: usize) {
 #[divan::bench(args = [10, 1_000, 10_000])]
 fn calculate_only(bencher: Bencher, lines: usize) {
     let request: TotalsRequest = serde_json::from_str(&body(lines)).unwrap();
-    bencher
-        .counter(ItemsCount::new(lines))
-        .bench(|| calculate(divan::black_box(&request)).unwrap());
+    bencher.counter(ItemsCount::new(lines)).bench(|| calculate(divan::black_box(&request)).unwrap());
 }

@@ -40,10 +40,7 @@ impl Credential {
     /// Compares a presented secret with the stored hash in constant time.
     pub fn verify(&self, presented_secret: &str) -> bool {
         let presented = hash_secret(presented_secret);
-        presented
-            .as_bytes()
-            .ct_eq(self.secret_hash.as_bytes())
-            .into()
+        presented.as_bytes().ct_eq(self.secret_hash.as_bytes()).into()
     }
 }
 
@@ -75,11 +72,7 @@ impl ReceivingAccount {
     /// The account number with all but its last four characters masked.
     pub fn masked_account_number(&self) -> String {
         let count = self.account_number.chars().count();
-        self.account_number
-            .chars()
-            .enumerate()
-            .map(|(i, c)| if i + 4 < count { '*' } else { c })
-            .collect()
+        self.account_number.chars().enumerate().map(|(i, c)| if i + 4 < count { '*' } else { c }).collect()
     }
 }
 
@@ -103,11 +96,7 @@ const API_KEY_SEPARATOR: char = '.';
 
 impl NewAccount {
     pub fn generate(name: &str, now: DateTime<Utc>) -> NewAccount {
-        let account = Account {
-            id: uuid::Uuid::now_v7().to_string(),
-            name: name.to_string(),
-            created_at: now,
-        };
+        let account = Account { id: uuid::Uuid::now_v7().to_string(), name: name.to_string(), created_at: now };
         let client_id = format!("ci_{}", random_token(12));
         let client_secret = random_token(32);
         let key_id = format!("ak_{}", random_token(12));
@@ -126,16 +115,9 @@ impl NewAccount {
                 secret_hash: hash_secret(&key_secret),
             },
         ];
-        let issued = IssuedCredentials {
-            client_id,
-            client_secret,
-            api_key: format!("{key_id}{API_KEY_SEPARATOR}{key_secret}"),
-        };
-        NewAccount {
-            account,
-            credentials,
-            issued,
-        }
+        let issued =
+            IssuedCredentials { client_id, client_secret, api_key: format!("{key_id}{API_KEY_SEPARATOR}{key_secret}") };
+        NewAccount { account, credentials, issued }
     }
 }
 
@@ -143,8 +125,7 @@ impl NewAccount {
     /// Replaces the random API key with a chosen one, for local fixtures that must be known in
     /// advance (the `events/` files). Never use it for a real account.
     pub fn with_api_key(mut self, api_key: &str) -> Result<NewAccount, String> {
-        let (key_id, key_secret) =
-            split_api_key(api_key).ok_or("an API key has the form <keyId>.<secret>")?;
+        let (key_id, key_secret) = split_api_key(api_key).ok_or("an API key has the form <keyId>.<secret>")?;
         if key_secret.len() < 16 {
             return Err("an API key's secret must have at least 16 characters".into());
         }
@@ -183,9 +164,7 @@ mod tests {
     #[test]
     fn generated_secrets_verify_and_are_stored_only_as_hashes() {
         let new = NewAccount::generate("Acme", Utc::now());
-        let [basic, key] = &new.credentials[..] else {
-            panic!("two credentials")
-        };
+        let [basic, key] = &new.credentials[..] else { panic!("two credentials") };
         assert_eq!(basic.kind, CredentialKind::ClientSecret);
         assert_eq!(basic.id, new.issued.client_id);
         assert!(basic.verify(&new.issued.client_secret));
@@ -200,29 +179,18 @@ mod tests {
 
     #[test]
     fn a_chosen_api_key_replaces_the_random_one() {
-        let new = NewAccount::generate("Local", Utc::now())
-            .with_api_key("ak_fixed.0123456789abcdef")
-            .unwrap();
-        let key = new
-            .credentials
-            .iter()
-            .find(|c| c.kind == CredentialKind::ApiKey)
-            .unwrap();
+        let new = NewAccount::generate("Local", Utc::now()).with_api_key("ak_fixed.0123456789abcdef").unwrap();
+        let key = new.credentials.iter().find(|c| c.kind == CredentialKind::ApiKey).unwrap();
         assert_eq!(key.id, "ak_fixed");
         assert!(key.verify("0123456789abcdef"));
         assert_eq!(new.issued.api_key, "ak_fixed.0123456789abcdef");
-        assert!(NewAccount::generate("L", Utc::now())
-            .with_api_key("ak_fixed.short")
-            .is_err());
-        assert!(NewAccount::generate("L", Utc::now())
-            .with_api_key("no-separator-0123456789")
-            .is_err());
+        assert!(NewAccount::generate("L", Utc::now()).with_api_key("ak_fixed.short").is_err());
+        assert!(NewAccount::generate("L", Utc::now()).with_api_key("no-separator-0123456789").is_err());
     }
 
     #[test]
     fn account_numbers_show_only_their_last_four() {
-        let mut receiving =
-            ReceivingAccount::unconfigured(&NewAccount::generate("A", Utc::now()).account);
+        let mut receiving = ReceivingAccount::unconfigured(&NewAccount::generate("A", Utc::now()).account);
         assert_eq!(receiving.masked_account_number(), "");
         receiving.account_number = "000123456789".into();
         assert_eq!(receiving.masked_account_number(), "********6789");

@@ -15,15 +15,11 @@ where
 {
     for attempt in 0..MAX_ATTEMPTS {
         match operation().await {
-            Err(error) if error.kind() == ErrorKind::Contended => {
-                tokio::time::sleep(backoff(attempt)).await
-            }
+            Err(error) if error.kind() == ErrorKind::Contended => tokio::time::sleep(backoff(attempt)).await,
             other => return other,
         }
     }
-    Err(Error::contended(
-        "the resource is being changed by other requests; retry shortly",
-    ))
+    Err(Error::contended("the resource is being changed by other requests; retry shortly"))
 }
 
 /// Full jitter: a random wait up to 5 ms x 2^attempt, at most 250 ms.

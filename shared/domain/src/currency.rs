@@ -61,10 +61,7 @@ mod tests {
     fn yen_and_won_have_no_minor_units_others_two() {
         assert_eq!(Currency::JPY.minor_units(), 0);
         assert_eq!(Currency::KRW.minor_units(), 0);
-        for c in Currency::ALL
-            .iter()
-            .filter(|c| !matches!(c, Currency::JPY | Currency::KRW))
-        {
+        for c in Currency::ALL.iter().filter(|c| !matches!(c, Currency::JPY | Currency::KRW)) {
             assert_eq!(c.minor_units(), 2, "{c}");
         }
     }
@@ -72,10 +69,7 @@ mod tests {
     #[test]
     fn parses_codes_and_rejects_unknown_ones() {
         assert_eq!("GBP".parse::<Currency>(), Ok(Currency::GBP));
-        assert_eq!(
-            "gbp".parse::<Currency>(),
-            Err(UnknownCurrency("gbp".into()))
-        );
+        assert_eq!("gbp".parse::<Currency>(), Err(UnknownCurrency("gbp".into())));
         assert_eq!(serde_json::to_string(&Currency::JPY).unwrap(), "\"JPY\"");
     }
 }

@@ -45,10 +45,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
+        Self { kind, message: message.into() }
     }
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Validation, message)
@@ -98,10 +95,7 @@ mod tests {
     #[test]
     fn internal_errors_hide_their_detail() {
         let error = Error::internal("dynamodb: connection refused to 10.0.0.1");
-        assert_eq!(
-            error.public_message(),
-            "An internal error occurred. Please retry later."
-        );
+        assert_eq!(error.public_message(), "An internal error occurred. Please retry later.");
         assert_eq!(error.detail(), "dynamodb: connection refused to 10.0.0.1");
     }
 

@@ -25,14 +25,10 @@ pub fn validate_key(key: &str) -> Result<(), Error> {
         return Err(Error::validation("Idempotency-Key must not be empty"));
     }
     if key.chars().count() > MAX_KEY_LENGTH {
-        return Err(Error::validation(format!(
-            "Idempotency-Key must be at most {MAX_KEY_LENGTH} characters"
-        )));
+        return Err(Error::validation(format!("Idempotency-Key must be at most {MAX_KEY_LENGTH} characters")));
     }
     if key.chars().any(|c| c.is_control()) {
-        return Err(Error::validation(
-            "Idempotency-Key must not contain control characters",
-        ));
+        return Err(Error::validation("Idempotency-Key must not contain control characters"));
     }
     Ok(())
 }
@@ -90,9 +86,7 @@ impl IdempotencyRecord {
     /// Whether a new claim may overwrite this record: it expired, or its owner died mid-request.
     pub fn can_be_replaced(&self, fingerprint: &str, now: DateTime<Utc>) -> bool {
         self.expires_at <= now
-            || (self.response.is_none()
-                && self.locked_until <= now
-                && self.fingerprint == fingerprint)
+            || (self.response.is_none() && self.locked_until <= now && self.fingerprint == fingerprint)
     }
 
     /// The answer for a request that found this live record in place.
@@ -105,9 +99,7 @@ impl IdempotencyRecord {
         }
         match &self.response {
             Some(response) => Ok(Claim::Replay(response.clone())),
-            None => Err(Error::conflict(
-                "a request with this Idempotency-Key is still in progress; retry later",
-            )),
+            None => Err(Error::conflict("a request with this Idempotency-Key is still in progress; retry later")),
         }
     }
 }
@@ -120,10 +112,7 @@ mod tests {
     fn keys_are_limited_to_255_characters() {
         assert!(validate_key(&"k".repeat(255)).is_ok());
         let error = validate_key(&"k".repeat(256)).unwrap_err();
-        assert_eq!(
-            error.public_message(),
-            "Idempotency-Key must be at most 255 characters"
-        );
+        assert_eq!(error.public_message(), "Idempotency-Key must be at most 255 characters");
         assert!(validate_key("").is_err());
         assert!(validate_key("a\nb").is_err());
     }
@@ -142,15 +131,8 @@ mod tests {
         let now = Utc::now();
         let mut record = IdempotencyRecord::in_progress("fp", now);
         assert_eq!(record.decide("fp").unwrap_err().kind(), ErrorKind::Conflict);
-        assert_eq!(
-            record.decide("other").unwrap_err().kind(),
-            ErrorKind::IdempotencyKeyReuse
-        );
-        let response = StoredResponse {
-            status: 201,
-            body: "{}".into(),
-            headers: vec![],
-        };
+        assert_eq!(record.decide("other").unwrap_err().kind(), ErrorKind::IdempotencyKeyReuse);
+        let response = StoredResponse { status: 201, body: "{}".into(), headers: vec![] };
         record.response = Some(response.clone());
         assert_eq!(record.decide("fp").unwrap(), Claim::Replay(response));
     }

@@ -217,9 +217,9 @@ const MAX_LIST_LENGTH: usize = 100;
 
 fn check_length(field: &str, value: Option<&String>, max: usize) -> Result<(), Error> {
     match value {
-        Some(v) if v.chars().count() > max => Err(Error::validation(format!(
-            "{field}: must be at most {max} characters"
-        ))),
+        Some(v) if v.chars().count() > max => {
+            Err(Error::validation(format!("{field}: must be at most {max} characters")))
+        }
         _ => Ok(()),
     }
 }
@@ -254,10 +254,7 @@ impl CreateInvoice {
             ("billingRunId", self.billing_run_id.as_ref()),
             ("purchaseOrderNumber", self.purchase_order_number.as_ref()),
             ("reference", self.reference.as_ref()),
-            (
-                "customerLegalCompanyName",
-                self.customer_legal_company_name.as_ref(),
-            ),
+            ("customerLegalCompanyName", self.customer_legal_company_name.as_ref()),
             ("creditBalances", self.credit_balances.as_ref()),
         ];
         for (field, value) in texts {
@@ -274,9 +271,7 @@ impl CreateInvoice {
         }
         let emails = self.customer_emails.as_deref().unwrap_or_default();
         if emails.len() > MAX_LIST_LENGTH {
-            return Err(Error::validation(format!(
-                "customerEmails: at most {MAX_LIST_LENGTH} addresses"
-            )));
+            return Err(Error::validation(format!("customerEmails: at most {MAX_LIST_LENGTH} addresses")));
         }
         for (index, email) in emails.iter().enumerate() {
             if !is_plausible_email(email) {
@@ -288,27 +283,15 @@ impl CreateInvoice {
         }
         let metadata = self.metadata.as_deref().unwrap_or_default();
         if metadata.len() > MAX_LIST_LENGTH {
-            return Err(Error::validation(format!(
-                "metadata: at most {MAX_LIST_LENGTH} entries"
-            )));
+            return Err(Error::validation(format!("metadata: at most {MAX_LIST_LENGTH} entries")));
         }
         for (index, entry) in metadata.iter().enumerate() {
-            check_length(
-                &format!("metadata[{index}].key"),
-                Some(&entry.key),
-                MAX_METADATA_KEY_LENGTH,
-            )?;
-            check_length(
-                &format!("metadata[{index}].value"),
-                Some(&entry.value),
-                MAX_METADATA_VALUE_LENGTH,
-            )?;
+            check_length(&format!("metadata[{index}].key"), Some(&entry.key), MAX_METADATA_KEY_LENGTH)?;
+            check_length(&format!("metadata[{index}].value"), Some(&entry.value), MAX_METADATA_VALUE_LENGTH)?;
         }
         if let Some(period) = &self.billing_period {
             if period.end < period.start {
-                return Err(Error::validation(
-                    "billingPeriod: end must not be before start",
-                ));
+                return Err(Error::validation("billingPeriod: end must not be before start"));
             }
         }
         Ok(())
@@ -329,12 +312,7 @@ fn is_plausible_email(email: &str) -> bool {
 
 impl Invoice {
     /// A new DRAFT invoice with no lines: all totals zero in the currency's minor units.
-    pub fn new_draft(
-        id: String,
-        account_id: &str,
-        request: CreateInvoice,
-        now: DateTime<Utc>,
-    ) -> Invoice {
+    pub fn new_draft(id: String, account_id: &str, request: CreateInvoice, now: DateTime<Utc>) -> Invoice {
         let zero = money::zero(request.currency);
         Invoice {
             id,
@@ -417,25 +395,15 @@ mod tests {
 
     #[test]
     fn yen_totals_have_no_decimals() {
-        let invoice = Invoice::new_draft(
-            "i".into(),
-            "a",
-            request(json!({"currency": "JPY", "customerId": "c"})),
-            Utc::now(),
-        );
-        assert_eq!(
-            serde_json::to_value(invoice.gross_total).unwrap(),
-            json!("0")
-        );
+        let invoice =
+            Invoice::new_draft("i".into(), "a", request(json!({"currency": "JPY", "customerId": "c"})), Utc::now());
+        assert_eq!(serde_json::to_value(invoice.gross_total).unwrap(), json!("0"));
     }
 
     #[test]
     fn validation_names_the_field() {
         let cases = [
-            (
-                json!({"currency": "GBP", "customerId": " "}),
-                "customerId: must not be empty",
-            ),
+            (json!({"currency": "GBP", "customerId": " "}), "customerId: must not be empty"),
             (
                 json!({"currency": "GBP", "customerId": "c", "customerEmails": ["a@b.co", "nope"]}),
                 "customerEmails[1]: `nope` is not an email address",
@@ -457,10 +425,7 @@ mod tests {
             ),
         ];
         for (body, message) in cases {
-            assert_eq!(
-                request(body).validate().unwrap_err().public_message(),
-                message
-            );
+            assert_eq!(request(body).validate().unwrap_err().public_message(), message);
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod money;
 pub mod pagination;
 pub mod payments;
 pub mod ports;
+pub mod reconcile;
 pub mod slash;
 pub mod totals;
 pub mod version;

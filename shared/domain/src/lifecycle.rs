@@ -62,10 +62,7 @@ pub async fn transition<S: InvoiceStore>(
     apply: fn(&mut Invoice) -> Result<()>,
 ) -> Result<Invoice> {
     retry_on_contention(|| async {
-        let current = store
-            .get_invoice(account_id, invoice_id)
-            .await?
-            .ok_or_else(|| invoice::not_found(invoice_id))?;
+        let current = store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))?;
         let mut updated = current.value;
         apply(&mut updated)?;
         store.replace_invoice(&updated, current.version).await?;
@@ -83,16 +80,11 @@ pub async fn finalize<S: InvoiceStore + InvoiceNumbering>(
     issue_date: NaiveDate,
 ) -> Result<Invoice> {
     retry_on_contention(|| async {
-        let current = store
-            .get_invoice(account_id, invoice_id)
-            .await?
-            .ok_or_else(|| invoice::not_found(invoice_id))?;
+        let current = store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))?;
         let number = store.last_invoice_number(account_id).await? + 1;
         let mut finalized = current.value;
         finalized.finalize(number, issue_date)?;
-        store
-            .commit_finalized(&finalized, current.version, number)
-            .await?;
+        store.commit_finalized(&finalized, current.version, number).await?;
         Ok(finalized)
     })
     .await
@@ -106,8 +98,7 @@ mod tests {
     use serde_json::json;
 
     fn draft() -> Invoice {
-        let request: CreateInvoice =
-            serde_json::from_value(json!({"currency": "GBP", "customerId": "c"})).unwrap();
+        let request: CreateInvoice = serde_json::from_value(json!({"currency": "GBP", "customerId": "c"})).unwrap();
         Invoice::new_draft("inv".into(), "acct", request, Utc::now())
     }
 
@@ -117,11 +108,7 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         invoice.finalize(7, day).unwrap();
         assert_eq!(
-            (
-                invoice.status,
-                invoice.invoice_number.as_deref(),
-                invoice.issue_date
-            ),
+            (invoice.status, invoice.invoice_number.as_deref(), invoice.issue_date),
             (InvoiceStatus::Final, Some("INV-000007"), Some(day))
         );
         invoice.send().unwrap();

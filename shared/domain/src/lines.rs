@@ -114,11 +114,7 @@ const MAX_DESCRIPTION_LENGTH: usize = 2_000;
 const MAX_EXTERNAL_IDS: usize = 20;
 
 fn figures_of(net_total: Decimal, total_tax: Decimal, gross_total: Decimal) -> Figures {
-    Figures {
-        gross_total,
-        net_total,
-        total_tax,
-    }
+    Figures { gross_total, net_total, total_tax }
 }
 
 impl LineItem {
@@ -128,12 +124,7 @@ impl LineItem {
 }
 
 impl LineItemGroup {
-    pub fn new(
-        id: String,
-        invoice: &Invoice,
-        input: LineItemGroupInput,
-        now: DateTime<Utc>,
-    ) -> Result<Self, Error> {
+    pub fn new(id: String, invoice: &Invoice, input: LineItemGroupInput, now: DateTime<Utc>) -> Result<Self, Error> {
         check_text("title", &input.title, MAX_TITLE_LENGTH, true)?;
         if let Some(description) = &input.description {
             check_text("description", description, MAX_DESCRIPTION_LENGTH, false)?;
@@ -167,9 +158,7 @@ fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<()
         return Err(Error::validation(format!("{field}: must not be empty")));
     }
     if value.chars().count() > max {
-        return Err(Error::validation(format!(
-            "{field}: must be at most {max} characters"
-        )));
+        return Err(Error::validation(format!("{field}: must be at most {max} characters")));
     }
     Ok(())
 }
@@ -183,29 +172,15 @@ impl LineItemInput {
         check_tax_rate(self.tax_rate.0).map_err(|m| Error::validation(format!("taxRate: {m}")))?;
         let external_ids = self.external_ids.as_deref().unwrap_or_default();
         if external_ids.len() > MAX_EXTERNAL_IDS {
-            return Err(Error::validation(format!(
-                "externalIds: at most {MAX_EXTERNAL_IDS} entries"
-            )));
+            return Err(Error::validation(format!("externalIds: at most {MAX_EXTERNAL_IDS} entries")));
         }
         for (index, external) in external_ids.iter().enumerate() {
-            check_text(
-                &format!("externalIds[{index}].key"),
-                &external.key,
-                100,
-                true,
-            )?;
-            check_text(
-                &format!("externalIds[{index}].value"),
-                &external.value,
-                500,
-                false,
-            )?;
+            check_text(&format!("externalIds[{index}].key"), &external.key, 100, true)?;
+            check_text(&format!("externalIds[{index}].value"), &external.value, 500, false)?;
         }
         if let Some(period) = &self.service_period {
             if period.end_date < period.start_date {
-                return Err(Error::validation(
-                    "servicePeriod: endDate must not be before startDate",
-                ));
+                return Err(Error::validation("servicePeriod: endDate must not be before startDate"));
             }
         }
         Ok(())
@@ -220,13 +195,8 @@ impl LineItemInput {
         now: DateTime<Utc>,
     ) -> Result<LineItem, Error> {
         self.validate()?;
-        let figures = line_figures(
-            self.quantity.0,
-            self.rate.0,
-            self.tax_rate.0,
-            invoice.currency.minor_units(),
-        )
-        .map_err(|m| Error::validation(m.to_string()))?;
+        let figures = line_figures(self.quantity.0, self.rate.0, self.tax_rate.0, invoice.currency.minor_units())
+            .map_err(|m| Error::validation(m.to_string()))?;
         Ok(LineItem {
             id,
             invoice_id: invoice.id.clone(),
@@ -256,9 +226,10 @@ pub struct TouchedGroups {
 
 impl TouchedGroups {
     fn find_mut(&mut self, id: &str) -> Result<&mut LineItemGroup, Error> {
-        self.groups.iter_mut().find(|g| g.id == id).ok_or_else(|| {
-            Error::validation(format!("groupId: no line item group {id} on this invoice"))
-        })
+        self.groups
+            .iter_mut()
+            .find(|g| g.id == id)
+            .ok_or_else(|| Error::validation(format!("groupId: no line item group {id} on this invoice")))
     }
 }
 
@@ -285,28 +256,18 @@ fn move_totals(
     let overflow = || Error::validation("the invoice's totals would be out of range");
     let mut totals = figures_of(invoice.net_total, invoice.total_tax, invoice.gross_total);
     if let Some(old) = old {
-        totals = totals
-            .checked_sub(&old.figures(), places)
-            .ok_or_else(overflow)?;
+        totals = totals.checked_sub(&old.figures(), places).ok_or_else(overflow)?;
         if let Some(group_id) = &old.group_id {
             let group = groups.find_mut(group_id)?;
-            let moved = group
-                .figures()
-                .checked_sub(&old.figures(), places)
-                .ok_or_else(overflow)?;
+            let moved = group.figures().checked_sub(&old.figures(), places).ok_or_else(overflow)?;
             group.set_figures(moved);
         }
     }
     if let Some(new) = new {
-        totals = totals
-            .checked_add(&new.figures(), places)
-            .ok_or_else(overflow)?;
+        totals = totals.checked_add(&new.figures(), places).ok_or_else(overflow)?;
         if let Some(group_id) = &new.group_id {
             let group = groups.find_mut(group_id)?;
-            let moved = group
-                .figures()
-                .checked_add(&new.figures(), places)
-                .ok_or_else(overflow)?;
+            let moved = group.figures().checked_add(&new.figures(), places).ok_or_else(overflow)?;
             group.set_figures(moved);
         }
     }
@@ -330,13 +291,7 @@ fn change(
         (Some(old), None) => Some(old.clone()),
         _ => None,
     };
-    Ok(LineChange {
-        invoice: updated,
-        expected_version: invoice.version,
-        put_line: new,
-        delete_line,
-        put_groups,
-    })
+    Ok(LineChange { invoice: updated, expected_version: invoice.version, put_line: new, delete_line, put_groups })
 }
 
 /// Adds a line. `groups` holds the line's group, if it names one.
@@ -366,11 +321,7 @@ pub fn replace_line(
 }
 
 /// Removes a line. `groups` holds its group.
-pub fn remove_line(
-    invoice: &Versioned<Invoice>,
-    groups: TouchedGroups,
-    old: LineItem,
-) -> Result<LineChange, Error> {
+pub fn remove_line(invoice: &Versioned<Invoice>, groups: TouchedGroups, old: LineItem) -> Result<LineChange, Error> {
     change(invoice, groups, Some(old), None)
 }
 
@@ -388,20 +339,11 @@ pub fn add_group(invoice: &Versioned<Invoice>, group: LineItemGroup) -> Result<L
 
 /// The answer for a line item id the invoice does not have.
 pub fn line_not_found(invoice_id: &str, line_item_id: &str) -> Error {
-    Error::not_found(format!(
-        "no line item with id {line_item_id} on invoice {invoice_id}"
-    ))
+    Error::not_found(format!("no line item with id {line_item_id} on invoice {invoice_id}"))
 }
 
-async fn load_invoice<S: InvoiceStore>(
-    store: &S,
-    account_id: &str,
-    invoice_id: &str,
-) -> Result<Versioned<Invoice>> {
-    store
-        .get_invoice(account_id, invoice_id)
-        .await?
-        .ok_or_else(|| invoice::not_found(invoice_id))
+async fn load_invoice<S: InvoiceStore>(store: &S, account_id: &str, invoice_id: &str) -> Result<Versioned<Invoice>> {
+    store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))
 }
 
 async fn load_line<S: LineItemStore>(
@@ -423,11 +365,7 @@ async fn load_groups<S: LineItemStore>(
     ids: [Option<&String>; 2],
 ) -> Result<TouchedGroups> {
     let ids: Vec<&str> = ids.into_iter().flatten().map(String::as_str).collect();
-    Ok(TouchedGroups {
-        groups: store
-            .get_line_item_groups(account_id, invoice_id, &ids)
-            .await?,
-    })
+    Ok(TouchedGroups { groups: store.get_line_item_groups(account_id, invoice_id, &ids).await? })
 }
 
 /// `POST /invoices/{id}/line-items`: the new line, written with the invoice's new totals.
@@ -441,13 +379,7 @@ pub async fn add_line_item<S: InvoiceStore + LineItemStore>(
 ) -> Result<LineItem> {
     retry_on_contention(|| async {
         let invoice = load_invoice(store, account_id, invoice_id).await?;
-        let groups = load_groups(
-            store,
-            account_id,
-            invoice_id,
-            [input.group_id.as_ref(), None],
-        )
-        .await?;
+        let groups = load_groups(store, account_id, invoice_id, [input.group_id.as_ref(), None]).await?;
         let change = add_line(&invoice, groups, line_item_id.clone(), input.clone(), now)?;
         store.commit_line_change(account_id, &change).await?;
         Ok(change.put_line.expect("an added line"))
@@ -467,13 +399,8 @@ pub async fn update_line_item<S: InvoiceStore + LineItemStore>(
     retry_on_contention(|| async {
         let invoice = load_invoice(store, account_id, invoice_id).await?;
         let old = load_line(store, account_id, invoice_id, line_item_id).await?;
-        let groups = load_groups(
-            store,
-            account_id,
-            invoice_id,
-            [old.group_id.as_ref(), input.group_id.as_ref()],
-        )
-        .await?;
+        let groups =
+            load_groups(store, account_id, invoice_id, [old.group_id.as_ref(), input.group_id.as_ref()]).await?;
         let change = replace_line(&invoice, groups, old, input.clone(), now)?;
         store.commit_line_change(account_id, &change).await?;
         Ok(change.put_line.expect("a replaced line"))
@@ -491,8 +418,7 @@ pub async fn remove_line_item<S: InvoiceStore + LineItemStore>(
     retry_on_contention(|| async {
         let invoice = load_invoice(store, account_id, invoice_id).await?;
         let old = load_line(store, account_id, invoice_id, line_item_id).await?;
-        let groups =
-            load_groups(store, account_id, invoice_id, [old.group_id.as_ref(), None]).await?;
+        let groups = load_groups(store, account_id, invoice_id, [old.group_id.as_ref(), None]).await?;
         let change = remove_line(&invoice, groups, old)?;
         store.commit_line_change(account_id, &change).await
     })
@@ -525,12 +451,8 @@ mod tests {
     use serde_json::json;
 
     fn draft() -> Versioned<Invoice> {
-        let request: CreateInvoice =
-            serde_json::from_value(json!({"currency": "GBP", "customerId": "c"})).unwrap();
-        Versioned {
-            value: Invoice::new_draft("inv".into(), "acct", request, Utc::now()),
-            version: 1,
-        }
+        let request: CreateInvoice = serde_json::from_value(json!({"currency": "GBP", "customerId": "c"})).unwrap();
+        Versioned { value: Invoice::new_draft("inv".into(), "acct", request, Utc::now()), version: 1 }
     }
 
     fn input(body: serde_json::Value) -> LineItemInput {
@@ -543,35 +465,28 @@ mod tests {
         let group = LineItemGroup::new(
             "g1".into(),
             &invoice.value,
-            LineItemGroupInput {
-                title: "Cars".into(),
-                description: None,
-            },
+            LineItemGroupInput { title: "Cars".into(), description: None },
             Utc::now(),
         )
         .unwrap();
-        let groups = TouchedGroups {
-            groups: vec![group],
-        };
-        let added = add_line(&invoice, groups, "l1".into(),
-            input(json!({"title": "Ferraris", "quantity": "2", "rate": "20000.10", "taxRate": "0.2", "groupId": "g1"})), Utc::now()).unwrap();
+        let groups = TouchedGroups { groups: vec![group] };
+        let added = add_line(
+            &invoice,
+            groups,
+            "l1".into(),
+            input(json!({"title": "Ferraris", "quantity": "2", "rate": "20000.10", "taxRate": "0.2", "groupId": "g1"})),
+            Utc::now(),
+        )
+        .unwrap();
         assert_eq!(added.invoice.gross_total.to_string(), "48000.24");
         assert_eq!(added.put_groups[0].net_total.to_string(), "40000.20");
         let line = added.put_line.clone().unwrap();
-        assert_eq!(
-            (line.net_total.to_string(), line.total_tax.to_string()),
-            ("40000.20".into(), "8000.04".into())
-        );
+        assert_eq!((line.net_total.to_string(), line.total_tax.to_string()), ("40000.20".into(), "8000.04".into()));
 
-        let after_add = Versioned {
-            value: added.invoice,
-            version: 2,
-        };
+        let after_add = Versioned { value: added.invoice, version: 2 };
         let replaced = replace_line(
             &after_add,
-            TouchedGroups {
-                groups: added.put_groups.clone(),
-            },
+            TouchedGroups { groups: added.put_groups.clone() },
             line.clone(),
             input(json!({"title": "Ferrari", "quantity": "1", "rate": "0.015", "taxRate": "0"})),
             Utc::now(),
@@ -582,16 +497,8 @@ mod tests {
         assert_eq!(replaced.put_groups[0].gross_total.to_string(), "0.00");
         assert_eq!(replaced.expected_version, 2);
 
-        let after_replace = Versioned {
-            value: replaced.invoice,
-            version: 3,
-        };
-        let removed = remove_line(
-            &after_replace,
-            TouchedGroups::default(),
-            replaced.put_line.unwrap(),
-        )
-        .unwrap();
+        let after_replace = Versioned { value: replaced.invoice, version: 3 };
+        let removed = remove_line(&after_replace, TouchedGroups::default(), replaced.put_line.unwrap()).unwrap();
         assert_eq!(removed.invoice.gross_total.to_string(), "0.00");
         assert_eq!(removed.delete_line.unwrap().id, "l1");
     }
@@ -599,60 +506,23 @@ mod tests {
     #[test]
     fn only_drafts_change_and_groups_must_exist() {
         let mut invoice = draft();
-        let line =
-            json!({"title": "x", "quantity": "1", "rate": "1", "taxRate": "0", "groupId": "nope"});
-        let error = add_line(
-            &invoice,
-            TouchedGroups::default(),
-            "l".into(),
-            input(line.clone()),
-            Utc::now(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            error.public_message(),
-            "groupId: no line item group nope on this invoice"
-        );
+        let line = json!({"title": "x", "quantity": "1", "rate": "1", "taxRate": "0", "groupId": "nope"});
+        let error =
+            add_line(&invoice, TouchedGroups::default(), "l".into(), input(line.clone()), Utc::now()).unwrap_err();
+        assert_eq!(error.public_message(), "groupId: no line item group nope on this invoice");
         invoice.value.status = InvoiceStatus::Final;
-        let error = add_line(
-            &invoice,
-            TouchedGroups::default(),
-            "l".into(),
-            input(line),
-            Utc::now(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            error.public_message(),
-            "invoice inv is FINAL; only DRAFT invoices can change their lines"
-        );
+        let error = add_line(&invoice, TouchedGroups::default(), "l".into(), input(line), Utc::now()).unwrap_err();
+        assert_eq!(error.public_message(), "invoice inv is FINAL; only DRAFT invoices can change their lines");
     }
 
     #[test]
     fn bad_line_fields_are_named() {
         let invoice = draft();
         let bad = json!({"title": "x", "quantity": "1", "rate": "1", "taxRate": "1.5"});
-        let error = add_line(
-            &invoice,
-            TouchedGroups::default(),
-            "l".into(),
-            input(bad),
-            Utc::now(),
-        )
-        .unwrap_err();
-        assert_eq!(
-            error.public_message(),
-            "taxRate: must be between 0 and 1 (a fraction: \"0.2\" is 20 %), got 1.5"
-        );
+        let error = add_line(&invoice, TouchedGroups::default(), "l".into(), input(bad), Utc::now()).unwrap_err();
+        assert_eq!(error.public_message(), "taxRate: must be between 0 and 1 (a fraction: \"0.2\" is 20 %), got 1.5");
         let empty = json!({"title": " ", "quantity": "1", "rate": "1", "taxRate": "0"});
-        let error = add_line(
-            &invoice,
-            TouchedGroups::default(),
-            "l".into(),
-            input(empty),
-            Utc::now(),
-        )
-        .unwrap_err();
+        let error = add_line(&invoice, TouchedGroups::default(), "l".into(), input(empty), Utc::now()).unwrap_err();
         assert_eq!(error.public_message(), "title: must not be empty");
     }
 }

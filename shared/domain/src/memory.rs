@@ -7,8 +7,8 @@ use crate::{
     lines::{LineChange, LineItem, LineItemGroup, Versioned},
     pagination::Page,
     ports::{
-        AccountStore, CredentialStore, IdempotencyStore, InvoiceNumbering, InvoiceQuery,
-        InvoiceStore, LineItemStore, ReceivingAccounts,
+        AccountStore, CredentialStore, IdempotencyStore, InvoiceNumbering, InvoiceQuery, InvoiceStore, LineItemStore,
+        ReceivingAccounts,
     },
     Error, Result,
 };
@@ -57,23 +57,15 @@ fn key3(a: &str, b: &str, c: &str) -> Key3 {
 }
 
 fn check_version(state: &State, invoice: &Invoice, expected: u64) -> Result<()> {
-    match state
-        .invoices
-        .get(&key2(&invoice.sequence_account_id, &invoice.id))
-    {
+    match state.invoices.get(&key2(&invoice.sequence_account_id, &invoice.id)) {
         Some(current) if current.version == expected => Ok(()),
         _ => Err(Error::contended("invoice changed concurrently")),
     }
 }
 
 fn store_version(state: &mut State, invoice: &Invoice, expected: u64) {
-    let versioned = Versioned {
-        value: invoice.clone(),
-        version: expected + 1,
-    };
-    state
-        .invoices
-        .insert(key2(&invoice.sequence_account_id, &invoice.id), versioned);
+    let versioned = Versioned { value: invoice.clone(), version: expected + 1 };
+    state.invoices.insert(key2(&invoice.sequence_account_id, &invoice.id), versioned);
 }
 
 impl InvoiceStore for InMemoryStore {
@@ -83,26 +75,12 @@ impl InvoiceStore for InMemoryStore {
         if state.invoices.contains_key(&key) {
             return Err(Error::conflict("invoice already exists"));
         }
-        state.invoices.insert(
-            key,
-            Versioned {
-                value: invoice.clone(),
-                version: 1,
-            },
-        );
+        state.invoices.insert(key, Versioned { value: invoice.clone(), version: 1 });
         Ok(())
     }
 
-    async fn get_invoice(
-        &self,
-        account_id: &str,
-        invoice_id: &str,
-    ) -> Result<Option<Versioned<Invoice>>> {
-        Ok(self
-            .state()
-            .invoices
-            .get(&key2(account_id, invoice_id))
-            .cloned())
+    async fn get_invoice(&self, account_id: &str, invoice_id: &str) -> Result<Option<Versioned<Invoice>>> {
+        Ok(self.state().invoices.get(&key2(account_id, invoice_id)).cloned())
     }
 
     async fn replace_invoice(&self, invoice: &Invoice, expected_version: u64) -> Result<()> {
@@ -117,40 +95,20 @@ impl InvoiceStore for InMemoryStore {
         let mut matching = state
             .invoices
             .iter()
-            .filter(|((account, id), _)| {
-                account == account_id && query.after.as_ref().is_none_or(|after| id > after)
-            })
+            .filter(|((account, id), _)| account == account_id && query.after.as_ref().is_none_or(|after| id > after))
             .map(|(_, invoice)| &invoice.value)
             .filter(|i| query.status.is_none_or(|s| i.status == s))
-            .filter(|i| {
-                query
-                    .customer_id
-                    .as_ref()
-                    .is_none_or(|c| &i.customer_id == c)
-            });
+            .filter(|i| query.customer_id.as_ref().is_none_or(|c| &i.customer_id == c));
         let items: Vec<Invoice> = matching.by_ref().take(query.limit).cloned().collect();
         let more = matching.next().is_some();
-        let after = if more {
-            items.last().map(|i| i.id.clone())
-        } else {
-            None
-        };
+        let after = if more { items.last().map(|i| i.id.clone()) } else { None };
         Ok(Page { items, after })
     }
 }
 
 impl LineItemStore for InMemoryStore {
-    async fn get_line_item(
-        &self,
-        account_id: &str,
-        invoice_id: &str,
-        line_item_id: &str,
-    ) -> Result<Option<LineItem>> {
-        Ok(self
-            .state()
-            .lines
-            .get(&key3(account_id, invoice_id, line_item_id))
-            .cloned())
+    async fn get_line_item(&self, account_id: &str, invoice_id: &str, line_item_id: &str) -> Result<Option<LineItem>> {
+        Ok(self.state().lines.get(&key3(account_id, invoice_id, line_item_id)).cloned())
     }
 
     async fn list_line_items(
@@ -164,17 +122,11 @@ impl LineItemStore for InMemoryStore {
         let mut matching = state
             .lines
             .iter()
-            .filter(|((a, i, l), _)| {
-                a == account_id && i == invoice_id && after.is_none_or(|after| l.as_str() > after)
-            })
+            .filter(|((a, i, l), _)| a == account_id && i == invoice_id && after.is_none_or(|after| l.as_str() > after))
             .map(|(_, line)| line);
         let items: Vec<LineItem> = matching.by_ref().take(limit).cloned().collect();
         let more = matching.next().is_some();
-        let after = if more {
-            items.last().map(|l| l.id.clone())
-        } else {
-            None
-        };
+        let after = if more { items.last().map(|l| l.id.clone()) } else { None };
         Ok(Page { items, after })
     }
 
@@ -185,10 +137,7 @@ impl LineItemStore for InMemoryStore {
         group_ids: &[&str],
     ) -> Result<Vec<LineItemGroup>> {
         let state = self.state();
-        Ok(group_ids
-            .iter()
-            .filter_map(|g| state.groups.get(&key3(account_id, invoice_id, g)).cloned())
-            .collect())
+        Ok(group_ids.iter().filter_map(|g| state.groups.get(&key3(account_id, invoice_id, g)).cloned()).collect())
     }
 
     async fn commit_line_change(&self, account_id: &str, change: &LineChange) -> Result<()> {
@@ -200,14 +149,10 @@ impl LineItemStore for InMemoryStore {
             state.lines.remove(&key3(account_id, invoice_id, &line.id));
         }
         if let Some(line) = &change.put_line {
-            state
-                .lines
-                .insert(key3(account_id, invoice_id, &line.id), line.clone());
+            state.lines.insert(key3(account_id, invoice_id, &line.id), line.clone());
         }
         for group in &change.put_groups {
-            state
-                .groups
-                .insert(key3(account_id, invoice_id, &group.id), group.clone());
+            state.groups.insert(key3(account_id, invoice_id, &group.id), group.clone());
         }
         Ok(())
     }
@@ -218,12 +163,7 @@ impl InvoiceNumbering for InMemoryStore {
         Ok(self.state().counters.get(account_id).copied().unwrap_or(0))
     }
 
-    async fn commit_finalized(
-        &self,
-        invoice: &Invoice,
-        expected_version: u64,
-        number: u64,
-    ) -> Result<()> {
+    async fn commit_finalized(&self, invoice: &Invoice, expected_version: u64, number: u64) -> Result<()> {
         let mut state = self.state();
         check_version(&state, invoice, expected_version)?;
         let account = &invoice.sequence_account_id;
@@ -246,26 +186,15 @@ impl AccountStore for InMemoryStore {
     async fn create_account(&self, account: &NewAccount) -> Result<()> {
         let mut state = self.state();
         for credential in &account.credentials {
-            state
-                .credentials
-                .insert(credential.id.clone(), credential.clone());
+            state.credentials.insert(credential.id.clone(), credential.clone());
         }
-        state
-            .accounts
-            .insert(account.account.id.clone(), (account.account.clone(), None));
+        state.accounts.insert(account.account.id.clone(), (account.account.clone(), None));
         Ok(())
     }
 
-    async fn set_receiving_account(
-        &self,
-        account_id: &str,
-        receiving: &ReceivingAccount,
-    ) -> Result<()> {
+    async fn set_receiving_account(&self, account_id: &str, receiving: &ReceivingAccount) -> Result<()> {
         let mut state = self.state();
-        let entry = state
-            .accounts
-            .get_mut(account_id)
-            .ok_or_else(|| Error::not_found("no such account"))?;
+        let entry = state.accounts.get_mut(account_id).ok_or_else(|| Error::not_found("no such account"))?;
         entry.1 = Some(receiving.clone());
         Ok(())
     }
@@ -274,34 +203,19 @@ impl AccountStore for InMemoryStore {
 impl ReceivingAccounts for InMemoryStore {
     async fn receiving_account(&self, account_id: &str) -> Result<ReceivingAccount> {
         let state = self.state();
-        let (account, receiving) = state
-            .accounts
-            .get(account_id)
-            .ok_or_else(|| Error::internal("no such account"))?;
-        Ok(receiving
-            .clone()
-            .unwrap_or_else(|| ReceivingAccount::unconfigured(account)))
+        let (account, receiving) = state.accounts.get(account_id).ok_or_else(|| Error::internal("no such account"))?;
+        Ok(receiving.clone().unwrap_or_else(|| ReceivingAccount::unconfigured(account)))
     }
 }
 
 impl IdempotencyStore for InMemoryStore {
-    async fn claim(
-        &self,
-        account_id: &str,
-        key: &str,
-        fingerprint: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Claim> {
+    async fn claim(&self, account_id: &str, key: &str, fingerprint: &str, now: DateTime<Utc>) -> Result<Claim> {
         let mut state = self.state();
         let slot = key2(account_id, key);
         match state.idempotency.get(&slot) {
-            Some(existing) if !existing.can_be_replaced(fingerprint, now) => {
-                existing.decide(fingerprint)
-            }
+            Some(existing) if !existing.can_be_replaced(fingerprint, now) => existing.decide(fingerprint),
             _ => {
-                state
-                    .idempotency
-                    .insert(slot, IdempotencyRecord::in_progress(fingerprint, now));
+                state.idempotency.insert(slot, IdempotencyRecord::in_progress(fingerprint, now));
                 Ok(Claim::Acquired)
             }
         }

@@ -62,9 +62,7 @@ mod tests {
         assert_eq!(checked_round(d("12.345"), 2).unwrap().to_string(), "12.35");
         assert_eq!(checked_round(d("9999999999999999999999999999"), 2), None);
         assert_eq!(
-            checked_round(d("9999999999999999999999999999"), 0)
-                .unwrap()
-                .to_string(),
+            checked_round(d("9999999999999999999999999999"), 0).unwrap().to_string(),
             "9999999999999999999999999999"
         );
     }

@@ -25,13 +25,8 @@ impl<T: Serialize> Serialize for Page<T> {
             items: &'a [T],
             pagination: Pagination,
         }
-        Body {
-            items: &self.items,
-            pagination: Pagination {
-                after: self.after.as_deref().map(encode_cursor),
-            },
-        }
-        .serialize(serializer)
+        Body { items: &self.items, pagination: Pagination { after: self.after.as_deref().map(encode_cursor) } }
+            .serialize(serializer)
     }
 }
 
@@ -55,9 +50,7 @@ pub fn parse_limit(raw: Option<&str>) -> Result<usize, Error> {
     };
     match raw.parse::<usize>() {
         Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
-        _ => Err(Error::validation(format!(
-            "limit: must be an integer from 1 to {MAX_LIMIT}"
-        ))),
+        _ => Err(Error::validation(format!("limit: must be an integer from 1 to {MAX_LIMIT}"))),
     }
 }
 
@@ -70,10 +63,7 @@ mod tests {
     fn cursors_round_trip_and_bad_ones_are_refused() {
         let cursor = encode_cursor("0193-abc");
         assert_eq!(decode_cursor(&cursor).unwrap(), "0193-abc");
-        assert_eq!(
-            decode_cursor("%%%").unwrap_err().public_message(),
-            "after: not a cursor returned by this API"
-        );
+        assert_eq!(decode_cursor("%%%").unwrap_err().public_message(), "after: not a cursor returned by this API");
     }
 
     #[test]
@@ -87,21 +77,12 @@ mod tests {
 
     #[test]
     fn pages_serialize_with_their_cursor() {
-        let page = Page {
-            items: vec![1, 2],
-            after: Some("x".to_string()),
-        };
+        let page = Page { items: vec![1, 2], after: Some("x".to_string()) };
         assert_eq!(
             serde_json::to_value(&page).unwrap(),
             json!({"items": [1, 2], "pagination": {"after": encode_cursor("x")}})
         );
-        let last: Page<u8> = Page {
-            items: vec![],
-            after: None,
-        };
-        assert_eq!(
-            serde_json::to_value(&last).unwrap(),
-            json!({"items": [], "pagination": {"after": null}})
-        );
+        let last: Page<u8> = Page { items: vec![], after: None };
+        assert_eq!(serde_json::to_value(&last).unwrap(), json!({"items": [], "pagination": {"after": null}}));
     }
 }

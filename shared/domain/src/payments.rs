@@ -25,10 +25,7 @@ pub enum TransactionType {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentMethod {
     Name(String),
-    Configured {
-        method: String,
-        config: serde_json::Map<String, serde_json::Value>,
-    },
+    Configured { method: String, config: serde_json::Map<String, serde_json::Value> },
 }
 
 impl PaymentMethod {
@@ -61,9 +58,7 @@ impl<'de> Deserialize<'de> for PaymentMethod {
         let expected = "a payment method name or {\"method\": \"...\", \"config\": {...}}";
         let check = |name: &str| {
             if name.trim().is_empty() || name.chars().count() > 100 {
-                Err(de::Error::custom(
-                    "a payment method name has 1 to 100 characters",
-                ))
+                Err(de::Error::custom("a payment method name has 1 to 100 characters"))
             } else {
                 Ok(())
             }
@@ -76,26 +71,18 @@ impl<'de> Deserialize<'de> for PaymentMethod {
             serde_json::Value::Object(mut fields) => {
                 let method = match fields.remove("method") {
                     Some(serde_json::Value::String(method)) => method,
-                    _ => {
-                        return Err(de::Error::custom(format!(
-                            "expected {expected}: `method` must be a string"
-                        )))
-                    }
+                    _ => return Err(de::Error::custom(format!("expected {expected}: `method` must be a string"))),
                 };
                 check(&method)?;
                 let config = match fields.remove("config") {
                     None | Some(serde_json::Value::Null) => serde_json::Map::new(),
                     Some(serde_json::Value::Object(config)) => config,
                     Some(_) => {
-                        return Err(de::Error::custom(format!(
-                            "expected {expected}: `config` must be an object"
-                        )))
+                        return Err(de::Error::custom(format!("expected {expected}: `config` must be an object")))
                     }
                 };
                 if let Some(unknown) = fields.keys().next() {
-                    return Err(de::Error::custom(format!(
-                        "unknown field `{unknown}`, expected `method` or `config`"
-                    )));
+                    return Err(de::Error::custom(format!("unknown field `{unknown}`, expected `method` or `config`")));
                 }
                 Ok(PaymentMethod::Configured { method, config })
             }
@@ -143,9 +130,7 @@ pub struct PaymentRequest {
 /// Checks a reconcile / unreconcile body; errors name the element and field.
 pub fn validate(inputs: Vec<TransactionInput>) -> Result<Vec<PaymentRequest>> {
     if inputs.is_empty() {
-        return Err(Error::validation(
-            "request body: at least one transaction is required",
-        ));
+        return Err(Error::validation("request body: at least one transaction is required"));
     }
     if inputs.len() > MAX_TRANSACTIONS_PER_REQUEST {
         return Err(Error::validation(format!(
@@ -187,11 +172,7 @@ pub fn format_time(time: &DateTime<Utc>) -> String {
 pub fn to_minor_units(amount: Decimal, minor_units: u32) -> i64 {
     let mut scaled = amount * Decimal::from(10i64.pow(minor_units));
     scaled.rescale(0);
-    scaled.to_i64().unwrap_or(if amount.is_sign_negative() {
-        i64::MIN
-    } else {
-        i64::MAX
-    })
+    scaled.to_i64().unwrap_or(if amount.is_sign_negative() { i64::MIN } else { i64::MAX })
 }
 
 /// The Slash status of an invoice.
@@ -243,10 +224,7 @@ impl Invoice {
     fn ensure_payable(&self) -> Result<()> {
         match self.status {
             InvoiceStatus::Final | InvoiceStatus::Sent => Ok(()),
-            InvoiceStatus::Voided => Err(Error::conflict(format!(
-                "invoice {} is void: it takes no payments",
-                self.id
-            ))),
+            InvoiceStatus::Voided => Err(Error::conflict(format!("invoice {} is void: it takes no payments", self.id))),
             _ => Err(Error::conflict(format!(
                 "invoice {} is {}: finalize it before recording payments",
                 self.id,
@@ -256,11 +234,7 @@ impl Invoice {
     }
 
     /// Records payments; a transaction without `amountCents` pays the outstanding balance.
-    pub fn record_payments(
-        &mut self,
-        requests: &[PaymentRequest],
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    pub fn record_payments(&mut self, requests: &[PaymentRequest], now: DateTime<Utc>) -> Result<()> {
         self.ensure_payable()?;
         for (index, request) in requests.iter().enumerate() {
             let amount = match request.amount_cents {
@@ -289,24 +263,15 @@ impl Invoice {
     }
 
     /// Removes one recorded transaction per request: same method and paidAt, and amount when given.
-    pub fn remove_payments(
-        &mut self,
-        requests: &[PaymentRequest],
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    pub fn remove_payments(&mut self, requests: &[PaymentRequest], now: DateTime<Utc>) -> Result<()> {
         if self.status == InvoiceStatus::Voided {
-            return Err(Error::conflict(format!(
-                "invoice {} is void: its payments cannot change",
-                self.id
-            )));
+            return Err(Error::conflict(format!("invoice {} is void: its payments cannot change", self.id)));
         }
         for (index, request) in requests.iter().enumerate() {
             let position = self.payments.iter().position(|recorded| {
                 recorded.payment_method.method() == request.payment_method.method()
                     && recorded.paid_at == request.paid_at
-                    && request
-                        .amount_cents
-                        .is_none_or(|amount| amount == recorded.amount_cents)
+                    && request.amount_cents.is_none_or(|amount| amount == recorded.amount_cents)
             });
             match position {
                 Some(position) => {
@@ -337,17 +302,11 @@ pub async fn change_payments<S: InvoiceStore>(
     apply: impl Fn(&mut Invoice) -> Result<()>,
 ) -> Result<Versioned<Invoice>> {
     retry_on_contention(|| async {
-        let current = store
-            .get_invoice(account_id, invoice_id)
-            .await?
-            .ok_or_else(|| invoice::not_found(invoice_id))?;
+        let current = store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))?;
         let mut updated = current.value;
         apply(&mut updated)?;
         store.replace_invoice(&updated, current.version).await?;
-        Ok(Versioned {
-            value: updated,
-            version: current.version + 1,
-        })
+        Ok(Versioned { value: updated, version: current.version + 1 })
     })
     .await
 }
@@ -359,10 +318,8 @@ mod tests {
     use serde_json::json;
 
     fn invoice(currency: &str, gross: &str) -> Invoice {
-        let request: CreateInvoice = serde_json::from_value(
-            json!({"currency": currency, "customerId": "c", "dueDate": "2026-12-01"}),
-        )
-        .unwrap();
+        let request: CreateInvoice =
+            serde_json::from_value(json!({"currency": currency, "customerId": "c", "dueDate": "2026-12-01"})).unwrap();
         let mut invoice = Invoice::new_draft("inv".into(), "acct", request, Utc::now());
         invoice.gross_total = gross.parse().unwrap();
         invoice.status = InvoiceStatus::Final;
@@ -382,32 +339,19 @@ mod tests {
         let partial = requests(json!([{"transactionType": "external",
             "transaction": {"paymentMethod": "inbound_ach_transfer", "paidAt": "2026-11-20T10:00:00Z", "amountCents": 5000}}])).unwrap();
         invoice.record_payments(&partial, now).unwrap();
-        assert_eq!(
-            (invoice.collected_amount_cents(), invoice.payment_status),
-            (5000, PaymentStatus::PartiallyPaid)
-        );
+        assert_eq!((invoice.collected_amount_cents(), invoice.payment_status), (5000, PaymentStatus::PartiallyPaid));
         assert_eq!(invoice.slash_status(today), SlashStatus::Unpaid);
-        assert_eq!(
-            invoice.slash_status(NaiveDate::from_ymd_opt(2026, 12, 2).unwrap()),
-            SlashStatus::Overdue
-        );
+        assert_eq!(invoice.slash_status(NaiveDate::from_ymd_opt(2026, 12, 2).unwrap()), SlashStatus::Overdue);
 
         let rest = requests(json!([{"transactionType": "external",
             "transaction": {"paymentMethod": {"method": "card", "config": {"passFeeToPayer": true}}, "paidAt": "2026-11-21T10:00:00+02:00"}}])).unwrap();
         invoice.record_payments(&rest, now).unwrap();
         assert_eq!(invoice.payments[1].amount_cents, 5050);
         assert_eq!(
-            (
-                invoice.payment_status,
-                invoice.slash_status(today),
-                invoice.closed_at
-            ),
+            (invoice.payment_status, invoice.slash_status(today), invoice.closed_at),
             (PaymentStatus::Paid, SlashStatus::Paid, Some(now))
         );
-        assert_eq!(
-            invoice.record_payments(&rest, now).unwrap_err().kind(),
-            crate::ErrorKind::Conflict
-        );
+        assert_eq!(invoice.record_payments(&rest, now).unwrap_err().kind(), crate::ErrorKind::Conflict);
 
         // Unreconcile matches on method and instant (any offset), not on the config.
         let undo = requests(json!([{"transactionType": "external",
@@ -415,15 +359,14 @@ mod tests {
         .unwrap();
         invoice.remove_payments(&undo, now).unwrap();
         assert_eq!(
-            (
-                invoice.collected_amount_cents(),
-                invoice.payment_status,
-                invoice.closed_at
-            ),
+            (invoice.collected_amount_cents(), invoice.payment_status, invoice.closed_at),
             (5000, PaymentStatus::PartiallyPaid, None)
         );
         let error = invoice.remove_payments(&undo, now).unwrap_err();
-        assert_eq!(error.public_message(), "[0].transaction: no recorded transaction on invoice inv has method `card` and paidAt 2026-11-21T08:00:00Z");
+        assert_eq!(
+            error.public_message(),
+            "[0].transaction: no recorded transaction on invoice inv has method `card` and paidAt 2026-11-21T08:00:00Z"
+        );
     }
 
     #[test]
@@ -441,7 +384,10 @@ mod tests {
         let bad_time = requests(
             json!([{"transactionType": "external", "transaction": {"paymentMethod": "x", "paidAt": "yesterday"}}]),
         );
-        assert_eq!(bad_time.unwrap_err().public_message(), "[0].transaction.paidAt: `yesterday` is not an RFC 3339 time such as 2026-11-25T10:00:00Z");
+        assert_eq!(
+            bad_time.unwrap_err().public_message(),
+            "[0].transaction.paidAt: `yesterday` is not an RFC 3339 time such as 2026-11-25T10:00:00Z"
+        );
         let zero = requests(
             json!([{"transactionType": "external", "transaction": {"paymentMethod": "x", "paidAt": "2026-11-20T10:00:00Z", "amountCents": 0}}]),
         );
@@ -452,32 +398,20 @@ mod tests {
         let unknown: std::result::Result<Vec<TransactionInput>, _> = serde_json::from_value(
             json!([{"transactionType": "internal", "transaction": {"paymentMethod": "x", "paidAt": "2026-11-20T10:00:00Z"}}]),
         );
-        assert!(unknown
-            .unwrap_err()
-            .to_string()
-            .starts_with("unknown variant `internal`, expected `external`"));
+        assert!(unknown.unwrap_err().to_string().starts_with("unknown variant `internal`, expected `external`"));
 
         let one = requests(json!([{"transactionType": "external", "transaction": {"paymentMethod": "x", "paidAt": "2026-11-20T10:00:00Z"}}])).unwrap();
         let mut draft = invoice("USD", "1");
         draft.status = InvoiceStatus::Draft;
         assert_eq!(
-            draft
-                .record_payments(&one, Utc::now())
-                .unwrap_err()
-                .public_message(),
+            draft.record_payments(&one, Utc::now()).unwrap_err().public_message(),
             "invoice inv is DRAFT: finalize it before recording payments"
         );
         draft.status = InvoiceStatus::Voided;
         assert_eq!(
-            draft
-                .record_payments(&one, Utc::now())
-                .unwrap_err()
-                .public_message(),
+            draft.record_payments(&one, Utc::now()).unwrap_err().public_message(),
             "invoice inv is void: it takes no payments"
         );
-        assert_eq!(
-            draft.remove_payments(&one, Utc::now()).unwrap_err().kind(),
-            crate::ErrorKind::Conflict
-        );
+        assert_eq!(draft.remove_payments(&one, Utc::now()).unwrap_err().kind(), crate::ErrorKind::Conflict);
     }
 }

@@ -6,6 +6,7 @@ use crate::{
     invoice::{Invoice, InvoiceStatus},
     lines::{LineChange, LineItem, LineItemGroup, Versioned},
     pagination::Page,
+    reconcile::{InvoiceOutcome, OutcomeKind, ReconcileJob, ReconcileMessage},
     Result,
 };
 use chrono::{DateTime, Utc};
@@ -34,11 +35,7 @@ pub trait InvoiceStore: Send + Sync {
 
     /// Writes the invoice's new state if its version is still `expected_version`
     /// (`ErrorKind::Contended` otherwise).
-    fn replace_invoice(
-        &self,
-        invoice: &Invoice,
-        expected_version: u64,
-    ) -> impl Future<Output = Result<()>> + Send;
+    fn replace_invoice(&self, invoice: &Invoice, expected_version: u64) -> impl Future<Output = Result<()>> + Send;
 
     /// The account's invoices in creation order. The page's `after` is an invoice id.
     fn list_invoices(
@@ -49,10 +46,7 @@ pub trait InvoiceStore: Send + Sync {
 }
 
 pub trait CredentialStore: Send + Sync {
-    fn find_credential(
-        &self,
-        credential_id: &str,
-    ) -> impl Future<Output = Result<Option<Credential>>> + Send;
+    fn find_credential(&self, credential_id: &str) -> impl Future<Output = Result<Option<Credential>>> + Send;
 }
 
 pub trait AccountStore: Send + Sync {
@@ -118,11 +112,7 @@ pub trait LineItemStore: Send + Sync {
 
     /// Writes a change atomically, if the invoice's version is still the expected one
     /// (`ErrorKind::Contended` otherwise).
-    fn commit_line_change(
-        &self,
-        account_id: &str,
-        change: &LineChange,
-    ) -> impl Future<Output = Result<()>> + Send;
+    fn commit_line_change(&self, account_id: &str, change: &LineChange) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Gapless invoice numbers: the account's counter moves only together with the invoice it numbers.
@@ -143,8 +133,119 @@ pub trait InvoiceNumbering: Send + Sync {
 /// Account settings that answers need.
 pub trait ReceivingAccounts: Send + Sync {
     /// The account's receiving bank account (an unconfigured default if none was set).
-    fn receiving_account(
+    fn receiving_account(&self, account_id: &str) -> impl Future<Output = Result<ReceivingAccount>> + Send;
+}
+
+/// Reconcile jobs and their outcomes (SPEC.md section 5). Counts are exact under redelivery: an
+/// outcome is recorded, and counted, once per invoice and job.
+pub trait ReconcileJobs: Send + Sync {
+    /// Stores a new job. `expansion_pending` when the queue still has to list the account's invoices.
+    fn create_job(
         &self,
         account_id: &str,
-    ) -> impl Future<Output = Result<ReceivingAccount>> + Send;
+        job: &ReconcileJob,
+        expansion_pending: bool,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    fn get_job(&self, account_id: &str, job_id: &str) -> impl Future<Output = Result<Option<ReconcileJob>>> + Send;
+
+    /// QUEUED -> RUNNING (no change otherwise).
+    fn mark_running(&self, account_id: &str, job_id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Marks a job FAILED (its work could not be queued).
+    fn mark_failed(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Records outcomes that are not recorded yet and adds them to the job's counts. Answers how
+    /// many were new.
+    fn record_outcomes(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        outcomes: &[InvoiceOutcome],
+    ) -> impl Future<Output = Result<usize>> + Send;
+
+    /// Adds one expanded page of invoices to the job's total, once per page key; `last` ends the
+    /// expansion.
+    fn record_expanded_page(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        page_key: &str,
+        count: u64,
+        last: bool,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// RUNNING -> COMPLETED once every invoice has its outcome; answers whether the job is complete.
+    fn complete_if_done(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// A job's outcomes in invoice id order; the page's `after` is an invoice id.
+    fn list_outcomes(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        outcome: Option<OutcomeKind>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<Page<InvoiceOutcome>>> + Send;
+}
+
+/// Batch reads of invoices for the reconcile consumer.
+pub trait InvoiceBatches: Send + Sync {
+    /// The account's invoices among these ids (at most `reconcile::BATCH_SIZE` per call); missing
+    /// ids are left out.
+    fn get_invoices(
+        &self,
+        account_id: &str,
+        invoice_ids: &[String],
+    ) -> impl Future<Output = Result<Vec<Versioned<Invoice>>>> + Send;
+
+    /// A page of the ids of the account's FINAL, SENT and VOIDED invoices, in creation order.
+    fn list_reconcilable_invoice_ids(
+        &self,
+        account_id: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<Page<String>>> + Send;
+}
+
+/// The queue that buffers reconcile work.
+pub trait WorkQueue: Send + Sync {
+    fn enqueue(
+        &self,
+        messages: &[ReconcileMessage],
+        delay: std::time::Duration,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The non-secret part of an account's Xero connection; the secret lives in a secret store.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct XeroSettings {
+    pub client_id: String,
+    pub tenant_id: Option<String>,
+    pub api_base_url: String,
+    pub token_url: String,
+}
+
+pub trait IntegrationSettings: Send + Sync {
+    fn xero_settings(&self, account_id: &str) -> impl Future<Output = Result<Option<XeroSettings>>> + Send;
+
+    fn set_xero_settings(&self, account_id: &str, settings: &XeroSettings) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Secrets of integrations, never stored beside the data.
+pub trait IntegrationSecrets: Send + Sync {
+    fn xero_client_secret(&self, account_id: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    fn set_xero_client_secret(&self, account_id: &str, secret: &str) -> impl Future<Output = Result<()>> + Send;
 }

@@ -32,10 +32,7 @@ fn payment_method(option: &PaymentOption) -> PaymentMethod {
     };
     let mut config = serde_json::Map::new();
     config.insert("passFeeToPayer".into(), Value::Bool(false));
-    PaymentMethod::Configured {
-        method: method.into(),
-        config,
-    }
+    PaymentMethod::Configured { method: method.into(), config }
 }
 
 /// A decimal as a JSON number: exact when whole, otherwise the nearest double (display only).
@@ -49,8 +46,7 @@ fn number(value: Decimal) -> Value {
 }
 
 fn midnight(date: Option<NaiveDate>) -> Value {
-    date.map(|d| Value::String(format_time(&d.and_time(NaiveTime::MIN).and_utc())))
-        .unwrap_or(Value::Null)
+    date.map(|d| Value::String(format_time(&d.and_time(NaiveTime::MIN).and_utc()))).unwrap_or(Value::Null)
 }
 
 pub fn aggregate(
@@ -139,9 +135,7 @@ pub async fn load_aggregate<S: LineItemStore + ReceivingAccounts>(
     let mut lines = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let page = store
-            .list_line_items(account_id, &invoice.value.id, 100, after.as_deref())
-            .await?;
+        let page = store.list_line_items(account_id, &invoice.value.id, 100, after.as_deref()).await?;
         lines.extend(page.items);
         match page.after {
             Some(next) => after = Some(next),

@@ -26,14 +26,9 @@ impl<'de> Deserialize<'de> for ExactDecimal {
         } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
             text.to_string()
         } else {
-            return Err(de::Error::custom(format!(
-                "expected a decimal string or number, found {}",
-                shorten(text)
-            )));
+            return Err(de::Error::custom(format!("expected a decimal string or number, found {}", shorten(text))));
         };
-        parse_decimal(&literal)
-            .map(ExactDecimal)
-            .map_err(de::Error::custom)
+        parse_decimal(&literal).map(ExactDecimal).map_err(de::Error::custom)
     }
 }
 
@@ -91,11 +86,7 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, String> {
 
 fn scale_by_power_of_ten(mut value: Decimal, exponent: i64) -> Option<Decimal> {
     if !(-56..=56).contains(&exponent) {
-        return if value.is_zero() {
-            Some(Decimal::ZERO)
-        } else {
-            None
-        };
+        return if value.is_zero() { Some(Decimal::ZERO) } else { None };
     }
     let ten = Decimal::TEN;
     for _ in 0..exponent.unsigned_abs() {
@@ -135,19 +126,12 @@ pub struct Figures {
 impl Figures {
     pub fn zero(places: u32) -> Figures {
         let zero = money::round_to_places(Decimal::ZERO, places);
-        Figures {
-            gross_total: zero,
-            net_total: zero,
-            total_tax: zero,
-        }
+        Figures { gross_total: zero, net_total: zero, total_tax: zero }
     }
 
     /// `self + other`, or `None` on overflow.
     pub fn checked_add(&self, other: &Figures, places: u32) -> Option<Figures> {
-        let add = |a: Decimal, b: Decimal| {
-            a.checked_add(b)
-                .and_then(|sum| money::checked_round(sum, places))
-        };
+        let add = |a: Decimal, b: Decimal| a.checked_add(b).and_then(|sum| money::checked_round(sum, places));
         Some(Figures {
             gross_total: add(self.gross_total, other.gross_total)?,
             net_total: add(self.net_total, other.net_total)?,
@@ -157,11 +141,8 @@ impl Figures {
 
     /// `self - other`, or `None` on overflow.
     pub fn checked_sub(&self, other: &Figures, places: u32) -> Option<Figures> {
-        let negated = Figures {
-            gross_total: -other.gross_total,
-            net_total: -other.net_total,
-            total_tax: -other.total_tax,
-        };
+        let negated =
+            Figures { gross_total: -other.gross_total, net_total: -other.net_total, total_tax: -other.total_tax };
         self.checked_add(&negated, places)
     }
 }
@@ -169,9 +150,7 @@ impl Figures {
 /// Checks a line's tax rate: a fraction from 0 to 1.
 pub fn check_tax_rate(tax_rate: Decimal) -> Result<(), String> {
     if tax_rate < Decimal::ZERO || tax_rate > Decimal::ONE {
-        Err(format!(
-            "must be between 0 and 1 (a fraction: \"0.2\" is 20 %), got {tax_rate}"
-        ))
+        Err(format!("must be between 0 and 1 (a fraction: \"0.2\" is 20 %), got {tax_rate}"))
     } else {
         Ok(())
     }
@@ -179,29 +158,16 @@ pub fn check_tax_rate(tax_rate: Decimal) -> Result<(), String> {
 
 /// A line's figures: `net = round(quantity * rate)`, `tax = round(net * taxRate)`, `gross = net + tax`.
 /// The error names the figure that overflowed.
-pub fn line_figures(
-    quantity: Decimal,
-    rate: Decimal,
-    tax_rate: Decimal,
-    places: u32,
-) -> Result<Figures, String> {
+pub fn line_figures(quantity: Decimal, rate: Decimal, tax_rate: Decimal, places: u32) -> Result<Figures, String> {
     let net = quantity
         .checked_mul(rate)
         .and_then(|n| money::checked_round(n, places))
         .ok_or("netTotal (quantity × rate) is out of range")?;
-    let tax = net
-        .checked_mul(tax_rate)
-        .and_then(|t| money::checked_round(t, places))
-        .ok_or("totalTax is out of range")?;
-    let gross = net
-        .checked_add(tax)
-        .and_then(|g| money::checked_round(g, places))
-        .ok_or("grossTotal is out of range")?;
-    Ok(Figures {
-        gross_total: gross,
-        net_total: net,
-        total_tax: tax,
-    })
+    let tax =
+        net.checked_mul(tax_rate).and_then(|t| money::checked_round(t, places)).ok_or("totalTax is out of range")?;
+    let gross =
+        net.checked_add(tax).and_then(|g| money::checked_round(g, places)).ok_or("grossTotal is out of range")?;
+    Ok(Figures { gross_total: gross, net_total: net, total_tax: tax })
 }
 
 /// The body of `POST /invoices-totals`. Fields of a line that totals do not use are ignored.
@@ -260,40 +226,20 @@ pub fn calculate(request: &TotalsRequest) -> Result<TotalsResponse, Error> {
     let mut groups: Vec<GroupTotal> = Vec::new();
     let mut lines = Vec::with_capacity(request.line_items.len());
     for (index, line) in request.line_items.iter().enumerate() {
-        check_tax_rate(line.tax_rate.0)
-            .map_err(|m| Error::validation(format!("lineItems[{index}].taxRate: {m}")))?;
+        check_tax_rate(line.tax_rate.0).map_err(|m| Error::validation(format!("lineItems[{index}].taxRate: {m}")))?;
         let figures = line_figures(line.quantity.0, line.rate.0, line.tax_rate.0, places)
             .map_err(|m| Error::validation(format!("lineItems[{index}]: {m}")))?;
-        let overflow = || {
-            Error::validation(format!(
-                "lineItems[{index}]: the running total is out of range"
-            ))
-        };
+        let overflow = || Error::validation(format!("lineItems[{index}]: the running total is out of range"));
         total = total.checked_add(&figures, places).ok_or_else(overflow)?;
         if let Some(group_id) = &line.group_id {
             match groups.iter_mut().find(|g| &g.id == group_id) {
-                Some(group) => {
-                    group.total = group
-                        .total
-                        .checked_add(&figures, places)
-                        .ok_or_else(overflow)?
-                }
-                None => groups.push(GroupTotal {
-                    id: group_id.clone(),
-                    total: figures,
-                }),
+                Some(group) => group.total = group.total.checked_add(&figures, places).ok_or_else(overflow)?,
+                None => groups.push(GroupTotal { id: group_id.clone(), total: figures }),
             }
         }
-        lines.push(LineTotal {
-            id: line.id.clone(),
-            total: figures,
-        });
+        lines.push(LineTotal { id: line.id.clone(), total: figures });
     }
-    Ok(TotalsResponse {
-        line_item_group_totals: groups,
-        line_item_totals: lines,
-        total,
-    })
+    Ok(TotalsResponse { line_item_group_totals: groups, line_item_totals: lines, total })
 }
 
 impl FromStr for ExactDecimal {
@@ -309,11 +255,8 @@ mod tests {
     use serde_json::json;
 
     fn totals(body: serde_json::Value) -> Result<serde_json::Value, String> {
-        let request: TotalsRequest =
-            serde_json::from_str(&body.to_string()).map_err(|e| e.to_string())?;
-        calculate(&request)
-            .map(|r| serde_json::to_value(r).unwrap())
-            .map_err(|e| e.public_message().to_string())
+        let request: TotalsRequest = serde_json::from_str(&body.to_string()).map_err(|e| e.to_string())?;
+        calculate(&request).map(|r| serde_json::to_value(r).unwrap()).map_err(|e| e.public_message().to_string())
     }
 
     #[test]
@@ -327,8 +270,7 @@ mod tests {
             "servicePeriodEnd": "2022-10-24T00:00:00Z", "servicePeriodStart": "2022-10-20T00:00:00Z",
             "taxRate": "0.2", "title": "Ferraris", "totalTax": "0"
         }]});
-        let figures =
-            json!({"grossTotal": "48000.24", "netTotal": "40000.20", "totalTax": "8000.04"});
+        let figures = json!({"grossTotal": "48000.24", "netTotal": "40000.20", "totalTax": "8000.04"});
         assert_eq!(
             totals(body).unwrap(),
             json!({
@@ -361,14 +303,13 @@ mod tests {
 
     #[test]
     fn groups_keep_first_appearance_order() {
-        let line = |group: Option<&str>, rate: &str| json!({"quantity": "1", "rate": rate, "taxRate": "0", "groupId": group});
-        let body = json!({"lineItems": [line(Some("b"), "1"), line(Some("a"), "2"), line(None, "4"), line(Some("b"), "8")]});
+        let line =
+            |group: Option<&str>, rate: &str| json!({"quantity": "1", "rate": rate, "taxRate": "0", "groupId": group});
+        let body =
+            json!({"lineItems": [line(Some("b"), "1"), line(Some("a"), "2"), line(None, "4"), line(Some("b"), "8")]});
         let result = totals(body).unwrap();
         assert_eq!(result["lineItemGroupTotals"][0]["id"], "b");
-        assert_eq!(
-            result["lineItemGroupTotals"][0]["total"]["netTotal"],
-            "9.00"
-        );
+        assert_eq!(result["lineItemGroupTotals"][0]["total"]["netTotal"], "9.00");
         assert_eq!(result["lineItemGroupTotals"][1]["id"], "a");
         assert_eq!(result["total"]["netTotal"], "15.00");
     }
@@ -379,27 +320,11 @@ mod tests {
         assert_eq!(parse_decimal("-12.50").unwrap().to_string(), "-12.50");
         assert_eq!(parse_decimal("1e3").unwrap(), Decimal::from(1000));
         assert_eq!(parse_decimal("25E-2").unwrap().to_string(), "0.25");
-        for bad in [
-            "", "abc", "1.", ".5", "+1", "1_000", "1,5", "0x10", "1e", "--1", " 1",
-        ] {
-            assert!(
-                parse_decimal(bad)
-                    .unwrap_err()
-                    .contains("is not a decimal number"),
-                "{bad}"
-            );
+        for bad in ["", "abc", "1.", ".5", "+1", "1_000", "1,5", "0x10", "1e", "--1", " 1"] {
+            assert!(parse_decimal(bad).unwrap_err().contains("is not a decimal number"), "{bad}");
         }
-        for huge in [
-            "1e400",
-            "123456789012345678901234567890",
-            "0.00000000000000000000000000001",
-        ] {
-            assert!(
-                parse_decimal(huge)
-                    .unwrap_err()
-                    .contains("cannot be represented exactly"),
-                "{huge}"
-            );
+        for huge in ["1e400", "123456789012345678901234567890", "0.00000000000000000000000000001"] {
+            assert!(parse_decimal(huge).unwrap_err().contains("cannot be represented exactly"), "{huge}");
         }
     }
 
@@ -408,12 +333,12 @@ mod tests {
         let line = |q: serde_json::Value, r: serde_json::Value, t: serde_json::Value| json!({"quantity": q, "rate": r, "taxRate": t});
         let ok = line(json!("1"), json!("1"), json!("0"));
         assert_eq!(
-            totals(json!({"lineItems": [ok.clone(), line(json!("1"), json!("1"), json!("1.5"))]}))
-                .unwrap_err(),
+            totals(json!({"lineItems": [ok.clone(), line(json!("1"), json!("1"), json!("1.5"))]})).unwrap_err(),
             "lineItems[1].taxRate: must be between 0 and 1 (a fraction: \"0.2\" is 20 %), got 1.5"
         );
         assert_eq!(
-            totals(json!({"lineItems": [line(json!("79228162514264337593543950335"), json!("10"), json!("0"))]})).unwrap_err(),
+            totals(json!({"lineItems": [line(json!("79228162514264337593543950335"), json!("10"), json!("0"))]}))
+                .unwrap_err(),
             "lineItems[0]: netTotal (quantity × rate) is out of range"
         );
     }

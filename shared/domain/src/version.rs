@@ -26,21 +26,17 @@ impl ApiVersion {
             return Ok(Self::LATEST);
         };
         let value = raw.trim();
-        Self::ALL
-            .iter()
-            .copied()
-            .find(|v| v.as_str() == value)
-            .ok_or_else(|| {
-                let known: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
-                Error::new(
-                    ErrorKind::UnrecognisedApiVersion,
-                    format!(
-                        "unrecognised Sequence-Version `{}`; supported versions: {}",
-                        value.chars().take(64).collect::<String>(),
-                        known.join(", ")
-                    ),
-                )
-            })
+        Self::ALL.iter().copied().find(|v| v.as_str() == value).ok_or_else(|| {
+            let known: Vec<&str> = Self::ALL.iter().map(|v| v.as_str()).collect();
+            Error::new(
+                ErrorKind::UnrecognisedApiVersion,
+                format!(
+                    "unrecognised Sequence-Version `{}`; supported versions: {}",
+                    value.chars().take(64).collect::<String>(),
+                    known.join(", ")
+                ),
+            )
+        })
     }
 }
 
@@ -61,14 +57,8 @@ mod tests {
 
     #[test]
     fn known_versions_resolve() {
-        assert_eq!(
-            ApiVersion::resolve(Some("2024-01-01")).unwrap(),
-            ApiVersion::V2024_01_01
-        );
-        assert_eq!(
-            ApiVersion::resolve(Some(" 2024-07-30 ")).unwrap(),
-            ApiVersion::V2024_07_30
-        );
+        assert_eq!(ApiVersion::resolve(Some("2024-01-01")).unwrap(), ApiVersion::V2024_01_01);
+        assert_eq!(ApiVersion::resolve(Some(" 2024-07-30 ")).unwrap(), ApiVersion::V2024_07_30);
     }
 
     #[test]

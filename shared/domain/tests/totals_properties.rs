@@ -16,19 +16,15 @@ fn tax_rate() -> impl Strategy<Value = Decimal> {
 }
 
 fn line() -> impl Strategy<Value = TotalsLine> {
-    (
-        decimal(10_000_000_000, 12),
-        decimal(100_000_000_000, 14),
-        tax_rate(),
-        prop::option::of(0u8..4),
-    )
-        .prop_map(|(quantity, rate, tax_rate, group)| TotalsLine {
+    (decimal(10_000_000_000, 12), decimal(100_000_000_000, 14), tax_rate(), prop::option::of(0u8..4)).prop_map(
+        |(quantity, rate, tax_rate, group)| TotalsLine {
             id: None,
             quantity: ExactDecimal(quantity),
             rate: ExactDecimal(rate),
             tax_rate: ExactDecimal(tax_rate),
             group_id: group.map(|g| format!("group-{g}")),
-        })
+        },
+    )
 }
 
 fn currency() -> impl Strategy<Value = Option<Currency>> {

@@ -50,19 +50,9 @@ impl AccountStore for DynamoStore {
                 .map_err(|e| Error::internal(e.to_string()))?;
             Ok::<_, Error>(TransactWriteItem::builder().put(put).build())
         };
-        let mut writes = vec![put(
-            encode(&new.account)?,
-            account_pk(&new.account.id),
-            "ACCOUNT",
-            "ACCOUNT",
-        )?];
+        let mut writes = vec![put(encode(&new.account)?, account_pk(&new.account.id), "ACCOUNT", "ACCOUNT")?];
         for credential in &new.credentials {
-            writes.push(put(
-                encode(credential)?,
-                credential_pk(&credential.id),
-                "CREDENTIAL",
-                "CREDENTIAL",
-            )?);
+            writes.push(put(encode(credential)?, credential_pk(&credential.id), "CREDENTIAL", "CREDENTIAL")?);
         }
         self.client
             .transact_write_items()
@@ -73,13 +63,8 @@ impl AccountStore for DynamoStore {
         Ok(())
     }
 
-    async fn set_receiving_account(
-        &self,
-        account_id: &str,
-        receiving: &ReceivingAccount,
-    ) -> Result<()> {
-        let value = serde_dynamo::to_attribute_value(receiving)
-            .map_err(|e| Error::internal(e.to_string()))?;
+    async fn set_receiving_account(&self, account_id: &str, receiving: &ReceivingAccount) -> Result<()> {
+        let value = serde_dynamo::to_attribute_value(receiving).map_err(|e| Error::internal(e.to_string()))?;
         self.client
             .update_item()
             .table_name(&self.table)
@@ -91,9 +76,7 @@ impl AccountStore for DynamoStore {
             .send()
             .await
             .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
+                if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
                     Error::not_found(format!("no account {account_id}"))
                 } else {
                     sdk_error("UpdateItem", e)
@@ -114,13 +97,8 @@ impl ReceivingAccounts for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
-        let item = output
-            .item
-            .ok_or_else(|| Error::internal(format!("account {account_id} has no account item")))?;
-        let AccountItem {
-            account,
-            receiving_account,
-        } = decode(item)?;
+        let item = output.item.ok_or_else(|| Error::internal(format!("account {account_id} has no account item")))?;
+        let AccountItem { account, receiving_account } = decode(item)?;
         Ok(receiving_account.unwrap_or_else(|| ReceivingAccount::unconfigured(&account)))
     }
 }

@@ -51,11 +51,7 @@ impl From<IdempotencyItem> for IdempotencyRecord {
 }
 
 impl DynamoStore {
-    async fn read_idempotency(
-        &self,
-        account_id: &str,
-        key: &str,
-    ) -> Result<Option<IdempotencyRecord>> {
+    async fn read_idempotency(&self, account_id: &str, key: &str) -> Result<Option<IdempotencyRecord>> {
         let output = self
             .client
             .get_item()
@@ -66,22 +62,12 @@ impl DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
-        Ok(output
-            .item
-            .map(decode::<IdempotencyItem>)
-            .transpose()?
-            .map(Into::into))
+        Ok(output.item.map(decode::<IdempotencyItem>).transpose()?.map(Into::into))
     }
 }
 
 impl IdempotencyStore for DynamoStore {
-    async fn claim(
-        &self,
-        account_id: &str,
-        key: &str,
-        fingerprint: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Claim> {
+    async fn claim(&self, account_id: &str, key: &str, fingerprint: &str, now: DateTime<Utc>) -> Result<Claim> {
         for _ in 0..CLAIM_ATTEMPTS {
             let record = IdempotencyRecord::in_progress(fingerprint, now);
             let mut item = encode(&IdempotencyItem::from(&record))?;
@@ -106,10 +92,7 @@ impl IdempotencyStore for DynamoStore {
                 .await;
             match written {
                 Ok(_) => return Ok(Claim::Acquired),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-                {
+                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                     match self.read_idempotency(account_id, key).await? {
                         Some(existing) if !existing.can_be_replaced(fingerprint, now) => {
                             return existing.decide(fingerprint)
@@ -121,9 +104,7 @@ impl IdempotencyStore for DynamoStore {
                 Err(e) => return Err(sdk_error("PutItem", e)),
             }
         }
-        Err(Error::conflict(
-            "the Idempotency-Key is contended; retry later",
-        ))
+        Err(Error::conflict("the Idempotency-Key is contended; retry later"))
     }
 
     async fn complete(&self, account_id: &str, key: &str, response: &StoredResponse) -> Result<()> {
@@ -158,12 +139,7 @@ impl IdempotencyStore for DynamoStore {
             .await;
         match deleted {
             Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
-            {
-                Ok(())
-            }
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
             Err(e) => Err(sdk_error("DeleteItem", e)),
         }
     }

@@ -34,10 +34,7 @@ pub(crate) fn decode_versioned(item: Item) -> Result<Versioned<Invoice>> {
         .and_then(|v| v.as_n().ok())
         .and_then(|v| v.parse().ok())
         .ok_or_else(|| Error::internal("invoice item without a version"))?;
-    Ok(Versioned {
-        value: decode(item)?,
-        version,
-    })
+    Ok(Versioned { value: decode(item)?, version })
 }
 
 impl InvoiceStore for DynamoStore {
@@ -52,9 +49,7 @@ impl InvoiceStore for DynamoStore {
             .send()
             .await
             .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
+                if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
                     Error::conflict(format!("invoice {} already exists", invoice.id))
                 } else {
                     sdk_error("PutItem", e)
@@ -63,11 +58,7 @@ impl InvoiceStore for DynamoStore {
         Ok(())
     }
 
-    async fn get_invoice(
-        &self,
-        account_id: &str,
-        invoice_id: &str,
-    ) -> Result<Option<Versioned<Invoice>>> {
+    async fn get_invoice(&self, account_id: &str, invoice_id: &str) -> Result<Option<Versioned<Invoice>>> {
         let output = self
             .client
             .get_item()
@@ -91,9 +82,7 @@ impl InvoiceStore for DynamoStore {
             .send()
             .await
             .map_err(|e| {
-                if e.as_service_error()
-                    .is_some_and(|e| e.is_conditional_check_failed_exception())
-                {
+                if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
                     Error::contended(format!("invoice {} changed concurrently", invoice.id))
                 } else {
                     sdk_error("PutItem", e)
@@ -121,20 +110,14 @@ impl InvoiceStore for DynamoStore {
             filters.push("customerId = :customerId");
             request = request.expression_attribute_values(":customerId", s(customer_id));
         }
-        let page_size = if filters.is_empty() {
-            query.limit as i32 + 1
-        } else {
-            FILTERED_PAGE_SIZE
-        };
+        let page_size = if filters.is_empty() { query.limit as i32 + 1 } else { FILTERED_PAGE_SIZE };
         if !filters.is_empty() {
             request = request.filter_expression(filters.join(" AND "));
         }
-        let mut start_key = query.after.as_ref().map(|after| {
-            Item::from([
-                ("pk".into(), s(account_pk(account_id))),
-                ("sk".into(), s(invoice_sk(after))),
-            ])
-        });
+        let mut start_key = query
+            .after
+            .as_ref()
+            .map(|after| Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(invoice_sk(after)))]));
 
         // Collect one more than asked for: finding it is what proves there is a next page.
         let mut items: Vec<Invoice> = Vec::with_capacity(query.limit + 1);
@@ -162,11 +145,7 @@ impl InvoiceStore for DynamoStore {
         }
         let more = items.len() > query.limit;
         items.truncate(query.limit);
-        let after = if more {
-            items.last().map(|i| i.id.clone())
-        } else {
-            None
-        };
+        let after = if more { items.last().map(|i| i.id.clone()) } else { None };
         Ok(Page { items, after })
     }
 }

@@ -15,6 +15,7 @@ mod idempotency;
 mod invoices;
 mod lines;
 mod numbering;
+mod reconcile;
 pub mod schema;
 
 use aws_sdk_dynamodb::{error::DisplayErrorContext, types::AttributeValue, Client};
@@ -32,10 +33,7 @@ pub struct DynamoStore {
 
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self {
-            client,
-            table: table.into(),
-        }
+        Self { client, table: table.into() }
     }
 
     /// Builds the client from the standard AWS environment (including `AWS_ENDPOINT_URL`, so the
@@ -69,10 +67,7 @@ pub(crate) fn n(value: impl ToString) -> AttributeValue {
 
 /// Any SDK failure is internal: the detail goes to the logs, never to the caller.
 pub(crate) fn sdk_error<E: std::error::Error>(operation: &str, error: E) -> Error {
-    Error::internal(format!(
-        "DynamoDB {operation} failed: {}",
-        DisplayErrorContext(error)
-    ))
+    Error::internal(format!("DynamoDB {operation} failed: {}", DisplayErrorContext(error)))
 }
 
 /// Whether a transaction failed only because one of its conditions did not hold.

@@ -31,21 +31,13 @@ fn keyed(mut item: Item, account_id: &str, sk: String, entity: &str) -> Item {
 }
 
 fn put(table: &str, item: Item) -> Result<TransactWriteItem> {
-    let put = Put::builder()
-        .table_name(table)
-        .set_item(Some(item))
-        .build()
-        .map_err(|e| Error::internal(e.to_string()))?;
+    let put =
+        Put::builder().table_name(table).set_item(Some(item)).build().map_err(|e| Error::internal(e.to_string()))?;
     Ok(TransactWriteItem::builder().put(put).build())
 }
 
 impl LineItemStore for DynamoStore {
-    async fn get_line_item(
-        &self,
-        account_id: &str,
-        invoice_id: &str,
-        line_item_id: &str,
-    ) -> Result<Option<LineItem>> {
+    async fn get_line_item(&self, account_id: &str, invoice_id: &str, line_item_id: &str) -> Result<Option<LineItem>> {
         let output = self
             .client
             .get_item()
@@ -67,10 +59,7 @@ impl LineItemStore for DynamoStore {
         after: Option<&str>,
     ) -> Result<Page<LineItem>> {
         let start = after.map(|after| {
-            Item::from([
-                ("pk".into(), s(account_pk(account_id))),
-                ("sk".into(), s(line_sk(invoice_id, after))),
-            ])
+            Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(line_sk(invoice_id, after)))])
         });
         let output = self
             .client
@@ -85,19 +74,11 @@ impl LineItemStore for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("Query", e))?;
-        let mut items: Vec<LineItem> = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(decode)
-            .collect::<Result<_>>()?;
+        let mut items: Vec<LineItem> =
+            output.items.unwrap_or_default().into_iter().map(decode).collect::<Result<_>>()?;
         let more = items.len() > limit;
         items.truncate(limit);
-        let after = if more {
-            items.last().map(|l| l.id.clone())
-        } else {
-            None
-        };
+        let after = if more { items.last().map(|l| l.id.clone()) } else { None };
         Ok(Page { items, after })
     }
 
@@ -124,17 +105,11 @@ impl LineItemStore for DynamoStore {
         let output = self
             .client
             .batch_get_item()
-            .request_items(
-                &self.table,
-                keys.build().map_err(|e| Error::internal(e.to_string()))?,
-            )
+            .request_items(&self.table, keys.build().map_err(|e| Error::internal(e.to_string()))?)
             .send()
             .await
             .map_err(|e| sdk_error("BatchGetItem", e))?;
-        let items = output
-            .responses
-            .and_then(|mut r| r.remove(&self.table))
-            .unwrap_or_default();
+        let items = output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
         items.into_iter().map(decode).collect()
     }
 
@@ -158,37 +133,18 @@ impl LineItemStore for DynamoStore {
             writes.push(TransactWriteItem::builder().delete(delete).build());
         }
         if let Some(line) = &change.put_line {
-            writes.push(put(
-                &self.table,
-                keyed(
-                    encode(line)?,
-                    account_id,
-                    line_sk(&invoice.id, &line.id),
-                    "LINE_ITEM",
-                ),
-            )?);
+            writes
+                .push(put(&self.table, keyed(encode(line)?, account_id, line_sk(&invoice.id, &line.id), "LINE_ITEM"))?);
         }
         for group in &change.put_groups {
-            let item = keyed(
-                encode(group)?,
-                account_id,
-                group_sk(&invoice.id, &group.id),
-                "LINE_ITEM_GROUP",
-            );
+            let item = keyed(encode(group)?, account_id, group_sk(&invoice.id, &group.id), "LINE_ITEM_GROUP");
             writes.push(put(&self.table, item)?);
         }
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(Error::contended(format!(
-                "invoice {} changed concurrently",
-                invoice.id
-            ))),
+            Err(e) if is_condition_failure(&e) => {
+                Err(Error::contended(format!("invoice {} changed concurrently", invoice.id)))
+            }
             Err(e) => Err(sdk_error("TransactWriteItems", e)),
         }
     }

@@ -22,25 +22,16 @@ impl InvoiceNumbering for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
-        let item = output
-            .item
-            .ok_or_else(|| Error::internal(format!("account {account_id} has no account item")))?;
+        let item = output.item.ok_or_else(|| Error::internal(format!("account {account_id} has no account item")))?;
         match item.get(COUNTER) {
             None => Ok(0),
-            Some(value) => value
-                .as_n()
-                .ok()
-                .and_then(|v| v.parse().ok())
-                .ok_or_else(|| Error::internal("corrupt invoice counter")),
+            Some(value) => {
+                value.as_n().ok().and_then(|v| v.parse().ok()).ok_or_else(|| Error::internal("corrupt invoice counter"))
+            }
         }
     }
 
-    async fn commit_finalized(
-        &self,
-        invoice: &Invoice,
-        expected_version: u64,
-        number: u64,
-    ) -> Result<()> {
+    async fn commit_finalized(&self, invoice: &Invoice, expected_version: u64, number: u64) -> Result<()> {
         let counter_condition = if number == 1 {
             format!("attribute_exists(pk) AND attribute_not_exists({COUNTER})")
         } else {
@@ -64,26 +55,14 @@ impl InvoiceNumbering for DynamoStore {
             .build()
             .map_err(|e| Error::internal(e.to_string()))?;
         let writes = vec![
-            TransactWriteItem::builder()
-                .update(
-                    counter
-                        .build()
-                        .map_err(|e| Error::internal(e.to_string()))?,
-                )
-                .build(),
+            TransactWriteItem::builder().update(counter.build().map_err(|e| Error::internal(e.to_string()))?).build(),
             TransactWriteItem::builder().put(guarded).build(),
         ];
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
             Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => Err(Error::contended(
-                "invoice number or invoice changed concurrently",
-            )),
+            Err(e) if is_condition_failure(&e) => {
+                Err(Error::contended("invoice number or invoice changed concurrently"))
+            }
             Err(e) => Err(sdk_error("TransactWriteItems", e)),
         }
     }

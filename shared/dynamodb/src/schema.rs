@@ -3,8 +3,7 @@
 use aws_sdk_dynamodb::{
     error::DisplayErrorContext,
     types::{
-        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-        TimeToLiveSpecification,
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType, TimeToLiveSpecification,
     },
     Client,
 };
@@ -13,18 +12,9 @@ use aws_sdk_dynamodb::{
 pub const TTL_ATTRIBUTE: &str = "ttl";
 
 pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-    };
+    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let attribute =
+        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
     client
         .create_table()
         .table_name(table)

@@ -23,14 +23,9 @@ async fn account(store: &DynamoStore) -> String {
 }
 
 async fn draft(store: &DynamoStore, account_id: &str, currency: &str) -> Invoice {
-    let request: CreateInvoice =
-        serde_json::from_value(json!({"currency": currency, "customerId": "c"})).unwrap();
-    let invoice = Invoice::new_draft(
-        uuid::Uuid::now_v7().to_string(),
-        account_id,
-        request,
-        Utc::now().trunc_subsecs(3),
-    );
+    let request: CreateInvoice = serde_json::from_value(json!({"currency": currency, "customerId": "c"})).unwrap();
+    let invoice =
+        Invoice::new_draft(uuid::Uuid::now_v7().to_string(), account_id, request, Utc::now().trunc_subsecs(3));
     store.insert_invoice(&invoice).await.unwrap();
     invoice
 }
@@ -43,10 +38,7 @@ async fn all_lines(store: &DynamoStore, account_id: &str, invoice_id: &str) -> V
     let mut lines = Vec::new();
     let mut after = None;
     loop {
-        let page = store
-            .list_line_items(account_id, invoice_id, 2, after.as_deref())
-            .await
-            .unwrap();
+        let page = store.list_line_items(account_id, invoice_id, 2, after.as_deref()).await.unwrap();
         lines.extend(page.items);
         match page.after {
             Some(next) => after = Some(next),
@@ -56,17 +48,8 @@ async fn all_lines(store: &DynamoStore, account_id: &str, invoice_id: &str) -> V
 }
 
 /// The stored invoice's totals equal `/invoices-totals` of its stored lines.
-async fn assert_totals_match_lines(
-    store: &DynamoStore,
-    account_id: &str,
-    invoice_id: &str,
-) -> Invoice {
-    let invoice = store
-        .get_invoice(account_id, invoice_id)
-        .await
-        .unwrap()
-        .unwrap()
-        .value;
+async fn assert_totals_match_lines(store: &DynamoStore, account_id: &str, invoice_id: &str) -> Invoice {
+    let invoice = store.get_invoice(account_id, invoice_id).await.unwrap().unwrap().value;
     let lines = all_lines(store, account_id, invoice_id).await;
     let request = TotalsRequest {
         currency: Some(invoice.currency),
@@ -84,17 +67,10 @@ async fn assert_totals_match_lines(
     let expected = calculate(&request).unwrap();
     assert_eq!(
         (invoice.net_total, invoice.total_tax, invoice.gross_total),
-        (
-            expected.total.net_total,
-            expected.total.total_tax,
-            expected.total.gross_total
-        )
+        (expected.total.net_total, expected.total.total_tax, expected.total.gross_total)
     );
     for group in &expected.line_item_group_totals {
-        let stored = &store
-            .get_line_item_groups(account_id, invoice_id, &[&group.id])
-            .await
-            .unwrap()[0];
+        let stored = &store.get_line_item_groups(account_id, invoice_id, &[&group.id]).await.unwrap()[0];
         assert_eq!(stored.figures(), group.total);
     }
     invoice
@@ -112,10 +88,7 @@ async fn line_changes_keep_stored_totals_equal_to_the_totals_of_the_lines() {
         &account_id,
         &invoice.id,
         "0190a000-0000-7000-8000-000000000001".into(),
-        LineItemGroupInput {
-            title: "Cars".into(),
-            description: None,
-        },
+        LineItemGroupInput { title: "Cars".into(), description: None },
         now,
     )
     .await
@@ -123,8 +96,12 @@ async fn line_changes_keep_stored_totals_equal_to_the_totals_of_the_lines() {
     assert_eq!(group.gross_total.to_string(), "0.00");
 
     let seed = lines::add_line_item(
-        &store, &account_id, &invoice.id, "0190a000-0000-7000-8000-0000000000a1".into(),
-        line(json!({"title": "Ferraris", "quantity": "2", "rate": "20000.10", "taxRate": "0.2", "groupId": group.id})), now,
+        &store,
+        &account_id,
+        &invoice.id,
+        "0190a000-0000-7000-8000-0000000000a1".into(),
+        line(json!({"title": "Ferraris", "quantity": "2", "rate": "20000.10", "taxRate": "0.2", "groupId": group.id})),
+        now,
     )
     .await
     .unwrap();
@@ -153,34 +130,15 @@ async fn line_changes_keep_stored_totals_equal_to_the_totals_of_the_lines() {
     .await
     .unwrap();
     assert_totals_match_lines(&store, &account_id, &invoice.id).await;
-    let group_now = &store
-        .get_line_item_groups(&account_id, &invoice.id, &[&group.id])
-        .await
-        .unwrap()[0];
-    assert_eq!(
-        group_now.gross_total.to_string(),
-        "0.00",
-        "the line left its group"
-    );
+    let group_now = &store.get_line_item_groups(&account_id, &invoice.id, &[&group.id]).await.unwrap()[0];
+    assert_eq!(group_now.gross_total.to_string(), "0.00", "the line left its group");
 
-    lines::remove_line_item(&store, &account_id, &invoice.id, &credit.id)
-        .await
-        .unwrap();
+    lines::remove_line_item(&store, &account_id, &invoice.id, &credit.id).await.unwrap();
     let invoice_now = assert_totals_match_lines(&store, &account_id, &invoice.id).await;
     assert_eq!(invoice_now.gross_total.to_string(), "72000.36");
-    assert_eq!(
-        store
-            .get_invoice(&account_id, &invoice.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .version,
-        6
-    );
+    assert_eq!(store.get_invoice(&account_id, &invoice.id).await.unwrap().unwrap().version, 6);
 
-    let missing = lines::remove_line_item(&store, &account_id, &invoice.id, &credit.id)
-        .await
-        .unwrap_err();
+    let missing = lines::remove_line_item(&store, &account_id, &invoice.id, &credit.id).await.unwrap_err();
     assert_eq!(missing.kind(), ErrorKind::NotFound);
 }
 
@@ -193,8 +151,12 @@ async fn concurrent_line_additions_are_all_kept() {
     let now = Utc::now();
     let adds = (0..12).map(|i| {
         lines::add_line_item(
-            &store, &account_id, &invoice.id, format!("0190a000-0000-7000-8000-{i:012}"),
-            line(json!({"title": "Usage", "quantity": "1", "rate": format!("{}.5", i), "taxRate": "0.1"})), now,
+            &store,
+            &account_id,
+            &invoice.id,
+            format!("0190a000-0000-7000-8000-{i:012}"),
+            line(json!({"title": "Usage", "quantity": "1", "rate": format!("{}.5", i), "taxRate": "0.1"})),
+            now,
         )
     });
     for result in join_all(adds).await {
@@ -214,13 +176,8 @@ async fn only_drafts_change_and_transitions_follow_the_rules() {
     let invoice = draft(&store, &account_id, "EUR").await;
     let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
 
-    let finalized = lifecycle::finalize(&store, &account_id, &invoice.id, day)
-        .await
-        .unwrap();
-    assert_eq!(
-        (finalized.status, finalized.invoice_number.as_deref()),
-        (InvoiceStatus::Final, Some("INV-000001"))
-    );
+    let finalized = lifecycle::finalize(&store, &account_id, &invoice.id, day).await.unwrap();
+    assert_eq!((finalized.status, finalized.invoice_number.as_deref()), (InvoiceStatus::Final, Some("INV-000001")));
     let refused = lines::add_line_item(
         &store,
         &account_id,
@@ -234,35 +191,21 @@ async fn only_drafts_change_and_transitions_follow_the_rules() {
     assert_eq!(refused.kind(), ErrorKind::Conflict);
     assert!(all_lines(&store, &account_id, &invoice.id).await.is_empty());
 
-    let again = lifecycle::finalize(&store, &account_id, &invoice.id, day)
-        .await
-        .unwrap_err();
+    let again = lifecycle::finalize(&store, &account_id, &invoice.id, day).await.unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Conflict);
-    let sent = lifecycle::transition(&store, &account_id, &invoice.id, Invoice::send)
-        .await
-        .unwrap();
+    let sent = lifecycle::transition(&store, &account_id, &invoice.id, Invoice::send).await.unwrap();
     assert_eq!(sent.status, InvoiceStatus::Sent);
-    let voided = lifecycle::transition(&store, &account_id, &invoice.id, Invoice::void)
-        .await
-        .unwrap();
+    let voided = lifecycle::transition(&store, &account_id, &invoice.id, Invoice::void).await.unwrap();
     assert_eq!(voided.status, InvoiceStatus::Voided);
-    let stored = store
-        .get_invoice(&account_id, &invoice.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = store.get_invoice(&account_id, &invoice.id).await.unwrap().unwrap();
     assert_eq!((stored.value, stored.version), (voided, 4));
 
     // A refused finalize consumed no number: the next invoice is number 2.
     let next = draft(&store, &account_id, "EUR").await;
-    let next = lifecycle::finalize(&store, &account_id, &next.id, day)
-        .await
-        .unwrap();
+    let next = lifecycle::finalize(&store, &account_id, &next.id, day).await.unwrap();
     assert_eq!(next.invoice_number.as_deref(), Some("INV-000002"));
 
-    let other_account = lifecycle::finalize(&store, "someone-else", &invoice.id, day)
-        .await
-        .unwrap_err();
+    let other_account = lifecycle::finalize(&store, "someone-else", &invoice.id, day).await.unwrap_err();
     assert_eq!(other_account.kind(), ErrorKind::NotFound);
 }
 
@@ -276,16 +219,8 @@ async fn twenty_concurrent_finalizes_number_1_to_20_without_gaps() {
         invoices.push(draft(&store, &account_id, "USD").await);
     }
     let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
-    let finalized = join_all(
-        invoices
-            .iter()
-            .map(|i| lifecycle::finalize(&store, &account_id, &i.id, day)),
-    )
-    .await;
-    let mut numbers: Vec<String> = finalized
-        .into_iter()
-        .map(|r| r.unwrap().invoice_number.unwrap())
-        .collect();
+    let finalized = join_all(invoices.iter().map(|i| lifecycle::finalize(&store, &account_id, &i.id, day))).await;
+    let mut numbers: Vec<String> = finalized.into_iter().map(|r| r.unwrap().invoice_number.unwrap()).collect();
     numbers.sort();
     let expected: Vec<String> = (1..=20).map(lifecycle::invoice_number).collect();
     assert_eq!(numbers, expected);
@@ -293,16 +228,7 @@ async fn twenty_concurrent_finalizes_number_1_to_20_without_gaps() {
     // And the stored invoices carry exactly those numbers.
     let mut stored = Vec::new();
     for invoice in &invoices {
-        stored.push(
-            store
-                .get_invoice(&account_id, &invoice.id)
-                .await
-                .unwrap()
-                .unwrap()
-                .value
-                .invoice_number
-                .unwrap(),
-        );
+        stored.push(store.get_invoice(&account_id, &invoice.id).await.unwrap().unwrap().value.invoice_number.unwrap());
     }
     stored.sort();
     assert_eq!(stored, expected);

@@ -20,37 +20,16 @@ async fn fifty_concurrent_one_cent_reconciles_keep_every_transaction() {
     let account = NewAccount::generate("Acme", Utc::now());
     store.create_account(&account).await.unwrap();
     let account_id = &account.account.id;
-    let request: CreateInvoice =
-        serde_json::from_value(json!({"currency": "USD", "customerId": "c"})).unwrap();
-    let invoice = Invoice::new_draft(
-        uuid::Uuid::now_v7().to_string(),
-        account_id,
-        request,
-        Utc::now().trunc_subsecs(3),
-    );
+    let request: CreateInvoice = serde_json::from_value(json!({"currency": "USD", "customerId": "c"})).unwrap();
+    let invoice =
+        Invoice::new_draft(uuid::Uuid::now_v7().to_string(), account_id, request, Utc::now().trunc_subsecs(3));
     store.insert_invoice(&invoice).await.unwrap();
-    let line: LineItemInput = serde_json::from_str(
-        r#"{"title": "Widget", "quantity": "1", "rate": "100", "taxRate": "0"}"#,
-    )
-    .unwrap();
-    lines::add_line_item(
-        &store,
-        account_id,
-        &invoice.id,
-        uuid::Uuid::now_v7().to_string(),
-        line,
-        Utc::now(),
-    )
-    .await
-    .unwrap();
-    lifecycle::finalize(
-        &store,
-        account_id,
-        &invoice.id,
-        NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-    )
-    .await
-    .unwrap();
+    let line: LineItemInput =
+        serde_json::from_str(r#"{"title": "Widget", "quantity": "1", "rate": "100", "taxRate": "0"}"#).unwrap();
+    lines::add_line_item(&store, account_id, &invoice.id, uuid::Uuid::now_v7().to_string(), line, Utc::now())
+        .await
+        .unwrap();
+    lifecycle::finalize(&store, account_id, &invoice.id, NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()).await.unwrap();
 
     let start = Utc::now().trunc_subsecs(0);
     let reconciles = (0..50).map(|i| {
@@ -66,11 +45,7 @@ async fn fifty_concurrent_one_cent_reconciles_keep_every_transaction() {
     for result in join_all(reconciles).await {
         result.unwrap();
     }
-    let stored = store
-        .get_invoice(account_id, &invoice.id)
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = store.get_invoice(account_id, &invoice.id).await.unwrap().unwrap();
     assert_eq!(stored.value.payments.len(), 50);
     assert_eq!(stored.value.collected_amount_cents(), 50);
     assert_eq!(stored.value.payment_status, PaymentStatus::PartiallyPaid);
@@ -85,10 +60,7 @@ async fn receiving_accounts_default_and_round_trip() {
     let account = NewAccount::generate("Acme", Utc::now());
     store.create_account(&account).await.unwrap();
     let id = &account.account.id;
-    assert_eq!(
-        store.receiving_account(id).await.unwrap(),
-        ReceivingAccount::unconfigured(&account.account)
-    );
+    assert_eq!(store.receiving_account(id).await.unwrap(), ReceivingAccount::unconfigured(&account.account));
     let receiving = ReceivingAccount {
         id: format!("ra_{id}"),
         name: "Operating".into(),
@@ -99,9 +71,6 @@ async fn receiving_accounts_default_and_round_trip() {
     };
     store.set_receiving_account(id, &receiving).await.unwrap();
     assert_eq!(store.receiving_account(id).await.unwrap(), receiving);
-    let missing = store
-        .set_receiving_account("no-such-account", &receiving)
-        .await
-        .unwrap_err();
+    let missing = store.set_receiving_account("no-such-account", &receiving).await.unwrap_err();
     assert_eq!(missing.kind(), invoicing_domain::ErrorKind::NotFound);
 }

@@ -13,10 +13,8 @@ use invoicing_test_support::MotoServer;
 use serde_json::json;
 
 fn draft(account: &str, customer: &str) -> Invoice {
-    let request: CreateInvoice = serde_json::from_value(
-        json!({"currency": "EUR", "customerId": customer, "memo": "Thanks"}),
-    )
-    .unwrap();
+    let request: CreateInvoice =
+        serde_json::from_value(json!({"currency": "EUR", "customerId": customer, "memo": "Thanks"})).unwrap();
     Invoice::new_draft(uuid_v7(), account, request, Utc::now().trunc_subsecs(3))
 }
 
@@ -35,15 +33,9 @@ async fn invoices_round_trip_and_stay_in_their_account() {
 
     assert_eq!(
         store.get_invoice("acct-a", &invoice.id).await.unwrap(),
-        Some(Versioned {
-            value: invoice.clone(),
-            version: 1
-        })
+        Some(Versioned { value: invoice.clone(), version: 1 })
     );
-    assert_eq!(
-        store.get_invoice("acct-b", &invoice.id).await.unwrap(),
-        None
-    );
+    assert_eq!(store.get_invoice("acct-b", &invoice.id).await.unwrap(), None);
 
     let again = store.insert_invoice(&invoice).await.unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Conflict);
@@ -53,14 +45,8 @@ async fn invoices_round_trip_and_stay_in_their_account() {
         .dynamodb_client()
         .get_item()
         .table_name(store.table())
-        .key(
-            "pk",
-            aws_sdk_dynamodb::types::AttributeValue::S("ACCOUNT#acct-a".into()),
-        )
-        .key(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S(format!("INVOICE#{}", invoice.id)),
-        )
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S("ACCOUNT#acct-a".into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S(format!("INVOICE#{}", invoice.id)))
         .send()
         .await
         .unwrap()
@@ -83,10 +69,7 @@ async fn lists_page_in_creation_order_with_filters() {
     }
     store.insert_invoice(&draft("acct-b", "c1")).await.unwrap();
 
-    let mut query = InvoiceQuery {
-        limit: 2,
-        ..Default::default()
-    };
+    let mut query = InvoiceQuery { limit: 2, ..Default::default() };
     let mut seen = Vec::new();
     let mut pages = 0;
     loop {
@@ -99,39 +82,16 @@ async fn lists_page_in_creation_order_with_filters() {
         }
     }
     assert_eq!(pages, 3);
-    assert_eq!(
-        seen,
-        created.iter().map(|i| i.id.clone()).collect::<Vec<_>>()
-    );
+    assert_eq!(seen, created.iter().map(|i| i.id.clone()).collect::<Vec<_>>());
 
-    let c1 = InvoiceQuery {
-        customer_id: Some("c1".into()),
-        limit: 10,
-        ..Default::default()
-    };
+    let c1 = InvoiceQuery { customer_id: Some("c1".into()), limit: 10, ..Default::default() };
     let page = store.list_invoices("acct-a", &c1).await.unwrap();
-    let expected: Vec<String> = created
-        .iter()
-        .filter(|i| i.customer_id == "c1")
-        .map(|i| i.id.clone())
-        .collect();
-    assert_eq!(
-        page.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(),
-        expected
-    );
+    let expected: Vec<String> = created.iter().filter(|i| i.customer_id == "c1").map(|i| i.id.clone()).collect();
+    assert_eq!(page.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), expected);
     assert_eq!(page.after, None);
 
-    let finals = InvoiceQuery {
-        status: Some(InvoiceStatus::Final),
-        limit: 10,
-        ..Default::default()
-    };
-    assert!(store
-        .list_invoices("acct-a", &finals)
-        .await
-        .unwrap()
-        .items
-        .is_empty());
+    let finals = InvoiceQuery { status: Some(InvoiceStatus::Final), limit: 10, ..Default::default() };
+    assert!(store.list_invoices("acct-a", &finals).await.unwrap().items.is_empty());
 }
 
 #[tokio::test]
@@ -141,20 +101,13 @@ async fn accounts_store_credentials_as_hashes() {
     let new = NewAccount::generate("Acme", Utc::now().trunc_subsecs(3));
     store.create_account(&new).await.unwrap();
 
-    let found = store
-        .find_credential(&new.issued.client_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let found = store.find_credential(&new.issued.client_id).await.unwrap().unwrap();
     assert_eq!(found, new.credentials[0]);
     assert!(found.verify(&new.issued.client_secret));
     assert_eq!(store.find_credential("ci_unknown").await.unwrap(), None);
 
     // Creating the same account again must not overwrite it.
-    assert_eq!(
-        store.create_account(&new).await.unwrap_err().kind(),
-        ErrorKind::Internal
-    );
+    assert_eq!(store.create_account(&new).await.unwrap_err().kind(), ErrorKind::Internal);
 }
 
 #[tokio::test]
@@ -165,31 +118,11 @@ async fn idempotency_claims_complete_replay_and_release() {
     let fp = idempotency::fingerprint("POST", "/invoices", b"{}");
     let other = idempotency::fingerprint("POST", "/invoices", b"{\"a\":1}");
 
-    assert_eq!(
-        store.claim("acct", "k1", &fp, now).await.unwrap(),
-        Claim::Acquired
-    );
-    assert_eq!(
-        store
-            .claim("acct", "k1", &fp, now)
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Conflict
-    );
-    assert_eq!(
-        store
-            .claim("acct", "k1", &other, now)
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::IdempotencyKeyReuse
-    );
+    assert_eq!(store.claim("acct", "k1", &fp, now).await.unwrap(), Claim::Acquired);
+    assert_eq!(store.claim("acct", "k1", &fp, now).await.unwrap_err().kind(), ErrorKind::Conflict);
+    assert_eq!(store.claim("acct", "k1", &other, now).await.unwrap_err().kind(), ErrorKind::IdempotencyKeyReuse);
     // Keys are scoped to the account.
-    assert_eq!(
-        store.claim("other-acct", "k1", &fp, now).await.unwrap(),
-        Claim::Acquired
-    );
+    assert_eq!(store.claim("other-acct", "k1", &fp, now).await.unwrap(), Claim::Acquired);
 
     let response = StoredResponse {
         status: 201,
@@ -197,48 +130,23 @@ async fn idempotency_claims_complete_replay_and_release() {
         headers: vec![("location".into(), "/invoices/x".into())],
     };
     store.complete("acct", "k1", &response).await.unwrap();
-    assert_eq!(
-        store.claim("acct", "k1", &fp, now).await.unwrap(),
-        Claim::Replay(response.clone())
-    );
+    assert_eq!(store.claim("acct", "k1", &fp, now).await.unwrap(), Claim::Replay(response.clone()));
     // Releasing never drops a completed response.
     store.release("acct", "k1").await.unwrap();
-    assert_eq!(
-        store.claim("acct", "k1", &fp, now).await.unwrap(),
-        Claim::Replay(response)
-    );
+    assert_eq!(store.claim("acct", "k1", &fp, now).await.unwrap(), Claim::Replay(response));
     // After 24 hours the key is free again.
     let later = now + Duration::hours(24) + Duration::seconds(1);
-    assert_eq!(
-        store.claim("acct", "k1", &other, later).await.unwrap(),
-        Claim::Acquired
-    );
+    assert_eq!(store.claim("acct", "k1", &other, later).await.unwrap(), Claim::Acquired);
 
     // A released claim (the request failed with a 5xx) runs again.
-    assert_eq!(
-        store.claim("acct", "k2", &fp, now).await.unwrap(),
-        Claim::Acquired
-    );
+    assert_eq!(store.claim("acct", "k2", &fp, now).await.unwrap(), Claim::Acquired);
     store.release("acct", "k2").await.unwrap();
-    assert_eq!(
-        store.claim("acct", "k2", &fp, now).await.unwrap(),
-        Claim::Acquired
-    );
+    assert_eq!(store.claim("acct", "k2", &fp, now).await.unwrap(), Claim::Acquired);
 
     // A claim whose owner died is taken over after the claim timeout, by the same request only.
     let stale = now + idempotency::claim_timeout() + Duration::seconds(1);
-    assert_eq!(
-        store
-            .claim("acct", "k2", &other, stale)
-            .await
-            .unwrap_err()
-            .kind(),
-        ErrorKind::IdempotencyKeyReuse
-    );
-    assert_eq!(
-        store.claim("acct", "k2", &fp, stale).await.unwrap(),
-        Claim::Acquired
-    );
+    assert_eq!(store.claim("acct", "k2", &other, stale).await.unwrap_err().kind(), ErrorKind::IdempotencyKeyReuse);
+    assert_eq!(store.claim("acct", "k2", &fp, stale).await.unwrap(), Claim::Acquired);
 }
 
 #[tokio::test]
@@ -247,15 +155,8 @@ async fn concurrent_claims_acquire_exactly_once() {
     let store = moto.fresh_store().await;
     let now = Utc::now();
     let fp = idempotency::fingerprint("POST", "/invoices", b"{}");
-    let claims =
-        futures::future::join_all((0..50).map(|_| store.claim("acct", "same-key", &fp, now))).await;
-    let acquired = claims
-        .iter()
-        .filter(|c| matches!(c, Ok(Claim::Acquired)))
-        .count();
-    let conflicts = claims
-        .iter()
-        .filter(|c| matches!(c, Err(e) if e.kind() == ErrorKind::Conflict))
-        .count();
+    let claims = futures::future::join_all((0..50).map(|_| store.claim("acct", "same-key", &fp, now))).await;
+    let acquired = claims.iter().filter(|c| matches!(c, Ok(Claim::Acquired))).count();
+    let conflicts = claims.iter().filter(|c| matches!(c, Err(e) if e.kind() == ErrorKind::Conflict)).count();
     assert_eq!((acquired, conflicts), (1, 49));
 }

@@ -10,26 +10,20 @@ use invoicing_domain::{
 use lambda_http::Request;
 
 /// The id of the account the request's credentials belong to.
-pub(crate) async fn authenticate<C: CredentialStore>(
-    credentials: &C,
-    request: &Request,
-) -> Result<String, Error> {
+pub(crate) async fn authenticate<C: CredentialStore>(credentials: &C, request: &Request) -> Result<String, Error> {
     let headers = request.headers();
     let presented = if let Some(value) = headers.get("authorization") {
         let value = value.to_str().map_err(|_| Error::unauthorized())?;
         parse_basic(value).map(|(id, secret)| (id, secret, CredentialKind::ClientSecret))
     } else if let Some(value) = headers.get("x-api-key") {
         let value = value.to_str().map_err(|_| Error::unauthorized())?;
-        split_api_key(value.trim())
-            .map(|(id, secret)| (id.to_string(), secret.to_string(), CredentialKind::ApiKey))
+        split_api_key(value.trim()).map(|(id, secret)| (id.to_string(), secret.to_string(), CredentialKind::ApiKey))
     } else {
         None
     };
     let (id, secret, kind) = presented.ok_or_else(Error::unauthorized)?;
     match credentials.find_credential(&id).await? {
-        Some(credential) if credential.kind == kind && credential.verify(&secret) => {
-            Ok(credential.account_id)
-        }
+        Some(credential) if credential.kind == kind && credential.verify(&secret) => Ok(credential.account_id),
         _ => Err(Error::unauthorized()),
     }
 }
@@ -51,19 +45,10 @@ mod tests {
     #[test]
     fn basic_credentials() {
         let encoded = STANDARD.encode("ci_abc:s3cr:et");
-        assert_eq!(
-            parse_basic(&format!("Basic {encoded}")),
-            Some(("ci_abc".into(), "s3cr:et".into()))
-        );
-        assert_eq!(
-            parse_basic(&format!("basic  {encoded}")),
-            Some(("ci_abc".into(), "s3cr:et".into()))
-        );
+        assert_eq!(parse_basic(&format!("Basic {encoded}")), Some(("ci_abc".into(), "s3cr:et".into())));
+        assert_eq!(parse_basic(&format!("basic  {encoded}")), Some(("ci_abc".into(), "s3cr:et".into())));
         assert_eq!(parse_basic(&format!("Bearer {encoded}")), None);
         assert_eq!(parse_basic("Basic !!!"), None);
-        assert_eq!(
-            parse_basic(&format!("Basic {}", STANDARD.encode("nocolon"))),
-            None
-        );
+        assert_eq!(parse_basic(&format!("Basic {}", STANDARD.encode("nocolon"))), None);
     }
 }

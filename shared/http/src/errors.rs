@@ -48,16 +48,9 @@ mod tests {
 
     #[test]
     fn sequence_error_body() {
-        let response = error_response(
-            &Error::not_found("no invoice x"),
-            ErrorStyle::Sequence,
-            "req-1",
-        );
+        let response = error_response(&Error::not_found("no invoice x"), ErrorStyle::Sequence, "req-1");
         assert_eq!(response.status, 404);
-        assert_eq!(
-            response.body,
-            r#"{"error":{"type":"NotFound","message":"no invoice x"}}"#
-        );
+        assert_eq!(response.body, r#"{"error":{"type":"NotFound","message":"no invoice x"}}"#);
     }
 
     #[test]
@@ -65,10 +58,7 @@ mod tests {
         let response = error_response(&Error::validation("bad paidAt"), ErrorStyle::Slash, "req-1");
         assert_eq!(response.status, 400);
         let body: serde_json::Value = serde_json::from_str(&response.body).unwrap();
-        assert_eq!(
-            body,
-            json!({"message": "bad paidAt [ValidationError-req-1]", "identifier": "ValidationError"})
-        );
+        assert_eq!(body, json!({"message": "bad paidAt [ValidationError-req-1]", "identifier": "ValidationError"}));
     }
 
     #[test]

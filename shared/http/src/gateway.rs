@@ -35,20 +35,12 @@ pub struct ApiResponse {
 impl ApiResponse {
     pub fn json<T: Serialize + ?Sized>(status: u16, body: &T) -> ApiResponse {
         let body = serde_json::to_string(body).expect("API bodies are always serializable");
-        ApiResponse {
-            status,
-            body,
-            headers: Vec::new(),
-        }
+        ApiResponse { status, body, headers: Vec::new() }
     }
 
     /// An answer without a body, such as 204.
     pub fn empty(status: u16) -> ApiResponse {
-        ApiResponse {
-            status,
-            body: String::new(),
-            headers: Vec::new(),
-        }
+        ApiResponse { status, body: String::new(), headers: Vec::new() }
     }
 
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> ApiResponse {
@@ -68,19 +60,12 @@ pub struct Route {
 impl Route {
     /// A Sequence-style route with SPEC.md's default 1 MiB body limit.
     pub fn sequence(name: &'static str) -> Route {
-        Route {
-            name,
-            error_style: ErrorStyle::Sequence,
-            max_body_bytes: 1024 * 1024,
-        }
+        Route { name, error_style: ErrorStyle::Sequence, max_body_bytes: 1024 * 1024 }
     }
 
     /// A Slash-style route (`/invoice/...`): Slash error bodies, `X-Idempotency-Key` accepted.
     pub fn slash(name: &'static str) -> Route {
-        Route {
-            error_style: ErrorStyle::Slash,
-            ..Route::sequence(name)
-        }
+        Route { error_style: ErrorStyle::Slash, ..Route::sequence(name) }
     }
 }
 
@@ -92,10 +77,7 @@ pub struct Gateway<C, I> {
 
 impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
     pub fn new(credentials: C, idempotency: I) -> Self {
-        Self {
-            credentials,
-            idempotency,
-        }
+        Self { credentials, idempotency }
     }
 
     /// Serves one request: never fails, every error becomes its HTTP answer.
@@ -105,21 +87,11 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
         Fut: Future<Output = Result<ApiResponse, Error>>,
     {
         let started = Instant::now();
-        let request_id = request
-            .lambda_context_ref()
-            .map(|context| context.request_id.clone())
-            .unwrap_or_default();
+        let request_id = request.lambda_context_ref().map(|context| context.request_id.clone()).unwrap_or_default();
         let method = request.method().as_str().to_string();
-        let version_header = request
-            .headers()
-            .get("sequence-version")
-            .map(|v| v.to_str().unwrap_or("<non-ascii>"));
+        let version_header = request.headers().get("sequence-version").map(|v| v.to_str().unwrap_or("<non-ascii>"));
         let (version, outcome) = match ApiVersion::resolve(version_header) {
-            Ok(version) => (
-                version,
-                self.serve_version(request, route, handler, version, &request_id)
-                    .await,
-            ),
+            Ok(version) => (version, self.serve_version(request, route, handler, version, &request_id).await),
             Err(error) => (ApiVersion::LATEST, Err(error)),
         };
         let (response, replayed) = match outcome {
@@ -161,11 +133,7 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
         if body.len() > route.max_body_bytes {
             return Err(Error::new(
                 ErrorKind::PayloadTooLarge,
-                format!(
-                    "request body is {} bytes; the limit is {} bytes",
-                    body.len(),
-                    route.max_body_bytes
-                ),
+                format!("request body is {} bytes; the limit is {} bytes", body.len(), route.max_body_bytes),
             ));
         }
         let account_id = authenticate(&self.credentials, &request).await?;
@@ -184,22 +152,12 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
             return Ok((response, false));
         };
 
-        let fingerprint =
-            idempotency::fingerprint(request.method().as_str(), request.uri().path(), body);
+        let fingerprint = idempotency::fingerprint(request.method().as_str(), request.uri().path(), body);
         let account_id = context.account_id.clone();
-        match self
-            .idempotency
-            .claim(&account_id, &key, &fingerprint, context.now)
-            .await?
-        {
-            Claim::Replay(stored) => Ok((
-                ApiResponse {
-                    status: stored.status,
-                    body: stored.body,
-                    headers: stored.headers,
-                },
-                true,
-            )),
+        match self.idempotency.claim(&account_id, &key, &fingerprint, context.now).await? {
+            Claim::Replay(stored) => {
+                Ok((ApiResponse { status: stored.status, body: stored.body, headers: stored.headers }, true))
+            }
             Claim::Acquired => {
                 let response = match handler(context, request).await {
                     Ok(response) => response,
@@ -214,9 +172,7 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
                         body: response.body.clone(),
                         headers: response.headers.clone(),
                     };
-                    self.idempotency
-                        .complete(&account_id, &key, &stored)
-                        .await?;
+                    self.idempotency.complete(&account_id, &key, &stored).await?;
                 }
                 Ok((response, false))
             }
@@ -231,25 +187,18 @@ fn idempotency_key(request: &Request, route: &Route) -> Result<Option<String>, E
         return Ok(None);
     }
     let headers = request.headers();
-    let value = headers
-        .get("idempotency-key")
-        .or_else(|| match route.error_style {
-            ErrorStyle::Slash => headers.get("x-idempotency-key"),
-            ErrorStyle::Sequence => None,
-        });
+    let value = headers.get("idempotency-key").or_else(|| match route.error_style {
+        ErrorStyle::Slash => headers.get("x-idempotency-key"),
+        ErrorStyle::Sequence => None,
+    });
     let Some(value) = value else { return Ok(None) };
-    let key = value
-        .to_str()
-        .map_err(|_| Error::validation("Idempotency-Key must be printable ASCII"))?
-        .to_string();
+    let key = value.to_str().map_err(|_| Error::validation("Idempotency-Key must be printable ASCII"))?.to_string();
     idempotency::validate_key(&key)?;
     Ok(Some(key))
 }
 
 fn to_http(response: ApiResponse, version: ApiVersion, replayed: bool) -> Response<Body> {
-    let mut builder = Response::builder()
-        .status(response.status)
-        .header("sequence-version", version.as_str());
+    let mut builder = Response::builder().status(response.status).header("sequence-version", version.as_str());
     if !response.body.is_empty() {
         builder = builder.header("content-type", "application/json");
     }
@@ -261,18 +210,12 @@ fn to_http(response: ApiResponse, version: ApiVersion, replayed: bool) -> Respon
             builder = builder.header(name.as_str(), value);
         }
     }
-    builder
-        .body(Body::Text(response.body))
-        .expect("valid response parts")
+    builder.body(Body::Text(response.body)).expect("valid response parts")
 }
 
 /// Runs a Lambda function that serves one route with one handler. Stores are built once, before
 /// the first request, and shared by every invocation of the execution environment.
-pub async fn run<C, I, H, Fut>(
-    gateway: Gateway<C, I>,
-    route: Route,
-    handler: H,
-) -> Result<(), lambda_http::Error>
+pub async fn run<C, I, H, Fut>(gateway: Gateway<C, I>, route: Route, handler: H) -> Result<(), lambda_http::Error>
 where
     C: CredentialStore + 'static,
     I: IdempotencyStore + 'static,
@@ -292,19 +235,12 @@ where
 
 /// Runs a function whose one store serves authentication, idempotency and the handler: the usual
 /// shape of a `main.rs`.
-pub async fn run_with_store<S, H, Fut>(
-    store: S,
-    route: Route,
-    handler: H,
-) -> Result<(), lambda_http::Error>
+pub async fn run_with_store<S, H, Fut>(store: S, route: Route, handler: H) -> Result<(), lambda_http::Error>
 where
     S: CredentialStore + IdempotencyStore + Clone + 'static,
     H: Fn(S, RequestContext, Request) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<ApiResponse, Error>> + Send,
 {
     let gateway = Gateway::new(store.clone(), store.clone());
-    run(gateway, route, move |context, request| {
-        handler(store.clone(), context, request)
-    })
-    .await
+    run(gateway, route, move |context, request| handler(store.clone(), context, request)).await
 }

@@ -24,27 +24,19 @@ pub fn parse_json<T: DeserializeOwned>(request: &Request) -> Result<T, Error> {
         let path = error.path().to_string();
         let inner = error.into_inner();
         match inner.classify() {
-            serde_json::error::Category::Data if path != "." => {
-                Error::validation(format!("{path}: {inner}"))
-            }
-            serde_json::error::Category::Data => {
-                Error::validation(format!("request body: {inner}"))
-            }
+            serde_json::error::Category::Data if path != "." => Error::validation(format!("{path}: {inner}")),
+            serde_json::error::Category::Data => Error::validation(format!("request body: {inner}")),
             _ => Error::validation(format!("malformed JSON: {inner}")),
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|e| Error::validation(format!("malformed JSON: {e}")))?;
+    deserializer.end().map_err(|e| Error::validation(format!("malformed JSON: {e}")))?;
     Ok(value)
 }
 
 /// Parses a body that must be a JSON object (serde would otherwise also read a struct from an
 /// array of its fields in order).
 pub fn parse_json_object<T: DeserializeOwned>(request: &Request) -> Result<T, Error> {
-    let first = body_bytes(request)
-        .iter()
-        .find(|b| !b.is_ascii_whitespace());
+    let first = body_bytes(request).iter().find(|b| !b.is_ascii_whitespace());
     match first {
         None => Err(Error::validation("request body: a JSON object is required")),
         Some(b'{') => parse_json(request),
@@ -58,16 +50,11 @@ pub fn parse_json_object<T: DeserializeOwned>(request: &Request) -> Result<T, Er
 /// A path parameter as a UUID (our ids are UUIDs: anything else cannot name a resource).
 pub fn path_param(request: &Request, name: &str) -> Result<String, Error> {
     let params = request.path_parameters();
-    let value = params
-        .first(name)
-        .ok_or_else(|| Error::validation(format!("path parameter {name} is missing")))?;
+    let value = params.first(name).ok_or_else(|| Error::validation(format!("path parameter {name} is missing")))?;
     if is_uuid(value) {
         Ok(value.to_ascii_lowercase())
     } else {
-        Err(Error::validation(format!(
-            "{name}: `{}` is not a valid id",
-            value.chars().take(64).collect::<String>()
-        )))
+        Err(Error::validation(format!("{name}: `{}` is not a valid id", value.chars().take(64).collect::<String>())))
     }
 }
 
@@ -80,10 +67,7 @@ fn is_uuid(value: &str) -> bool {
 }
 
 /// The query string as name/value pairs, refusing names the route does not know and repeats.
-pub fn query_params<'a>(
-    request: &Request,
-    known: &[&'a str],
-) -> Result<Vec<(&'a str, String)>, Error> {
+pub fn query_params<'a>(request: &Request, known: &[&'a str]) -> Result<Vec<(&'a str, String)>, Error> {
     let query = request.query_string_parameters();
     let mut params = Vec::new();
     for (name, value) in query.iter() {
@@ -95,9 +79,7 @@ pub fn query_params<'a>(
             )));
         };
         if params.iter().any(|(n, _)| n == known_name) {
-            return Err(Error::validation(format!(
-                "query parameter `{name}` is repeated"
-            )));
+            return Err(Error::validation(format!("query parameter `{name}` is repeated")));
         }
         params.push((*known_name, value.to_string()));
     }
@@ -119,29 +101,18 @@ mod tests {
     }
 
     fn request(body: &str) -> Request {
-        lambda_http::http::Request::builder()
-            .body(Body::Text(body.to_string()))
-            .unwrap()
+        lambda_http::http::Request::builder().body(Body::Text(body.to_string())).unwrap()
     }
 
     fn message(body: &str) -> String {
-        parse_json::<Body_>(&request(body))
-            .unwrap_err()
-            .public_message()
-            .to_string()
+        parse_json::<Body_>(&request(body)).unwrap_err().public_message().to_string()
     }
 
     #[test]
     fn errors_name_the_problem() {
         assert_eq!(message(""), "request body: a JSON value is required");
-        assert_eq!(
-            message("{"),
-            "malformed JSON: EOF while parsing an object at line 1 column 1"
-        );
-        assert_eq!(
-            message("{}"),
-            "request body: missing field `customerId` at line 1 column 2"
-        );
+        assert_eq!(message("{"), "malformed JSON: EOF while parsing an object at line 1 column 1");
+        assert_eq!(message("{}"), "request body: missing field `customerId` at line 1 column 2");
         assert_eq!(
             message(r#"{"customerId": 5}"#),
             "customerId: invalid type: integer `5`, expected a string at line 1 column 16"
@@ -154,22 +125,17 @@ mod tests {
             message(r#"{"customerId": "c", "x": 1}"#),
             "x: unknown field `x`, expected `customerId` or `emails` at line 1 column 23"
         );
-        assert!(message(r#"{"customerId": "c"} trailing"#)
-            .starts_with("malformed JSON: trailing characters"));
+        assert!(message(r#"{"customerId": "c"} trailing"#).starts_with("malformed JSON: trailing characters"));
     }
 
     #[test]
     fn path_ids_must_be_uuids() {
-        let with = |id: &str| {
-            request("")
-                .with_path_parameters(HashMap::from([("invoiceId".to_string(), id.to_string())]))
-        };
+        let with =
+            |id: &str| request("").with_path_parameters(HashMap::from([("invoiceId".to_string(), id.to_string())]));
         let id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
         assert_eq!(path_param(&with(id), "invoiceId").unwrap(), id);
         assert_eq!(
-            path_param(&with("nope"), "invoiceId")
-                .unwrap_err()
-                .public_message(),
+            path_param(&with("nope"), "invoiceId").unwrap_err().public_message(),
             "invoiceId: `nope` is not a valid id"
         );
     }

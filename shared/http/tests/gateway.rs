@@ -19,18 +19,11 @@ impl Fixture {
         let store = InMemoryStore::new();
         let account = NewAccount::generate("Acme", Utc::now());
         store.create_account(&account).await.unwrap();
-        Fixture {
-            gateway: Gateway::new(store.clone(), store),
-            account,
-            calls: AtomicUsize::new(0),
-        }
+        Fixture { gateway: Gateway::new(store.clone(), store), account, calls: AtomicUsize::new(0) }
     }
 
     fn basic(&self) -> String {
-        let pair = format!(
-            "{}:{}",
-            self.account.issued.client_id, self.account.issued.client_secret
-        );
+        let pair = format!("{}:{}", self.account.issued.client_id, self.account.issued.client_secret);
         format!("Basic {}", STANDARD.encode(pair))
     }
 
@@ -48,11 +41,8 @@ impl Fixture {
         self.gateway
             .serve(request, route, |context, _request| async move {
                 self.calls.fetch_add(1, Ordering::SeqCst);
-                Ok(ApiResponse::json(
-                    201,
-                    &json!({"account": context.account_id, "version": context.version.as_str()}),
-                )
-                .with_header("location", "/invoices/x"))
+                Ok(ApiResponse::json(201, &json!({"account": context.account_id, "version": context.version.as_str()}))
+                    .with_header("location", "/invoices/x"))
             })
             .await
     }
@@ -79,10 +69,7 @@ async fn both_credential_kinds_authenticate_and_echo_the_version() {
     let route = Route::sequence("test");
     let response = f.serve(build(f.post("{}"), "{}"), &route).await;
     assert_eq!(response.status(), 201);
-    assert_eq!(
-        json_body(&response),
-        json!({"account": f.account.account.id, "version": "2024-07-30"})
-    );
+    assert_eq!(json_body(&response), json!({"account": f.account.account.id, "version": "2024-07-30"}));
     assert_eq!(header(&response, "sequence-version"), Some("2024-07-30"));
     assert_eq!(header(&response, "content-type"), Some("application/json"));
 
@@ -100,12 +87,8 @@ async fn both_credential_kinds_authenticate_and_echo_the_version() {
 async fn missing_or_wrong_credentials_are_401() {
     let f = Fixture::new().await;
     let route = Route::sequence("test");
-    let unauthorized =
-        json!({"error": {"type": "Unauthorized", "message": "missing or invalid credentials"}});
-    let wrong_secret = format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:nope", f.account.issued.client_id))
-    );
+    let unauthorized = json!({"error": {"type": "Unauthorized", "message": "missing or invalid credentials"}});
+    let wrong_secret = format!("Basic {}", STANDARD.encode(format!("{}:nope", f.account.issued.client_id)));
     let api_key_as_basic = {
         let (id, secret) = f.account.issued.api_key.split_once('.').unwrap();
         format!("Basic {}", STANDARD.encode(format!("{id}:{secret}")))
@@ -119,17 +102,12 @@ async fn missing_or_wrong_credentials_are_401() {
         ("x-api-key", "nodot".into()),
     ];
     for (name, value) in cases {
-        let request = lambda_http::http::Request::builder()
-            .method("POST")
-            .uri("/invoices")
-            .header(name, &value);
+        let request = lambda_http::http::Request::builder().method("POST").uri("/invoices").header(name, &value);
         let response = f.serve(build(request, "{}"), &route).await;
         assert_eq!(response.status(), 401, "{name}: {value}");
         assert_eq!(json_body(&response), unauthorized);
     }
-    let anonymous = lambda_http::http::Request::builder()
-        .method("POST")
-        .uri("/invoices");
+    let anonymous = lambda_http::http::Request::builder().method("POST").uri("/invoices");
     let response = f.serve(build(anonymous, "{}"), &route).await;
     assert_eq!(response.status(), 401);
     assert_eq!(f.calls.load(Ordering::SeqCst), 0);
@@ -138,12 +116,8 @@ async fn missing_or_wrong_credentials_are_401() {
 #[tokio::test]
 async fn unknown_versions_are_400_before_anything_runs() {
     let f = Fixture::new().await;
-    let response = f
-        .serve(
-            build(f.post("{}").header("sequence-version", "2025-13-01"), "{}"),
-            &Route::sequence("test"),
-        )
-        .await;
+    let response =
+        f.serve(build(f.post("{}").header("sequence-version", "2025-13-01"), "{}"), &Route::sequence("test")).await;
     assert_eq!(response.status(), 400);
     assert_eq!(
         json_body(&response),
@@ -173,42 +147,22 @@ async fn oversized_bodies_are_413_before_parsing() {
 async fn idempotency_keys_replay_and_refuse_reuse() {
     let f = Fixture::new().await;
     let route = Route::sequence("test");
-    let first = f
-        .serve(
-            build(f.post("").header("idempotency-key", "k-1"), "{\"a\":1}"),
-            &route,
-        )
-        .await;
+    let first = f.serve(build(f.post("").header("idempotency-key", "k-1"), "{\"a\":1}"), &route).await;
     assert_eq!(first.status(), 201);
     assert_eq!(header(&first, "idempotent-replayed"), None);
 
-    let replay = f
-        .serve(
-            build(f.post("").header("Idempotency-Key", "k-1"), "{\"a\":1}"),
-            &route,
-        )
-        .await;
+    let replay = f.serve(build(f.post("").header("Idempotency-Key", "k-1"), "{\"a\":1}"), &route).await;
     assert_eq!(replay.status(), 201);
     assert_eq!(header(&replay, "idempotent-replayed"), Some("true"));
     assert_eq!(header(&replay, "location"), Some("/invoices/x"));
     assert_eq!(json_body(&replay), json_body(&first));
     assert_eq!(f.calls.load(Ordering::SeqCst), 1);
 
-    let reuse = f
-        .serve(
-            build(f.post("").header("idempotency-key", "k-1"), "{\"a\":2}"),
-            &route,
-        )
-        .await;
+    let reuse = f.serve(build(f.post("").header("idempotency-key", "k-1"), "{\"a\":2}"), &route).await;
     assert_eq!(reuse.status(), 422);
     assert_eq!(json_body(&reuse)["error"]["type"], "IdempotencyKeyReuse");
 
-    let too_long = f
-        .serve(
-            build(f.post("").header("idempotency-key", "k".repeat(256)), "{}"),
-            &route,
-        )
-        .await;
+    let too_long = f.serve(build(f.post("").header("idempotency-key", "k".repeat(256)), "{}"), &route).await;
     assert_eq!(too_long.status(), 400);
     assert_eq!(
         json_body(&too_long),

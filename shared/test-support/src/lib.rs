@@ -15,10 +15,7 @@ pub const REGION: &str = "us-east-1";
 
 /// The workspace's root directory.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
 /// A tool from the project's virtualenv (`make` creates it), else from `PATH`.
@@ -33,11 +30,7 @@ pub fn venv_tool(name: &str) -> PathBuf {
 
 /// A loopback port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind an ephemeral port")
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port").local_addr().unwrap().port()
 }
 
 /// Waits until something accepts TCP connections on the port.
@@ -49,9 +42,7 @@ pub fn wait_for_port(port: u16, timeout: Duration) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    Err(format!(
-        "nothing listened on 127.0.0.1:{port} within {timeout:?}"
-    ))
+    Err(format!("nothing listened on 127.0.0.1:{port} within {timeout:?}"))
 }
 
 /// A child process that is killed (with its whole process group) when dropped.
@@ -82,10 +73,7 @@ impl Drop for ProcessGuard {
     fn drop(&mut self) {
         let group = format!("-{}", self.child.id());
         // SIGTERM first so that servers can stop their own children, then SIGKILL what is left.
-        let _ = Command::new("kill")
-            .args(["-TERM", "--", &group])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).stderr(Stdio::null()).status();
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -93,10 +81,7 @@ impl Drop for ProcessGuard {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).stderr(Stdio::null()).status();
         let _ = self.child.wait();
     }
 }
@@ -122,17 +107,9 @@ impl MotoServer {
                     .stdout(Stdio::null())
                     .stderr(Stdio::null()),
             )
-            .unwrap_or_else(|e| {
-                panic!(
-                    "start {}: {e} (run `make test`, which installs it)",
-                    binary.display()
-                )
-            });
+            .unwrap_or_else(|e| panic!("start {}: {e} (run `make test`, which installs it)", binary.display()));
             if wait_for_port(port, Duration::from_secs(60)).is_ok() {
-                return MotoServer {
-                    endpoint: format!("http://127.0.0.1:{port}"),
-                    _process: process,
-                };
+                return MotoServer { endpoint: format!("http://127.0.0.1:{port}"), _process: process };
             }
         }
         panic!("moto_server did not start");
@@ -153,9 +130,7 @@ impl MotoServer {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let table = format!("invoicing-test-{}", NEXT.fetch_add(1, Ordering::Relaxed));
         let client = self.dynamodb_client();
-        schema::create_table(&client, &table)
-            .await
-            .expect("create table");
+        schema::create_table(&client, &table).await.expect("create table");
         DynamoStore::new(client, table)
     }
 }

@@ -1,0 +1,13 @@
+use get_reconcile_job::{get_reconcile_job, route};
+use invoicing_dynamodb::DynamoStore;
+use invoicing_http::{init_tracing, run_with_store};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    init_tracing();
+    let store = DynamoStore::from_env().await?;
+    run_with_store(store, route(), |store, context, request| async move {
+        get_reconcile_job(&store, context, request).await
+    })
+    .await
+}

@@ -1,0 +1,426 @@
+//! Reconcile with integration (SPEC.md section 5): compare invoices with their copies in Xero and
+//! record one outcome per invoice. Reconcile reports; it changes neither side (the link aside).
+
+use crate::{
+    invoice::{Invoice, InvoiceStatus, LinkedService},
+    Error, Result,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const MAX_INVOICE_IDS: usize = 10_000;
+/// Invoices per queue message, per store batch read and per Xero call.
+pub const BATCH_SIZE: usize = 100;
+pub const XERO: &str = "Xero";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum IntegrationService {
+    Xero,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Property {
+    InvoiceNumber,
+    Status,
+}
+
+/// The body of `POST /invoices/reconcile-with-integration`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReconcileRequest {
+    pub integration_service: IntegrationService,
+    pub invoice_ids: Vec<String>,
+    pub properties_to_compare: Vec<Property>,
+}
+
+impl ReconcileRequest {
+    /// The checked request: properties and ids without repeats, in their first order.
+    pub fn validate(mut self) -> Result<ReconcileRequest> {
+        if self.properties_to_compare.is_empty() {
+            return Err(Error::validation("propertiesToCompare: at least one of INVOICE_NUMBER, STATUS is required"));
+        }
+        if self.invoice_ids.len() > MAX_INVOICE_IDS {
+            return Err(Error::validation(format!(
+                "invoiceIds: at most {MAX_INVOICE_IDS} ids, got {}",
+                self.invoice_ids.len()
+            )));
+        }
+        dedupe(&mut self.properties_to_compare);
+        dedupe(&mut self.invoice_ids);
+        Ok(self)
+    }
+}
+
+fn dedupe<T: PartialEq + Clone>(items: &mut Vec<T>) {
+    let mut seen: Vec<T> = Vec::with_capacity(items.len());
+    items.retain(|item| {
+        if seen.contains(item) {
+            false
+        } else {
+            seen.push(item.clone());
+            true
+        }
+    });
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    Queued,
+    Running,
+    Completed,
+    Failed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum OutcomeKind {
+    Matched,
+    Mismatched,
+    NotInIntegration,
+    NotFound,
+    Skipped,
+    Failed,
+}
+
+impl OutcomeKind {
+    pub const ALL: [OutcomeKind; 6] = [
+        OutcomeKind::Matched,
+        OutcomeKind::Mismatched,
+        OutcomeKind::NotInIntegration,
+        OutcomeKind::NotFound,
+        OutcomeKind::Skipped,
+        OutcomeKind::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutcomeKind::Matched => "MATCHED",
+            OutcomeKind::Mismatched => "MISMATCHED",
+            OutcomeKind::NotInIntegration => "NOT_IN_INTEGRATION",
+            OutcomeKind::NotFound => "NOT_FOUND",
+            OutcomeKind::Skipped => "SKIPPED",
+            OutcomeKind::Failed => "FAILED",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<OutcomeKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == value)
+    }
+
+    /// The job's counter this outcome adds to.
+    pub fn counter(self) -> &'static str {
+        match self {
+            OutcomeKind::Matched => "matched",
+            OutcomeKind::Mismatched => "mismatched",
+            OutcomeKind::NotInIntegration => "notInIntegration",
+            OutcomeKind::NotFound => "notFound",
+            OutcomeKind::Skipped => "skipped",
+            OutcomeKind::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Counts {
+    pub total: u64,
+    pub matched: u64,
+    pub mismatched: u64,
+    pub not_in_integration: u64,
+    pub not_found: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+impl Counts {
+    pub fn processed(&self) -> u64 {
+        self.matched + self.mismatched + self.not_in_integration + self.not_found + self.skipped + self.failed
+    }
+}
+
+/// A reconcile job, as `GET /invoices/reconcile-with-integration/{jobId}` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileJob {
+    pub id: String,
+    pub status: JobStatus,
+    pub integration_service: IntegrationService,
+    pub properties_to_compare: Vec<Property>,
+    pub counts: Counts,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Difference {
+    pub property: Property,
+    pub sequence_value: Option<String>,
+    pub integration_value: Option<String>,
+}
+
+/// One invoice's outcome, as the results list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InvoiceOutcome {
+    pub invoice_id: String,
+    pub outcome: OutcomeKind,
+    pub integration_id: Option<String>,
+    pub differences: Vec<Difference>,
+    pub reason: Option<String>,
+    pub compared_at: DateTime<Utc>,
+}
+
+/// An invoice as the integration has it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalInvoice {
+    pub external_id: String,
+    pub invoice_number: Option<String>,
+    pub status: String,
+    pub url: Option<String>,
+}
+
+/// The Xero statuses that agree with each of ours; `None` for statuses that are not compared.
+pub fn expected_xero_statuses(status: InvoiceStatus) -> Option<&'static [&'static str]> {
+    match status {
+        InvoiceStatus::Draft => Some(&["DRAFT", "SUBMITTED"]),
+        InvoiceStatus::Final | InvoiceStatus::Sent => Some(&["AUTHORISED", "PAID"]),
+        InvoiceStatus::Voided => Some(&["VOIDED", "DELETED"]),
+        InvoiceStatus::InProgress => None,
+    }
+}
+
+impl InvoiceOutcome {
+    pub fn new(invoice_id: &str, outcome: OutcomeKind, now: DateTime<Utc>) -> InvoiceOutcome {
+        InvoiceOutcome {
+            invoice_id: invoice_id.to_string(),
+            outcome,
+            integration_id: None,
+            differences: Vec::new(),
+            reason: None,
+            compared_at: now,
+        }
+    }
+
+    pub fn failed(invoice_id: &str, reason: impl Into<String>, now: DateTime<Utc>) -> InvoiceOutcome {
+        InvoiceOutcome { reason: Some(reason.into()), ..InvoiceOutcome::new(invoice_id, OutcomeKind::Failed, now) }
+    }
+}
+
+/// Compares one invoice with its copy in the integration.
+pub fn compare(
+    invoice: &Invoice,
+    external: Option<&ExternalInvoice>,
+    properties: &[Property],
+    now: DateTime<Utc>,
+) -> InvoiceOutcome {
+    if invoice.status == InvoiceStatus::InProgress {
+        let mut outcome = InvoiceOutcome::new(&invoice.id, OutcomeKind::Skipped, now);
+        outcome.reason = Some("IN_PROGRESS invoices are not compared".into());
+        return outcome;
+    }
+    let Some(external) = external else {
+        return InvoiceOutcome::new(&invoice.id, OutcomeKind::NotInIntegration, now);
+    };
+    let mut differences = Vec::new();
+    for property in properties {
+        match property {
+            Property::InvoiceNumber => {
+                if invoice.invoice_number != external.invoice_number {
+                    differences.push(Difference {
+                        property: Property::InvoiceNumber,
+                        sequence_value: invoice.invoice_number.clone(),
+                        integration_value: external.invoice_number.clone(),
+                    });
+                }
+            }
+            Property::Status => {
+                let agrees = expected_xero_statuses(invoice.status)
+                    .is_some_and(|expected| expected.contains(&external.status.as_str()));
+                if !agrees {
+                    differences.push(Difference {
+                        property: Property::Status,
+                        sequence_value: Some(invoice.status.as_str().to_string()),
+                        integration_value: Some(external.status.clone()),
+                    });
+                }
+            }
+        }
+    }
+    let kind = if differences.is_empty() { OutcomeKind::Matched } else { OutcomeKind::Mismatched };
+    InvoiceOutcome {
+        integration_id: Some(external.external_id.clone()),
+        differences,
+        ..InvoiceOutcome::new(&invoice.id, kind, now)
+    }
+}
+
+/// The invoice's Xero link, if it has one.
+pub fn xero_link(invoice: &Invoice) -> Option<&LinkedService> {
+    invoice.linked_services.iter().find(|l| l.external_service == XERO)
+}
+
+/// Adds (or replaces) the invoice's Xero link. `false` if it was already exactly that.
+pub fn link_to_xero(invoice: &mut Invoice, external: &ExternalInvoice, now: DateTime<Utc>) -> bool {
+    if xero_link(invoice).is_some_and(|l| l.external_id == external.external_id) {
+        return false;
+    }
+    invoice.linked_services.retain(|l| l.external_service != XERO);
+    invoice.linked_services.push(LinkedService {
+        external_service: XERO.into(),
+        external_id: external.external_id.clone(),
+        sync_time: now,
+        external_url: external.url.clone(),
+    });
+    true
+}
+
+/// Work for the queue: a batch of invoices, or a page of the account's invoices to expand
+/// (an empty `invoiceIds` means every FINAL, SENT or VOIDED invoice).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum ReconcileMessage {
+    #[serde(rename_all = "camelCase")]
+    Invoices { job_id: String, account_id: String, invoice_ids: Vec<String> },
+    #[serde(rename_all = "camelCase")]
+    Expand { job_id: String, account_id: String, after: Option<String> },
+}
+
+impl ReconcileMessage {
+    pub fn job_id(&self) -> &str {
+        match self {
+            ReconcileMessage::Invoices { job_id, .. } | ReconcileMessage::Expand { job_id, .. } => job_id,
+        }
+    }
+}
+
+/// The messages that carry a job's explicit ids, at most `BATCH_SIZE` each.
+pub fn batch_messages(job_id: &str, account_id: &str, invoice_ids: &[String]) -> Vec<ReconcileMessage> {
+    invoice_ids
+        .chunks(BATCH_SIZE)
+        .map(|chunk| ReconcileMessage::Invoices {
+            job_id: job_id.into(),
+            account_id: account_id.into(),
+            invoice_ids: chunk.to_vec(),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invoice::CreateInvoice;
+    use serde_json::json;
+
+    fn invoice(status: InvoiceStatus, number: Option<&str>) -> Invoice {
+        let request: CreateInvoice = serde_json::from_value(json!({"currency": "GBP", "customerId": "c"})).unwrap();
+        let mut invoice = Invoice::new_draft("inv-1".into(), "acct", request, Utc::now());
+        invoice.status = status;
+        invoice.invoice_number = number.map(String::from);
+        invoice
+    }
+
+    fn xero(number: &str, status: &str) -> ExternalInvoice {
+        ExternalInvoice {
+            external_id: "x-1".into(),
+            invoice_number: Some(number.into()),
+            status: status.into(),
+            url: None,
+        }
+    }
+
+    const BOTH: &[Property] = &[Property::InvoiceNumber, Property::Status];
+
+    #[test]
+    fn outcomes() {
+        let now = Utc::now();
+        let sent = invoice(InvoiceStatus::Sent, Some("INV-000001"));
+        assert_eq!(compare(&sent, Some(&xero("INV-000001", "AUTHORISED")), BOTH, now).outcome, OutcomeKind::Matched);
+        assert_eq!(compare(&sent, Some(&xero("INV-000001", "PAID")), BOTH, now).outcome, OutcomeKind::Matched);
+        let voided_there = compare(&sent, Some(&xero("INV-000001", "VOIDED")), BOTH, now);
+        assert_eq!(voided_there.outcome, OutcomeKind::Mismatched);
+        assert_eq!(
+            voided_there.differences,
+            vec![Difference {
+                property: Property::Status,
+                sequence_value: Some("SENT".into()),
+                integration_value: Some("VOIDED".into())
+            }]
+        );
+        let renumbered = compare(&sent, Some(&xero("INV-9", "AUTHORISED")), BOTH, now);
+        assert_eq!(
+            renumbered.differences,
+            vec![Difference {
+                property: Property::InvoiceNumber,
+                sequence_value: Some("INV-000001".into()),
+                integration_value: Some("INV-9".into())
+            }]
+        );
+        // Only the asked-for properties are compared.
+        assert_eq!(
+            compare(&sent, Some(&xero("INV-9", "AUTHORISED")), &[Property::Status], now).outcome,
+            OutcomeKind::Matched
+        );
+        assert_eq!(compare(&sent, None, BOTH, now).outcome, OutcomeKind::NotInIntegration);
+        let in_progress = invoice(InvoiceStatus::InProgress, None);
+        assert_eq!(compare(&in_progress, None, BOTH, now).outcome, OutcomeKind::Skipped);
+        let voided = invoice(InvoiceStatus::Voided, Some("INV-000001"));
+        assert_eq!(compare(&voided, Some(&xero("INV-000001", "DELETED")), BOTH, now).outcome, OutcomeKind::Matched);
+        let draft = invoice(InvoiceStatus::Draft, None);
+        assert_eq!(
+            compare(&draft, Some(&xero("", "SUBMITTED")), &[Property::Status], now).outcome,
+            OutcomeKind::Matched
+        );
+    }
+
+    #[test]
+    fn requests_are_checked_and_deduplicated() {
+        let request = |body: serde_json::Value| serde_json::from_value::<ReconcileRequest>(body);
+        let ok = request(json!({"integrationService": "Xero", "invoiceIds": ["a", "b", "a"],
+            "propertiesToCompare": ["STATUS", "STATUS", "INVOICE_NUMBER"]}))
+        .unwrap()
+        .validate()
+        .unwrap();
+        assert_eq!(ok.invoice_ids, vec!["a", "b"]);
+        assert_eq!(ok.properties_to_compare, vec![Property::Status, Property::InvoiceNumber]);
+        let empty =
+            request(json!({"integrationService": "Xero", "invoiceIds": [], "propertiesToCompare": []})).unwrap();
+        assert_eq!(
+            empty.validate().unwrap_err().public_message(),
+            "propertiesToCompare: at least one of INVOICE_NUMBER, STATUS is required"
+        );
+        let many = request(
+            json!({"integrationService": "Xero", "invoiceIds": vec!["x"; 10_001], "propertiesToCompare": ["STATUS"]}),
+        )
+        .unwrap();
+        assert_eq!(many.validate().unwrap_err().public_message(), "invoiceIds: at most 10000 ids, got 10001");
+        assert!(request(
+            json!({"integrationService": "QuickBooks", "invoiceIds": [], "propertiesToCompare": ["STATUS"]})
+        )
+        .is_err());
+        assert!(request(json!({"integrationService": "Xero", "invoiceIds": [1], "propertiesToCompare": ["STATUS"]}))
+            .is_err());
+        assert!(request(
+            json!({"integrationService": "Xero", "invoiceIds": [], "propertiesToCompare": ["STATUS"], "x": 1})
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn links_and_messages() {
+        let mut sent = invoice(InvoiceStatus::Sent, Some("INV-1"));
+        let now = Utc::now();
+        assert!(link_to_xero(&mut sent, &xero("INV-1", "AUTHORISED"), now));
+        assert!(!link_to_xero(&mut sent, &xero("INV-1", "AUTHORISED"), now));
+        assert_eq!(xero_link(&sent).unwrap().external_id, "x-1");
+        let ids: Vec<String> = (0..250).map(|i| i.to_string()).collect();
+        let messages = batch_messages("job", "acct", &ids);
+        assert_eq!(messages.len(), 3);
+        assert_eq!(
+            serde_json::to_value(&messages[2]).unwrap(),
+            json!({"kind": "invoices", "jobId": "job", "accountId": "acct", "invoiceIds": ids[200..].to_vec()})
+        );
+    }
+}

@@ -1,0 +1,446 @@
+//! Reconcile jobs, outcomes, batch reads of invoices and integration settings.
+//!
+//! | item              | pk             | sk                                   |
+//! |-------------------|----------------|--------------------------------------|
+//! | job               | `ACCOUNT#<id>` | `RECONCILE#<jobId>`                  |
+//! | outcome           | `ACCOUNT#<id>` | `RECONCILE#<jobId>#OUTCOME#<invoiceId>` |
+//! | expanded page     | `ACCOUNT#<id>` | `RECONCILE#<jobId>#PAGE#<pageKey>`   |
+
+use crate::{
+    account_pk, decode, encode,
+    invoices::{decode_versioned, invoice_sk},
+    is_condition_failure, n, s, sdk_error, DynamoStore, Item,
+};
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use chrono::{DateTime, Utc};
+use invoicing_domain::{
+    invoice::Invoice,
+    lines::Versioned,
+    pagination::Page,
+    ports::{IntegrationSettings, InvoiceBatches, ReconcileJobs, XeroSettings},
+    reconcile::{InvoiceOutcome, OutcomeKind, ReconcileJob, BATCH_SIZE},
+    Error, Result,
+};
+use serde::{Deserialize, Serialize};
+
+/// Outcomes per transaction: with the job's counter update, within DynamoDB's 100 actions.
+const OUTCOMES_PER_TRANSACTION: usize = 50;
+
+fn job_sk(job_id: &str) -> String {
+    format!("RECONCILE#{job_id}")
+}
+
+fn outcome_prefix(job_id: &str) -> String {
+    format!("RECONCILE#{job_id}#OUTCOME#")
+}
+
+fn page_sk(job_id: &str, page_key: &str) -> String {
+    format!("RECONCILE#{job_id}#PAGE#{page_key}")
+}
+
+/// The job item: the job's fields with its counts flattened into numbers that `ADD` can move.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct JobItem {
+    #[serde(flatten)]
+    job: ReconcileJob,
+    expansion_pending: bool,
+    processed: u64,
+}
+
+fn job_key(account_id: &str, job_id: &str) -> [(String, AttributeValue); 2] {
+    [("pk".into(), s(account_pk(account_id))), ("sk".into(), s(job_sk(job_id)))]
+}
+
+impl DynamoStore {
+    fn counter_update(&self, account_id: &str, job_id: &str, outcomes: &[InvoiceOutcome]) -> Result<Update> {
+        let mut by_kind: Vec<(OutcomeKind, u64)> = Vec::new();
+        for outcome in outcomes {
+            match by_kind.iter_mut().find(|(k, _)| *k == outcome.outcome) {
+                Some((_, count)) => *count += 1,
+                None => by_kind.push((outcome.outcome, 1)),
+            }
+        }
+        let mut expression = vec!["#processed :processed".to_string()];
+        // counts.total is set at creation or by expansion; outcomes move the other counts.
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(job_key(account_id, job_id).into_iter().collect()))
+            .expression_attribute_names("#processed", "processed")
+            .expression_attribute_values(":processed", n(outcomes.len()));
+        for (kind, count) in by_kind {
+            let (name, value) = (format!("#{}", kind.counter()), format!(":{}", kind.counter()));
+            expression.push(format!("counts.{name} {value}"));
+            update =
+                update.expression_attribute_names(name, kind.counter()).expression_attribute_values(value, n(count));
+        }
+        update
+            .update_expression(format!("ADD {}", expression.join(", ")))
+            .condition_expression("attribute_exists(pk)")
+            .build()
+            .map_err(|e| Error::internal(e.to_string()))
+    }
+
+    fn outcome_put(&self, account_id: &str, job_id: &str, outcome: &InvoiceOutcome) -> Result<Put> {
+        let mut item = encode(outcome)?;
+        item.insert("pk".into(), s(account_pk(account_id)));
+        item.insert("sk".into(), s(format!("{}{}", outcome_prefix(job_id), outcome.invoice_id)));
+        item.insert("entity".into(), s("RECONCILE_OUTCOME"));
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::internal(e.to_string()))
+    }
+
+    /// Writes outcomes and their counts in one transaction; `Ok(false)` if one was recorded before.
+    async fn record_together(&self, account_id: &str, job_id: &str, outcomes: &[InvoiceOutcome]) -> Result<bool> {
+        let mut writes = Vec::with_capacity(outcomes.len() + 1);
+        for outcome in outcomes {
+            writes.push(TransactWriteItem::builder().put(self.outcome_put(account_id, job_id, outcome)?).build());
+        }
+        writes.push(TransactWriteItem::builder().update(self.counter_update(account_id, job_id, outcomes)?).build());
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failure(&e) => Ok(false),
+            Err(e) => Err(sdk_error("TransactWriteItems", e)),
+        }
+    }
+}
+
+impl ReconcileJobs for DynamoStore {
+    async fn create_job(&self, account_id: &str, job: &ReconcileJob, expansion_pending: bool) -> Result<()> {
+        let mut item = encode(&JobItem { job: job.clone(), expansion_pending, processed: 0 })?;
+        item.extend(job_key(account_id, &job.id));
+        item.insert("entity".into(), s("RECONCILE_JOB"));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| sdk_error("PutItem", e))?;
+        Ok(())
+    }
+
+    async fn get_job(&self, account_id: &str, job_id: &str) -> Result<Option<ReconcileJob>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(account_id, job_id).into_iter().collect()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(output.item.map(decode::<JobItem>).transpose()?.map(|item| item.job))
+    }
+
+    async fn mark_running(&self, account_id: &str, job_id: &str) -> Result<()> {
+        let updated = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(account_id, job_id).into_iter().collect()))
+            .update_expression("SET #status = :running")
+            .condition_expression("#status = :queued")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", s("RUNNING"))
+            .expression_attribute_values(":queued", s("QUEUED"))
+            .send()
+            .await;
+        match updated {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    async fn mark_failed(&self, account_id: &str, job_id: &str, now: DateTime<Utc>) -> Result<()> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(account_id, job_id).into_iter().collect()))
+            .update_expression("SET #status = :failed, completedAt = :now")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":failed", s("FAILED"))
+            .expression_attribute_values(":now", s(invoicing_domain::payments::format_time(&now)))
+            .send()
+            .await
+            .map_err(|e| sdk_error("UpdateItem", e))?;
+        Ok(())
+    }
+
+    async fn record_outcomes(&self, account_id: &str, job_id: &str, outcomes: &[InvoiceOutcome]) -> Result<usize> {
+        let mut recorded = 0;
+        for chunk in outcomes.chunks(OUTCOMES_PER_TRANSACTION) {
+            if self.record_together(account_id, job_id, chunk).await? {
+                recorded += chunk.len();
+                continue;
+            }
+            // Some were recorded by an earlier delivery: record the others one by one.
+            for outcome in chunk {
+                if self.record_together(account_id, job_id, std::slice::from_ref(outcome)).await? {
+                    recorded += 1;
+                }
+            }
+        }
+        Ok(recorded)
+    }
+
+    async fn record_expanded_page(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        page_key: &str,
+        count: u64,
+        last: bool,
+    ) -> Result<()> {
+        let marker = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(account_pk(account_id)))
+            .item("sk", s(page_sk(job_id, page_key)))
+            .item("entity", s("RECONCILE_PAGE"))
+            .item("count", n(count))
+            .condition_expression("attribute_not_exists(pk)")
+            .build()
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let mut expression = "ADD counts.#total :count".to_string();
+        if last {
+            expression.push_str(" SET expansionPending = :false");
+        }
+        let mut total = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(job_key(account_id, job_id).into_iter().collect()))
+            .update_expression(expression)
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_values(":count", n(count));
+        if last {
+            total = total.expression_attribute_values(":false", AttributeValue::Bool(false));
+        }
+        let writes = vec![
+            TransactWriteItem::builder().put(marker).build(),
+            TransactWriteItem::builder().update(total.build().map_err(|e| Error::internal(e.to_string()))?).build(),
+        ];
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(()),
+            // Already counted by an earlier delivery of the same page.
+            Err(e) if is_condition_failure(&e) => Ok(()),
+            Err(e) => Err(sdk_error("TransactWriteItems", e)),
+        }
+    }
+
+    async fn complete_if_done(&self, account_id: &str, job_id: &str, now: DateTime<Utc>) -> Result<bool> {
+        let completed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(account_id, job_id).into_iter().collect()))
+            .update_expression("SET #status = :completed, completedAt = :now")
+            .condition_expression(
+                "expansionPending = :false AND #processed = counts.#total AND #status IN (:queued, :running)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#total", "total")
+            .expression_attribute_names("#processed", "processed")
+            .expression_attribute_values(":completed", s("COMPLETED"))
+            .expression_attribute_values(":queued", s("QUEUED"))
+            .expression_attribute_values(":running", s("RUNNING"))
+            .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":now", s(invoicing_domain::payments::format_time(&now)))
+            .send()
+            .await;
+        match completed {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(self
+                .get_job(account_id, job_id)
+                .await?
+                .is_some_and(|job| job.status == invoicing_domain::reconcile::JobStatus::Completed)),
+            Err(e) => Err(sdk_error("UpdateItem", e)),
+        }
+    }
+
+    async fn list_outcomes(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        outcome: Option<OutcomeKind>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page<InvoiceOutcome>> {
+        let prefix = outcome_prefix(job_id);
+        let mut request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":prefix", s(&prefix));
+        if let Some(kind) = outcome {
+            request = request
+                .filter_expression("outcome = :outcome")
+                .expression_attribute_values(":outcome", s(kind.as_str()));
+        }
+        let mut start = after.map(|after| {
+            Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(format!("{prefix}{after}")))])
+        });
+        let mut items: Vec<InvoiceOutcome> = Vec::with_capacity(limit + 1);
+        loop {
+            let output = request
+                .clone()
+                .limit(200)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                items.push(decode(item)?);
+                if items.len() > limit {
+                    break;
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if items.len() <= limit => start = Some(key),
+                _ => break,
+            }
+        }
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let after = if more { items.last().map(|o| o.invoice_id.clone()) } else { None };
+        Ok(Page { items, after })
+    }
+}
+
+impl InvoiceBatches for DynamoStore {
+    async fn get_invoices(&self, account_id: &str, invoice_ids: &[String]) -> Result<Vec<Versioned<Invoice>>> {
+        if invoice_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        if invoice_ids.len() > BATCH_SIZE {
+            return Err(Error::internal(format!("batch of {} invoices exceeds {BATCH_SIZE}", invoice_ids.len())));
+        }
+        let mut keys: Vec<Item> = Vec::with_capacity(invoice_ids.len());
+        for id in invoice_ids {
+            let key = Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(invoice_sk(id)))]);
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        let mut found = Vec::with_capacity(keys.len());
+        // BatchGetItem may leave keys unprocessed under load: ask again for those.
+        for _ in 0..10 {
+            if keys.is_empty() {
+                break;
+            }
+            let request = KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| Error::internal(e.to_string()))?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| sdk_error("BatchGetItem", e))?;
+            for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
+                found.push(decode_versioned(item)?);
+            }
+            keys = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+        }
+        if !keys.is_empty() {
+            return Err(Error::internal("BatchGetItem left keys unprocessed"));
+        }
+        Ok(found)
+    }
+
+    async fn list_reconcilable_invoice_ids(
+        &self,
+        account_id: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page<String>> {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .filter_expression("#status IN (:final, :sent, :voided)")
+            .projection_expression("id")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":prefix", s("INVOICE#"))
+            .expression_attribute_values(":final", s("FINAL"))
+            .expression_attribute_values(":sent", s("SENT"))
+            .expression_attribute_values(":voided", s("VOIDED"));
+        let mut start = after
+            .map(|after| Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(invoice_sk(after)))]));
+        let mut ids: Vec<String> = Vec::with_capacity(limit + 1);
+        loop {
+            let output = request
+                .clone()
+                .limit(500)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            for item in output.items.unwrap_or_default() {
+                if let Some(id) = item.get("id").and_then(|v| v.as_s().ok()) {
+                    ids.push(id.clone());
+                }
+                if ids.len() > limit {
+                    break;
+                }
+            }
+            match output.last_evaluated_key {
+                Some(key) if ids.len() <= limit => start = Some(key),
+                _ => break,
+            }
+        }
+        let more = ids.len() > limit;
+        ids.truncate(limit);
+        let after = if more { ids.last().cloned() } else { None };
+        Ok(Page { items: ids, after })
+    }
+}
+
+impl IntegrationSettings for DynamoStore {
+    async fn xero_settings(&self, account_id: &str) -> Result<Option<XeroSettings>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(account_id)))
+            .key("sk", s("ACCOUNT"))
+            .projection_expression("xeroConnection")
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        match output.item.and_then(|mut item| item.remove("xeroConnection")) {
+            Some(value) => serde_dynamo::from_attribute_value(value)
+                .map(Some)
+                .map_err(|e| Error::internal(format!("corrupt Xero settings: {e}"))),
+            None => Ok(None),
+        }
+    }
+
+    async fn set_xero_settings(&self, account_id: &str, settings: &XeroSettings) -> Result<()> {
+        let value = serde_dynamo::to_attribute_value(settings).map_err(|e| Error::internal(e.to_string()))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(account_id)))
+            .key("sk", s("ACCOUNT"))
+            .update_expression("SET xeroConnection = :settings")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":settings", value)
+            .send()
+            .await
+            .map_err(|e| sdk_error("UpdateItem", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,65 @@
+//! The reconcile work queue on SQS: messages are JSON, sent ten at a time.
+
+use aws_sdk_sqs::{error::DisplayErrorContext, types::SendMessageBatchRequestEntry, Client};
+use invoicing_domain::{ports::WorkQueue, reconcile::ReconcileMessage, Error, Result};
+use std::time::Duration;
+
+/// SQS's limit of entries per SendMessageBatch.
+const ENTRIES_PER_BATCH: usize = 10;
+/// SQS's longest message delay.
+const MAX_DELAY: Duration = Duration::from_secs(900);
+
+#[derive(Clone, Debug)]
+pub struct SqsQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self { client, queue_url: queue_url.into() }
+    }
+
+    /// From the standard AWS environment (`AWS_ENDPOINT_URL` included) and `QUEUE_URL`.
+    pub async fn from_env() -> std::result::Result<Self, String> {
+        let queue_url = std::env::var("QUEUE_URL").map_err(|_| "QUEUE_URL is not set".to_string())?;
+        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Ok(Self::new(Client::new(&config), queue_url))
+    }
+}
+
+impl WorkQueue for SqsQueue {
+    async fn enqueue(&self, messages: &[ReconcileMessage], delay: Duration) -> Result<()> {
+        let delay_seconds = delay.min(MAX_DELAY).as_secs() as i32;
+        for chunk in messages.chunks(ENTRIES_PER_BATCH) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (index, message) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(message).map_err(|e| Error::internal(e.to_string()))?;
+                let entry = SendMessageBatchRequestEntry::builder()
+                    .id(index.to_string())
+                    .message_body(body)
+                    .delay_seconds(delay_seconds)
+                    .build()
+                    .map_err(|e| Error::internal(e.to_string()))?;
+                entries.push(entry);
+            }
+            let output = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| Error::internal(format!("SQS SendMessageBatch failed: {}", DisplayErrorContext(e))))?;
+            if let Some(failed) = output.failed.first() {
+                return Err(Error::internal(format!(
+                    "SQS refused {} of {} messages: {}",
+                    output.failed.len(),
+                    chunk.len(),
+                    failed.message.as_deref().unwrap_or(failed.code.as_str())
+                )));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,555 @@
+//! Xero Accounting API client for a "custom connection" (OAuth2 client credentials).
+//!
+//! It reads invoices in batches of at most [`MAX_BATCH`] ids or numbers per call, keeps within
+//! Xero's per-tenant limits (5 calls in flight, 60 a minute, 5,000 a day), retries what is worth
+//! retrying and hands long rate-limit waits back to the caller as [`XeroError::RateLimited`].
+
+use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER};
+use reqwest::{RequestBuilder, StatusCode};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Poll;
+use std::time::Duration;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::Instant;
+
+/// Most ids (or numbers) Xero accepts in one filter, and its page size.
+pub const MAX_BATCH: usize = 100;
+pub const DEFAULT_API_BASE_URL: &str = "https://api.xero.com";
+pub const DEFAULT_TOKEN_URL: &str = "https://identity.xero.com/connect/token";
+
+/// Xero allows 5 calls in flight per tenant; one client serves one tenant.
+const MAX_IN_FLIGHT: usize = 5;
+/// Refresh a token this long before Xero says it expires, so it never expires mid-call.
+const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
+/// Xero documents 30-minute tokens; used if the answer leaves `expires_in` out.
+const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 1800;
+/// A 429 without a usable `Retry-After`: assume the minute window has to pass.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Error bodies are kept for diagnosis but bounded, as Xero can answer with whole HTML pages.
+const MAX_ERROR_BODY_CHARS: usize = 500;
+const TENANT_HEADER: &str = "xero-tenant-id";
+
+/// One Xero connection: the app's credentials and the organisation (tenant) it reads.
+#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct XeroConnection {
+    pub client_id: String,
+    pub client_secret: String,
+    pub tenant_id: Option<String>,
+    pub api_base_url: String,
+    pub token_url: String,
+}
+
+// Written by hand so that the secret never reaches a log line.
+impl std::fmt::Debug for XeroConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XeroConnection")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("tenant_id", &self.tenant_id)
+            .field("api_base_url", &self.api_base_url)
+            .field("token_url", &self.token_url)
+            .finish()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XeroInvoice {
+    pub invoice_id: String,
+    pub invoice_number: Option<String>,
+    pub status: String,
+    pub url: Option<String>,
+}
+
+/// HTTP attempts made by a client, retries included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CallCounts {
+    pub token_calls: u64,
+    pub api_calls: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum XeroError {
+    /// Xero asked to wait longer than the client is willing to: retry the whole batch later.
+    #[error("Xero rate limit ({problem:?}); retry after {retry_after:?}")]
+    RateLimited { retry_after: Duration, problem: Option<String> },
+    #[error("Xero rejected the credentials")]
+    Unauthorized,
+    #[error("Xero answered {status}: {body}")]
+    Api { status: u16, body: String },
+    /// 5xx answers, timeouts or connection errors that outlasted the retries.
+    #[error("Xero unavailable: {0}")]
+    Unavailable(String),
+    #[error("unexpected answer from Xero: {0}")]
+    Decode(String),
+}
+
+/// How hard the client tries before giving up on a call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Retries after a 5xx answer, a timeout or a connection error.
+    pub max_retries: u32,
+    /// Backoff before the first retry; it doubles per retry (with full jitter) up to `max_delay`.
+    pub base_delay: Duration,
+    pub max_delay: Duration,
+    /// A 429 asking to wait longer than this is returned as [`XeroError::RateLimited`].
+    pub max_rate_limit_wait: Duration,
+    pub max_rate_limit_retries: u32,
+    /// Per HTTP attempt, from connecting until the body has been read.
+    pub request_timeout: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_retries: 4,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+            max_rate_limit_wait: Duration::from_secs(10),
+            max_rate_limit_retries: 3,
+            request_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A client for one connection (one tenant). Share it through an `Arc`: the token cache, the
+/// in-flight limit and the call counters are per instance.
+pub struct XeroClient {
+    connection: XeroConnection,
+    policy: RetryPolicy,
+    http: reqwest::Client,
+    /// Held while a token is fetched, so that concurrent callers wait for it instead of each
+    /// fetching their own.
+    token: Mutex<Option<CachedToken>>,
+    in_flight: Semaphore,
+    token_calls: AtomicU64,
+    api_calls: AtomicU64,
+}
+
+impl std::fmt::Debug for XeroClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("XeroClient")
+            .field("connection", &self.connection)
+            .field("policy", &self.policy)
+            .field("calls", &self.calls())
+            .finish_non_exhaustive()
+    }
+}
+
+struct CachedToken {
+    value: String,
+    refresh_at: Instant,
+}
+
+#[derive(Clone, Copy)]
+enum Call {
+    Token,
+    Api,
+}
+
+#[derive(Clone, Copy)]
+enum Filter {
+    Ids,
+    Numbers,
+}
+
+impl Filter {
+    fn query_param(self) -> &'static str {
+        match self {
+            Filter::Ids => "IDs",
+            Filter::Numbers => "InvoiceNumbers",
+        }
+    }
+
+    fn key(self, invoice: &XeroInvoice) -> Option<&str> {
+        match self {
+            Filter::Ids => Some(&invoice.invoice_id),
+            Filter::Numbers => invoice.invoice_number.as_deref(),
+        }
+    }
+}
+
+/// An HTTP answer read in full (status, headers, body).
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+#[derive(Deserialize)]
+struct TokenAnswer {
+    access_token: String,
+    expires_in: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct InvoicesPage {
+    #[serde(rename = "Invoices", default)]
+    invoices: Vec<RawInvoice>,
+    pagination: Option<Pagination>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Pagination {
+    page_count: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct RawInvoice {
+    #[serde(rename = "InvoiceID")]
+    invoice_id: String,
+    invoice_number: Option<String>,
+    status: String,
+    url: Option<String>,
+}
+
+impl From<RawInvoice> for XeroInvoice {
+    fn from(raw: RawInvoice) -> Self {
+        // Xero sends empty strings for fields that have no value.
+        let non_empty = |value: Option<String>| value.filter(|v| !v.is_empty());
+        XeroInvoice {
+            invoice_id: raw.invoice_id,
+            invoice_number: non_empty(raw.invoice_number),
+            status: raw.status,
+            url: non_empty(raw.url),
+        }
+    }
+}
+
+impl XeroClient {
+    pub fn new(connection: XeroConnection) -> XeroClient {
+        XeroClient::with_policy(connection, RetryPolicy::default())
+    }
+
+    pub fn with_policy(connection: XeroConnection, policy: RetryPolicy) -> XeroClient {
+        XeroClient {
+            connection,
+            policy,
+            // Timeouts are set per request, from the policy.
+            http: reqwest::Client::new(),
+            token: Mutex::new(None),
+            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            token_calls: AtomicU64::new(0),
+            api_calls: AtomicU64::new(0),
+        }
+    }
+
+    pub fn connection(&self) -> &XeroConnection {
+        &self.connection
+    }
+
+    /// The invoices with these InvoiceIDs that exist; ids Xero does not know are left out.
+    pub async fn invoices_by_ids(&self, ids: &[String]) -> Result<Vec<XeroInvoice>, XeroError> {
+        self.invoices_by(Filter::Ids, ids).await
+    }
+
+    /// The invoices with these numbers that exist; numbers Xero does not know are left out.
+    pub async fn invoices_by_numbers(&self, numbers: &[String]) -> Result<Vec<XeroInvoice>, XeroError> {
+        self.invoices_by(Filter::Numbers, numbers).await
+    }
+
+    pub fn calls(&self) -> CallCounts {
+        CallCounts {
+            token_calls: self.token_calls.load(Ordering::Relaxed),
+            api_calls: self.api_calls.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn invoices_by(&self, filter: Filter, keys: &[String]) -> Result<Vec<XeroInvoice>, XeroError> {
+        let mut seen = HashSet::new();
+        let wanted: Vec<&str> =
+            keys.iter().map(String::as_str).filter(|key| !key.is_empty() && seen.insert(*key)).collect();
+        // Batches run concurrently; the semaphore keeps them within Xero's in-flight limit.
+        let batches = wanted.chunks(MAX_BATCH).map(|batch| self.fetch_batch(filter, batch)).collect();
+        let found = try_join_all(batches).await?;
+        let mut ids = HashSet::new();
+        Ok(found.into_iter().flatten().filter(|invoice| ids.insert(invoice.invoice_id.clone())).collect())
+    }
+
+    /// Reads one batch page by page. Servers may ignore the filter (the local emulator ignores
+    /// `IDs`), so only the requested invoices are kept, and paging stops once all were seen.
+    async fn fetch_batch(&self, filter: Filter, batch: &[&str]) -> Result<Vec<XeroInvoice>, XeroError> {
+        let requested: HashSet<&str> = batch.iter().copied().collect();
+        let mut missing = requested.clone();
+        let joined = batch.join(",");
+        let mut found = Vec::new();
+        let mut page = 1;
+        loop {
+            let answer = self.invoices_page(filter, &joined, page).await?;
+            let count = answer.invoices.len();
+            let last_page = match answer.pagination {
+                Some(pagination) => page >= pagination.page_count,
+                None => count < MAX_BATCH,
+            };
+            for invoice in answer.invoices.into_iter().map(XeroInvoice::from) {
+                if let Some(key) = filter.key(&invoice).filter(|k| requested.contains(k)) {
+                    missing.remove(key);
+                    found.push(invoice);
+                }
+            }
+            if missing.is_empty() || last_page || count == 0 {
+                return Ok(found);
+            }
+            page += 1;
+        }
+    }
+
+    async fn invoices_page(&self, filter: Filter, joined: &str, page: u32) -> Result<InvoicesPage, XeroError> {
+        let url = format!("{}/api.xro/2.0/Invoices", self.connection.api_base_url.trim_end_matches('/'));
+        let page = page.to_string();
+        let query = [(filter.query_param(), joined), ("page", page.as_str())];
+        let answer = self.authorized_get(&url, &query).await?;
+        serde_json::from_str(&answer.body).map_err(|e| XeroError::Decode(e.to_string()))
+    }
+
+    /// A GET with the bearer token; a 401 means the token was revoked or expired early, so it is
+    /// dropped and the call made once more with a new one.
+    async fn authorized_get(&self, url: &str, query: &[(&str, &str)]) -> Result<Answer, XeroError> {
+        let mut token_renewed = false;
+        loop {
+            let token = self.access_token().await?;
+            let answer = self
+                .send(Call::Api, || {
+                    let request =
+                        self.http.get(url).bearer_auth(&token).header(ACCEPT, "application/json").query(query);
+                    match &self.connection.tenant_id {
+                        Some(tenant) => request.header(TENANT_HEADER, tenant),
+                        None => request,
+                    }
+                })
+                .await?;
+            match answer.status {
+                status if status.is_success() => return Ok(answer),
+                StatusCode::UNAUTHORIZED if !token_renewed => {
+                    tracing::info!("Xero refused the access token; fetching a new one");
+                    self.forget_token(&token).await;
+                    token_renewed = true;
+                }
+                StatusCode::UNAUTHORIZED => return Err(XeroError::Unauthorized),
+                status => return Err(api_error(status, &answer.body)),
+            }
+        }
+    }
+
+    async fn access_token(&self) -> Result<String, XeroError> {
+        let mut cached = self.token.lock().await;
+        if let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.refresh_at) {
+            return Ok(token.value.clone());
+        }
+        let token = self.fetch_token().await?;
+        let value = token.value.clone();
+        *cached = Some(token);
+        Ok(value)
+    }
+
+    /// Drops the cached token unless another caller has already replaced it.
+    async fn forget_token(&self, stale: &str) {
+        let mut cached = self.token.lock().await;
+        if cached.as_ref().is_some_and(|t| t.value == stale) {
+            *cached = None;
+        }
+    }
+
+    async fn fetch_token(&self) -> Result<CachedToken, XeroError> {
+        let connection = &self.connection;
+        let answer = self
+            .send(Call::Token, || {
+                self.http
+                    .post(&connection.token_url)
+                    .basic_auth(&connection.client_id, Some(&connection.client_secret))
+                    .header(ACCEPT, "application/json")
+                    .form(&[("grant_type", "client_credentials")])
+            })
+            .await?;
+        match answer.status {
+            status if status.is_success() => {}
+            StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                return Err(XeroError::Unauthorized)
+            }
+            status => return Err(api_error(status, &answer.body)),
+        }
+        let token: TokenAnswer =
+            serde_json::from_str(&answer.body).map_err(|e| XeroError::Decode(format!("token answer: {e}")))?;
+        let lifetime = Duration::from_secs(token.expires_in.unwrap_or(DEFAULT_TOKEN_LIFETIME_SECS));
+        // Short-lived tokens still get used for half their life rather than not at all.
+        let usable_for = lifetime.saturating_sub(TOKEN_REFRESH_MARGIN).max(lifetime / 2);
+        Ok(CachedToken { value: token.access_token, refresh_at: Instant::now() + usable_for })
+    }
+
+    /// Sends a request, retrying 5xx answers and transport errors with backoff and short 429
+    /// waits. Any other answer (success or not) is returned for the caller to interpret.
+    async fn send(&self, call: Call, request: impl Fn() -> RequestBuilder) -> Result<Answer, XeroError> {
+        let policy = &self.policy;
+        let mut failures = 0;
+        let mut rate_limit_waits = 0;
+        loop {
+            let failure = match self.attempt(call, request()).await {
+                Ok(answer) if answer.status == StatusCode::TOO_MANY_REQUESTS => {
+                    let retry_after = retry_after(&answer.headers);
+                    let problem =
+                        answer.headers.get("x-rate-limit-problem").and_then(|v| v.to_str().ok()).map(str::to_owned);
+                    if rate_limit_waits >= policy.max_rate_limit_retries || retry_after > policy.max_rate_limit_wait {
+                        return Err(XeroError::RateLimited { retry_after, problem });
+                    }
+                    rate_limit_waits += 1;
+                    tracing::warn!(?retry_after, ?problem, "Xero rate limit; waiting");
+                    tokio::time::sleep(retry_after).await;
+                    continue;
+                }
+                Ok(answer) if answer.status.is_server_error() => {
+                    format!("{}: {}", answer.status, truncate(&answer.body))
+                }
+                Ok(answer) => return Ok(answer),
+                Err(transport_error) => transport_error,
+            };
+            if failures >= policy.max_retries {
+                return Err(XeroError::Unavailable(failure));
+            }
+            let delay = backoff(policy, failures);
+            failures += 1;
+            tracing::warn!(%failure, ?delay, retry = failures, "Xero call failed; retrying");
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    /// One HTTP attempt, counted. API attempts hold an in-flight permit until the body is read.
+    /// The error describes a transport failure (worth retrying).
+    async fn attempt(&self, call: Call, request: RequestBuilder) -> Result<Answer, String> {
+        let _permit = match call {
+            Call::Token => {
+                self.token_calls.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Call::Api => {
+                // `acquire` fails only on a closed semaphore, and this one is never closed.
+                let permit = self.in_flight.acquire().await.ok();
+                self.api_calls.fetch_add(1, Ordering::Relaxed);
+                permit
+            }
+        };
+        let response = request.timeout(self.policy.request_timeout).send().await.map_err(|e| describe(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.text().await.map_err(|e| describe(&e))?;
+        Ok(Answer { status, headers, body })
+    }
+}
+
+fn retry_after(headers: &HeaderMap) -> Duration {
+    headers
+        .get(RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .map(Duration::from_secs)
+        .unwrap_or(DEFAULT_RETRY_AFTER)
+}
+
+/// Exponential backoff with full jitter: anywhere between zero and the capped exponential delay,
+/// so that clients that failed together do not retry together.
+fn backoff(policy: &RetryPolicy, retry: u32) -> Duration {
+    let ceiling = policy.base_delay.saturating_mul(2u32.saturating_pow(retry)).min(policy.max_delay);
+    ceiling.mul_f64(rand::random::<f64>())
+}
+
+fn api_error(status: StatusCode, body: &str) -> XeroError {
+    XeroError::Api { status: status.as_u16(), body: truncate(body) }
+}
+
+fn truncate(body: &str) -> String {
+    match body.char_indices().nth(MAX_ERROR_BODY_CHARS) {
+        Some((end, _)) => format!("{}…", &body[..end]),
+        None => body.to_owned(),
+    }
+}
+
+/// The error with its causes, which is where reqwest says what actually went wrong.
+fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Runs the futures concurrently and collects their outputs (in completion order), stopping at
+/// the first error. Borrowing futures cannot be spawned as tasks, hence this small join.
+async fn try_join_all<T, E, F>(futures: Vec<F>) -> Result<Vec<T>, E>
+where
+    F: Future<Output = Result<T, E>>,
+{
+    let mut pending: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut done = Vec::with_capacity(pending.len());
+    std::future::poll_fn(|cx| {
+        let mut i = 0;
+        while i < pending.len() {
+            match pending[i].as_mut().poll(cx) {
+                Poll::Ready(Ok(output)) => {
+                    done.push(output);
+                    drop(pending.swap_remove(i));
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error)),
+                Poll::Pending => i += 1,
+            }
+        }
+        if pending.is_empty() {
+            Poll::Ready(Ok(std::mem::take(&mut done)))
+        } else {
+            Poll::Pending
+        }
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_the_secret() {
+        let connection = XeroConnection {
+            client_id: "id".into(),
+            client_secret: "very-secret".into(),
+            tenant_id: None,
+            api_base_url: DEFAULT_API_BASE_URL.into(),
+            token_url: DEFAULT_TOKEN_URL.into(),
+        };
+        let text = format!("{connection:?}");
+        assert!(!text.contains("very-secret"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+
+    #[test]
+    fn backoff_stays_within_the_capped_exponential() {
+        let policy = RetryPolicy::default();
+        for retry in 0..10 {
+            let ceiling = (policy.base_delay * 2u32.pow(retry)).min(policy.max_delay);
+            assert!(backoff(&policy, retry) <= ceiling);
+        }
+    }
+
+    #[test]
+    fn truncate_keeps_short_bodies_and_cuts_long_ones_on_char_boundaries() {
+        assert_eq!(truncate("short"), "short");
+        let long = "é".repeat(MAX_ERROR_BODY_CHARS + 10);
+        let cut = truncate(&long);
+        assert_eq!(cut.chars().count(), MAX_ERROR_BODY_CHARS + 1);
+        assert!(cut.ends_with('…'));
+    }
+
+    #[test]
+    fn missing_or_unparsable_retry_after_assumes_a_minute() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(retry_after(&headers), DEFAULT_RETRY_AFTER);
+        headers.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Duration::from_secs(7));
+    }
+}
