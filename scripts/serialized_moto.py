@@ -1,9 +1,10 @@
-"""moto_server, applying one request at a time.
+"""moto_server, applying one DynamoDB request at a time.
 
 moto's TransactWriteItems is not atomic across concurrent requests: a transaction whose condition
 fails restores a snapshot of every table it touched, undoing writes that other requests made in the
-meantime. DynamoDB never does that. Serializing requests (connections are still served by threads)
-makes the local server keep DynamoDB's guarantees, which the concurrency tests depend on.
+meantime. DynamoDB never does that. Serializing DynamoDB requests (connections are still served by
+threads, and other services, such as SQS long polls, are not held up) makes the local server keep
+DynamoDB's guarantees, which the concurrency tests depend on.
 
 Usage: python serialized_moto.py -H 127.0.0.1 -p 5050
 """
@@ -25,6 +26,8 @@ class Serialized:
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
         with self.lock:
             return list(self.app(environ, start_response))
 

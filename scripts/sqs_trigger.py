@@ -49,13 +49,14 @@ def main():
     while True:
         try:
             received = sqs.receive_message(QueueUrl=args.queue_url, MaxNumberOfMessages=args.batch_size,
-                                           WaitTimeSeconds=1, AttributeNames=["All"])
+                                           WaitTimeSeconds=0, AttributeNames=["All"])
         except Exception as error:  # the local server restarting: try again shortly
             print(f"sqs-trigger: receive failed: {error}", flush=True)
             time.sleep(1)
             continue
         messages = received.get("Messages", [])
         if not messages:
+            time.sleep(0.2)
             continue
         event = {"Records": [{
             "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],

@@ -2,8 +2,12 @@
 //! function with the deployed routes, both on free loopback ports, both stopped on drop.
 
 use chrono::Utc;
-use invoicing_domain::{account::NewAccount, ports::AccountStore};
+use invoicing_domain::{
+    account::NewAccount,
+    ports::{AccountStore, IntegrationSecrets, IntegrationSettings, XeroSettings},
+};
 use invoicing_dynamodb::DynamoStore;
+use invoicing_secrets::SecretsStore;
 use invoicing_test_support::{free_port, venv_tool, wait_for_port, workspace_root, MotoServer, ProcessGuard};
 use std::{
     path::PathBuf,
@@ -28,7 +32,14 @@ pub const FUNCTIONS: &[&str] = &[
     "reconcile-invoice-payments",
     "unreconcile-invoice-payments",
     "get-invoice-aggregate",
+    "reconcile-with-integration",
+    "get-reconcile-job",
+    "list-reconcile-results",
+    "reconcile-worker",
 ];
+
+/// The local Xero client secret every connected test account uses.
+const XERO_SECRET: &str = "e2e-xero-secret";
 
 pub struct Stack {
     pub base_url: String,
@@ -39,10 +50,16 @@ pub struct Stack {
     pub globex: NewAccount,
     /// The account whose API key the `events/` files carry.
     pub events_account: NewAccount,
+    /// An account of its own for reconciling every invoice (an empty `invoiceIds`).
+    pub initech: NewAccount,
+    /// `xero-local`'s base URL.
+    pub xero_url: String,
     pub http: reqwest::Client,
     pub log: PathBuf,
-    // Dropped first: the functions stop before the store they use.
+    // Dropped first: the trigger and the functions stop before what they use.
+    _trigger: ProcessGuard,
     _watch: ProcessGuard,
+    _xero: ProcessGuard,
     pub moto: MotoServer,
 }
 
@@ -58,14 +75,43 @@ impl Stack {
         let root = workspace_root();
         let moto = MotoServer::start();
         let store = runtime.block_on(moto.fresh_store());
-        let (acme, globex, events_account) = runtime.block_on(async {
+        let xero_port = free_port();
+        let xero = ProcessGuard::spawn(
+            Command::new(venv_tool("xero-local"))
+                .env("XERO_HOST", "127.0.0.1")
+                .env("XERO_PORT", xero_port.to_string())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
+        .expect("start xero-local");
+        wait_for_port(xero_port, Duration::from_secs(60)).unwrap();
+        let xero_url = format!("http://127.0.0.1:{xero_port}");
+        let secrets_prefix = format!("invoicing-e2e-{}", std::process::id());
+
+        let (acme, globex, events_account, initech, queue_url) = runtime.block_on(async {
             let acme = NewAccount::generate("Acme", Utc::now());
             let globex = NewAccount::generate("Globex", Utc::now());
             let events = NewAccount::generate("Events", Utc::now()).with_api_key(&events_api_key()).unwrap();
-            for account in [&acme, &globex, &events] {
+            let initech = NewAccount::generate("Initech", Utc::now());
+            for account in [&acme, &globex, &events, &initech] {
                 store.create_account(account).await.unwrap();
             }
-            (acme, globex, events)
+            // Globex stays without a Xero connection.
+            let config = moto.sdk_config().await;
+            let secrets = SecretsStore::new(aws_sdk_secretsmanager_client(&config), &secrets_prefix);
+            for account in [&acme, &events, &initech] {
+                // Each account its own Xero organisation (tenant), as in real life.
+                let settings = XeroSettings {
+                    client_id: "e2e-client".into(),
+                    tenant_id: Some(account.account.id.clone()),
+                    api_base_url: xero_url.clone(),
+                    token_url: format!("{xero_url}/connect/token"),
+                };
+                store.set_xero_settings(&account.account.id, &settings).await.unwrap();
+                secrets.set_xero_client_secret(&account.account.id, XERO_SECRET).await.unwrap();
+            }
+            (acme, globex, events, initech, create_queues(&config).await)
         });
 
         let run_dir = root.join("target/e2e").join(format!("run-{}", std::process::id()));
@@ -74,7 +120,8 @@ impl Stack {
         std::fs::write(
             &env_file,
             format!(
-                "AWS_ENDPOINT_URL={}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\nTABLE_NAME={}\nRUST_LOG=info\n",
+                "AWS_ENDPOINT_URL={}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\nTABLE_NAME={}\n\
+                 QUEUE_URL={queue_url}\nSECRETS_PREFIX={secrets_prefix}\nMAX_RECEIVE_COUNT=5\nRUST_LOG=info\n",
                 moto.endpoint,
                 store.table()
             ),
@@ -109,6 +156,22 @@ impl Stack {
         .expect("start cargo lambda watch (run `make test`, which installs it)");
         wait_for_port(api_port, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}; see {}", log.display()));
 
+        let trigger_log = std::fs::File::create(run_dir.join("sqs-trigger.log")).unwrap();
+        let trigger = ProcessGuard::spawn(
+            Command::new(venv_tool("python"))
+                .arg(root.join("scripts/sqs_trigger.py"))
+                .args(["--queue-url", &queue_url, "--function", "reconcile-worker"])
+                .args(["--invoke-url", &format!("http://127.0.0.1:{api_port}")])
+                .env("AWS_ENDPOINT_URL", &moto.endpoint)
+                .env("AWS_REGION", "us-east-1")
+                .env("AWS_ACCESS_KEY_ID", "test")
+                .env("AWS_SECRET_ACCESS_KEY", "test")
+                .stdin(Stdio::null())
+                .stdout(trigger_log.try_clone().unwrap())
+                .stderr(trigger_log),
+        )
+        .expect("start the SQS trigger");
+
         let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
         let stack = Stack {
             base_url: format!("http://127.0.0.1:{api_port}"),
@@ -117,9 +180,13 @@ impl Stack {
             acme,
             globex,
             events_account,
+            initech,
+            xero_url,
             http,
             log,
+            _trigger: trigger,
             _watch: watch,
+            _xero: xero,
             moto,
         };
         // The first request to each function starts it; do that before any test measures anything.
@@ -177,5 +244,91 @@ impl Stack {
             String::from_utf8_lossy(&output.stderr)
         );
         serde_json::from_slice(&output.stdout).expect("invoke prints the function's JSON answer")
+    }
+}
+
+fn aws_sdk_secretsmanager_client(config: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Client {
+    aws_sdk_secretsmanager::Client::new(config)
+}
+
+/// The reconcile queue with its dead-letter queue (five deliveries), as template.yaml has them,
+/// with a short visibility timeout so that retries come back within seconds.
+async fn create_queues(config: &aws_config::SdkConfig) -> String {
+    use aws_sdk_sqs::types::QueueAttributeName;
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let dlq = sqs.create_queue().queue_name("reconcile-e2e-dlq").send().await.unwrap().queue_url.unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()
+        .remove(&QueueAttributeName::QueueArn)
+        .unwrap();
+    let redrive = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": 5}).to_string();
+    sqs.create_queue()
+        .queue_name("reconcile-e2e")
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .attributes(QueueAttributeName::VisibilityTimeout, "5")
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap()
+}
+
+impl Stack {
+    /// A bearer token from xero-local (it accepts any credentials).
+    pub async fn xero_token(&self) -> String {
+        let token: serde_json::Value = self
+            .http
+            .post(format!("{}/connect/token", self.xero_url))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token["access_token"].as_str().unwrap().to_string()
+    }
+
+    /// Creates invoices in an account's Xero organisation in xero-local: (number, status) pairs;
+    /// answers their Xero ids.
+    pub async fn create_in_xero(&self, account: &NewAccount, invoices: &[(&str, &str)]) -> Vec<String> {
+        let body = serde_json::json!({"Invoices": invoices.iter().map(|(number, status)| serde_json::json!({
+            "Type": "ACCREC", "InvoiceNumber": number, "Status": status, "Contact": {"Name": "Acme"},
+            "LineItems": [{"Description": "Services", "Quantity": 1, "UnitAmount": 100}]
+        })).collect::<Vec<_>>()});
+        let created: serde_json::Value = self
+            .http
+            .post(format!("{}/api.xro/2.0/Invoices", self.xero_url))
+            .bearer_auth(self.xero_token().await)
+            .header("xero-tenant-id", &account.account.id)
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        created["Invoices"].as_array().unwrap().iter().map(|i| i["InvoiceID"].as_str().unwrap().to_string()).collect()
+    }
+
+    /// Changes an invoice in an account's Xero organisation in xero-local.
+    pub async fn update_in_xero(&self, account: &NewAccount, xero_id: &str, changes: serde_json::Value) {
+        let response = self
+            .http
+            .post(format!("{}/api.xro/2.0/Invoices/{xero_id}", self.xero_url))
+            .bearer_auth(self.xero_token().await)
+            .header("xero-tenant-id", &account.account.id)
+            .json(&serde_json::json!({"Invoices": [changes]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(response.status().is_success(), "xero-local update: {}", response.status());
     }
 }

@@ -133,7 +133,10 @@ pub enum Step {
     RetryAfter(Duration),
 }
 
-pub struct Worker<S, I, Q> {
+pub struct Worker<J, S, I, Q> {
+    /// Jobs and outcomes.
+    pub jobs: J,
+    /// Our invoices: batch reads, and link writes.
     pub store: S,
     pub integrations: I,
     pub queue: Q,
@@ -142,9 +145,10 @@ pub struct Worker<S, I, Q> {
     pub max_receive_count: u32,
 }
 
-impl<S, I, Q> Worker<S, I, Q>
+impl<J, S, I, Q> Worker<J, S, I, Q>
 where
-    S: ReconcileJobs + InvoiceBatches + InvoiceStore,
+    J: ReconcileJobs,
+    S: InvoiceBatches + InvoiceStore,
     I: Integrations,
     Q: WorkQueue,
 {
@@ -228,10 +232,10 @@ where
         // once) rather than counting work that was never queued.
         self.queue.enqueue(&messages, Duration::ZERO).await?;
         let page_key = after.unwrap_or("start");
-        self.store
+        self.jobs
             .record_expanded_page(account_id, job_id, page_key, page.items.len() as u64, page.after.is_none())
             .await?;
-        self.store.complete_if_done(account_id, job_id, current_time()).await?;
+        self.jobs.complete_if_done(account_id, job_id, current_time()).await?;
         Ok(())
     }
 
@@ -242,14 +246,14 @@ where
         invoice_ids: &[String],
         final_attempt: bool,
     ) -> Result<Step, Error> {
-        let Some(job) = self.store.get_job(account_id, job_id).await? else {
+        let Some(job) = self.jobs.get_job(account_id, job_id).await? else {
             tracing::warn!(jobId = job_id, "message for an unknown job dropped");
             return Ok(Step::Done);
         };
         if matches!(job.status, JobStatus::Completed | JobStatus::Failed) {
             return Ok(Step::Done);
         }
-        self.store.mark_running(account_id, job_id).await?;
+        self.jobs.mark_running(account_id, job_id).await?;
         let now = current_time();
 
         let mut invoices: Vec<Versioned<Invoice>> = Vec::with_capacity(invoice_ids.len());
@@ -283,8 +287,8 @@ where
                 Lookup::Failed(reason) => return Err(Error::internal(reason)),
             }
         }
-        self.store.record_outcomes(account_id, job_id, &outcomes).await?;
-        self.store.complete_if_done(account_id, job_id, current_time()).await?;
+        self.jobs.record_outcomes(account_id, job_id, &outcomes).await?;
+        self.jobs.complete_if_done(account_id, job_id, current_time()).await?;
         Ok(Step::Done)
     }
 

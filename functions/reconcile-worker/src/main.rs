@@ -12,6 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
     let worker = Arc::new(Worker {
+        jobs: store.clone(),
         store: store.clone(),
         integrations: XeroClients::new(store, SecretsStore::from_env().await),
         queue: SqsQueue::from_env().await?,

@@ -24,7 +24,7 @@ use invoicing_domain::{
 use serde::{Deserialize, Serialize};
 
 /// Outcomes per transaction: with the job's counter update, within DynamoDB's 100 actions.
-const OUTCOMES_PER_TRANSACTION: usize = 50;
+const OUTCOMES_PER_TRANSACTION: usize = 99;
 
 fn job_sk(job_id: &str) -> String {
     format!("RECONCILE#{job_id}")
