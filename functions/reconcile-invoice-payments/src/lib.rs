@@ -1,7 +1,8 @@
 //! `POST /invoice/{invoiceId}/reconcile`: records payments (Slash's reconcile); a transaction without `amountCents` pays the outstanding balance. Answers Slash's invoice aggregate.
 
 use invoicing_domain::{
-    payments::{self, TransactionInput},
+    invoice::Invoice,
+    payments::TransactionInput,
     ports::{InvoiceStore, LineItemStore, ReceivingAccounts},
     slash, Error,
 };
@@ -17,11 +18,15 @@ pub async fn reconcile_invoice_payments<S: InvoiceStore + LineItemStore + Receiv
     request: Request,
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
-    let transactions = payments::validate(parse_json::<Vec<TransactionInput>>(&request)?)?;
-    let invoice = payments::change_payments(store, &context.account_id, &invoice_id, |invoice| {
-        invoice.record_payments(&transactions, context.now)
-    })
+    let transactions = parse_json::<Vec<TransactionInput>>(&request)?;
+    let aggregate = slash::change_payments_and_show(
+        store,
+        &context.account_id,
+        &invoice_id,
+        transactions,
+        context.now,
+        Invoice::record_payments,
+    )
     .await?;
-    let aggregate = slash::load_aggregate(store, &context.account_id, &invoice, context.now.date_naive()).await?;
     Ok(ApiResponse::json(200, &aggregate))
 }

@@ -1,7 +1,9 @@
-//! `POST /invoice/{invoiceId}/unreconcile`: removes recorded payments (Slash's unreconcile): one per transaction, matched on method and paidAt, and amount when given. Answers Slash's invoice aggregate.
+//! `POST /invoice/{invoiceId}/unreconcile`: removes recorded payments (Slash's unreconcile): one per transaction, matched on method and paidAt,
+//! and amount when given. Answers Slash's invoice aggregate.
 
 use invoicing_domain::{
-    payments::{self, TransactionInput},
+    invoice::Invoice,
+    payments::TransactionInput,
     ports::{InvoiceStore, LineItemStore, ReceivingAccounts},
     slash, Error,
 };
@@ -17,11 +19,15 @@ pub async fn unreconcile_invoice_payments<S: InvoiceStore + LineItemStore + Rece
     request: Request,
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
-    let transactions = payments::validate(parse_json::<Vec<TransactionInput>>(&request)?)?;
-    let invoice = payments::change_payments(store, &context.account_id, &invoice_id, |invoice| {
-        invoice.remove_payments(&transactions, context.now)
-    })
+    let transactions = parse_json::<Vec<TransactionInput>>(&request)?;
+    let aggregate = slash::change_payments_and_show(
+        store,
+        &context.account_id,
+        &invoice_id,
+        transactions,
+        context.now,
+        Invoice::remove_payments,
+    )
     .await?;
-    let aggregate = slash::load_aggregate(store, &context.account_id, &invoice, context.now.date_naive()).await?;
     Ok(ApiResponse::json(200, &aggregate))
 }

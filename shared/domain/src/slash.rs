@@ -5,11 +5,11 @@ use crate::{
     account::ReceivingAccount,
     invoice::{Invoice, PaymentOption},
     lines::{LineItem, Versioned},
-    payments::{format_time, to_minor_units, PaymentMethod, RecordedPayment},
-    ports::{LineItemStore, ReceivingAccounts},
+    payments::{self, format_time, to_minor_units, PaymentMethod, PaymentRequest, RecordedPayment, TransactionInput},
+    ports::{InvoiceStore, LineItemStore, ReceivingAccounts},
     Result,
 };
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
 use rust_decimal::{prelude::ToPrimitive, Decimal, RoundingStrategy};
 use serde_json::{json, Value};
 
@@ -144,4 +144,21 @@ pub async fn load_aggregate<S: LineItemStore + ReceivingAccounts>(
     }
     let receiving = store.receiving_account(account_id).await?;
     Ok(aggregate(invoice, &lines, &receiving, today))
+}
+
+/// Slash's reconcile and unreconcile: checks the transactions, applies `change`
+/// (`Invoice::record_payments` or `Invoice::remove_payments`) to the stored invoice, and answers
+/// the new aggregate.
+pub async fn change_payments_and_show<S: InvoiceStore + LineItemStore + ReceivingAccounts>(
+    store: &S,
+    account_id: &str,
+    invoice_id: &str,
+    transactions: Vec<TransactionInput>,
+    now: DateTime<Utc>,
+    change: fn(&mut Invoice, &[PaymentRequest], DateTime<Utc>) -> Result<()>,
+) -> Result<Value> {
+    let requests = payments::validate(transactions)?;
+    let invoice =
+        payments::change_payments(store, account_id, invoice_id, |invoice| change(invoice, &requests, now)).await?;
+    load_aggregate(store, account_id, &invoice, now.date_naive()).await
 }

@@ -1,4 +1,4 @@
-use crate::{account_pk, decode, encode, s, sdk_error, DynamoStore};
+use crate::{account_pk, decode, encode, s, sdk_error, DynamoStore, Item};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use invoicing_domain::{
     account::{Account, Credential, NewAccount, ReceivingAccount},
@@ -64,15 +64,58 @@ impl AccountStore for DynamoStore {
     }
 
     async fn set_receiving_account(&self, account_id: &str, receiving: &ReceivingAccount) -> Result<()> {
-        let value = serde_dynamo::to_attribute_value(receiving).map_err(|e| Error::internal(e.to_string()))?;
+        self.set_account_attribute(account_id, "receivingAccount", receiving).await
+    }
+}
+
+impl ReceivingAccounts for DynamoStore {
+    async fn receiving_account(&self, account_id: &str) -> Result<ReceivingAccount> {
+        let AccountItem { account, receiving_account } = decode(self.existing_account_item(account_id, None).await?)?;
+        Ok(receiving_account.unwrap_or_else(|| ReceivingAccount::unconfigured(&account)))
+    }
+}
+
+impl DynamoStore {
+    /// The account's item (consistent read), or its `projection` attributes only.
+    pub(crate) async fn account_item(&self, account_id: &str, projection: Option<&str>) -> Result<Option<Item>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(account_id)))
+            .key("sk", s("ACCOUNT"))
+            .set_projection_expression(projection.map(String::from))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(output.item)
+    }
+
+    /// The account's item; its absence is an internal error (authenticated accounts have one).
+    pub(crate) async fn existing_account_item(&self, account_id: &str, projection: Option<&str>) -> Result<Item> {
+        self.account_item(account_id, projection)
+            .await?
+            .ok_or_else(|| Error::internal(format!("account {account_id} has no account item")))
+    }
+
+    /// Sets one attribute of an existing account's item (a setting); no such account is a 404.
+    pub(crate) async fn set_account_attribute<T: serde::Serialize>(
+        &self,
+        account_id: &str,
+        name: &str,
+        value: &T,
+    ) -> Result<()> {
+        let value = serde_dynamo::to_attribute_value(value).map_err(|e| Error::internal(e.to_string()))?;
         self.client
             .update_item()
             .table_name(&self.table)
             .key("pk", s(account_pk(account_id)))
             .key("sk", s("ACCOUNT"))
-            .update_expression("SET receivingAccount = :receiving")
+            .update_expression("SET #setting = :value")
             .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":receiving", value)
+            .expression_attribute_names("#setting", name)
+            .expression_attribute_values(":value", value)
             .send()
             .await
             .map_err(|e| {
@@ -83,22 +126,5 @@ impl AccountStore for DynamoStore {
                 }
             })?;
         Ok(())
-    }
-}
-
-impl ReceivingAccounts for DynamoStore {
-    async fn receiving_account(&self, account_id: &str) -> Result<ReceivingAccount> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(account_pk(account_id)))
-            .key("sk", s("ACCOUNT"))
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        let item = output.item.ok_or_else(|| Error::internal(format!("account {account_id} has no account item")))?;
-        let AccountItem { account, receiving_account } = decode(item)?;
-        Ok(receiving_account.unwrap_or_else(|| ReceivingAccount::unconfigured(&account)))
     }
 }

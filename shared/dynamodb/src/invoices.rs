@@ -1,4 +1,4 @@
-use crate::{account_pk, decode, encode, n, s, sdk_error, DynamoStore, Item};
+use crate::{account_pk, collect_page, decode, encode, n, s, sdk_error, DynamoStore, Item};
 use invoicing_domain::{
     invoice::Invoice,
     lines::Versioned,
@@ -148,38 +148,11 @@ impl InvoiceStore for DynamoStore {
         if !filters.is_empty() {
             request = request.filter_expression(filters.join(" AND "));
         }
-        let mut start_key = query
+        let start_key = query
             .after
             .as_ref()
             .map(|after| Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(invoice_sk(after)))]));
 
-        // Collect one more than asked for: finding it is what proves there is a next page.
-        let mut items: Vec<Invoice> = Vec::with_capacity(query.limit + 1);
-        loop {
-            let output = request
-                .clone()
-                .limit(page_size)
-                .set_exclusive_start_key(start_key.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            for item in output.items.unwrap_or_default() {
-                items.push(decode(item)?);
-                if items.len() > query.limit {
-                    break;
-                }
-            }
-            if items.len() > query.limit {
-                break;
-            }
-            match output.last_evaluated_key {
-                Some(key) => start_key = Some(key),
-                None => break,
-            }
-        }
-        let more = items.len() > query.limit;
-        items.truncate(query.limit);
-        let after = if more { items.last().map(|i| i.id.clone()) } else { None };
-        Ok(Page { items, after })
+        collect_page(request, start_key, page_size, query.limit, decode, |i: &Invoice| i.id.clone()).await
     }
 }

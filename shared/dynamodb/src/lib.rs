@@ -84,6 +84,43 @@ pub(crate) fn is_condition_failure(
     })
 }
 
+/// Runs a query page by page until it has found `limit + 1` items (the extra one is what proves
+/// that a next page exists) and answers the first `limit`, with the position of the last when more
+/// follow. Filters may discard items, so DynamoDB is asked for `page_size` items at a time.
+pub(crate) async fn collect_page<T>(
+    request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    mut start: Option<Item>,
+    page_size: i32,
+    limit: usize,
+    decode_item: impl Fn(Item) -> Result<T, Error>,
+    position: impl Fn(&T) -> String,
+) -> Result<invoicing_domain::pagination::Page<T>, Error> {
+    let mut items: Vec<T> = Vec::with_capacity(limit + 1);
+    loop {
+        let output = request
+            .clone()
+            .limit(page_size)
+            .set_exclusive_start_key(start.take())
+            .send()
+            .await
+            .map_err(|e| sdk_error("Query", e))?;
+        for item in output.items.unwrap_or_default() {
+            items.push(decode_item(item)?);
+            if items.len() > limit {
+                break;
+            }
+        }
+        match output.last_evaluated_key {
+            Some(key) if items.len() <= limit => start = Some(key),
+            _ => break,
+        }
+    }
+    let more = items.len() > limit;
+    items.truncate(limit);
+    let after = if more { items.last().map(&position) } else { None };
+    Ok(invoicing_domain::pagination::Page { items, after })
+}
+
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Error> {
     serde_dynamo::from_item(item).map_err(|e| Error::internal(format!("corrupt item: {e}")))
 }

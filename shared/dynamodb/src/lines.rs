@@ -1,5 +1,5 @@
 use crate::{
-    account_pk, decode, encode,
+    account_pk, collect_page, decode, encode,
     invoices::{invoice_item, VERSION_CONDITION},
     is_condition_failure, n, s, sdk_error, DynamoStore, Item,
 };
@@ -61,25 +61,15 @@ impl LineItemStore for DynamoStore {
         let start = after.map(|after| {
             Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(line_sk(invoice_id, after)))])
         });
-        let output = self
+        let request = self
             .client
             .query()
             .table_name(&self.table)
             .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
             .expression_attribute_values(":pk", s(account_pk(account_id)))
             .expression_attribute_values(":prefix", s(line_prefix(invoice_id)))
-            .set_exclusive_start_key(start)
-            .limit(limit as i32 + 1)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("Query", e))?;
-        let mut items: Vec<LineItem> =
-            output.items.unwrap_or_default().into_iter().map(decode).collect::<Result<_>>()?;
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let after = if more { items.last().map(|l| l.id.clone()) } else { None };
-        Ok(Page { items, after })
+            .consistent_read(true);
+        collect_page(request, start, limit as i32 + 1, limit, decode, |l: &LineItem| l.id.clone()).await
     }
 
     async fn get_line_item_groups(

@@ -11,18 +11,7 @@ const COUNTER: &str = "lastInvoiceNumber";
 
 impl InvoiceNumbering for DynamoStore {
     async fn last_invoice_number(&self, account_id: &str) -> Result<u64> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(account_pk(account_id)))
-            .key("sk", s("ACCOUNT"))
-            .projection_expression(COUNTER)
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        let item = output.item.ok_or_else(|| Error::internal(format!("account {account_id} has no account item")))?;
+        let item = self.existing_account_item(account_id, Some(COUNTER)).await?;
         match item.get(COUNTER) {
             None => Ok(0),
             Some(value) => {

@@ -7,7 +7,7 @@
 //! | expanded page     | `ACCOUNT#<id>` | `RECONCILE#<jobId>#PAGE#<pageKey>`   |
 
 use crate::{
-    account_pk, decode, encode,
+    account_pk, collect_page, decode, encode,
     invoices::{decode_versioned, invoice_sk},
     is_condition_failure, n, s, sdk_error, DynamoStore, Item,
 };
@@ -22,6 +22,9 @@ use invoicing_domain::{
     Error, Result,
 };
 use serde::{Deserialize, Serialize};
+
+/// The account item's attribute holding its Xero connection settings (the secret is elsewhere).
+const XERO_SETTINGS: &str = "xeroConnection";
 
 /// Outcomes per transaction: with the job's counter update, within DynamoDB's 100 actions.
 const OUTCOMES_PER_TRANSACTION: usize = 99;
@@ -284,33 +287,10 @@ impl ReconcileJobs for DynamoStore {
                 .filter_expression("outcome = :outcome")
                 .expression_attribute_values(":outcome", s(kind.as_str()));
         }
-        let mut start = after.map(|after| {
+        let start = after.map(|after| {
             Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(format!("{prefix}{after}")))])
         });
-        let mut items: Vec<InvoiceOutcome> = Vec::with_capacity(limit + 1);
-        loop {
-            let output = request
-                .clone()
-                .limit(200)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            for item in output.items.unwrap_or_default() {
-                items.push(decode(item)?);
-                if items.len() > limit {
-                    break;
-                }
-            }
-            match output.last_evaluated_key {
-                Some(key) if items.len() <= limit => start = Some(key),
-                _ => break,
-            }
-        }
-        let more = items.len() > limit;
-        items.truncate(limit);
-        let after = if more { items.last().map(|o| o.invoice_id.clone()) } else { None };
-        Ok(Page { items, after })
+        collect_page(request, start, 200, limit, decode, |o: &InvoiceOutcome| o.invoice_id.clone()).await
     }
 }
 
@@ -377,50 +357,23 @@ impl InvoiceBatches for DynamoStore {
             .expression_attribute_values(":final", s("FINAL"))
             .expression_attribute_values(":sent", s("SENT"))
             .expression_attribute_values(":voided", s("VOIDED"));
-        let mut start = after
+        let start = after
             .map(|after| Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(invoice_sk(after)))]));
-        let mut ids: Vec<String> = Vec::with_capacity(limit + 1);
-        loop {
-            let output = request
-                .clone()
-                .limit(500)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| sdk_error("Query", e))?;
-            for item in output.items.unwrap_or_default() {
-                if let Some(id) = item.get("id").and_then(|v| v.as_s().ok()) {
-                    ids.push(id.clone());
-                }
-                if ids.len() > limit {
-                    break;
-                }
-            }
-            match output.last_evaluated_key {
-                Some(key) if ids.len() <= limit => start = Some(key),
-                _ => break,
-            }
-        }
-        let more = ids.len() > limit;
-        ids.truncate(limit);
-        let after = if more { ids.last().cloned() } else { None };
-        Ok(Page { items: ids, after })
+        let id_of = |item: Item| {
+            item.get("id")
+                .and_then(|v| v.as_s().ok())
+                .cloned()
+                .ok_or_else(|| Error::internal("invoice item without an id"))
+        };
+        collect_page(request, start, 500, limit, id_of, String::clone).await
     }
 }
 
 impl IntegrationSettings for DynamoStore {
     async fn xero_settings(&self, account_id: &str) -> Result<Option<XeroSettings>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(account_pk(account_id)))
-            .key("sk", s("ACCOUNT"))
-            .projection_expression("xeroConnection")
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        match output.item.and_then(|mut item| item.remove("xeroConnection")) {
+        // A missing account has no connection either.
+        match self.account_item(account_id, Some(XERO_SETTINGS)).await?.and_then(|mut item| item.remove(XERO_SETTINGS))
+        {
             Some(value) => serde_dynamo::from_attribute_value(value)
                 .map(Some)
                 .map_err(|e| Error::internal(format!("corrupt Xero settings: {e}"))),
@@ -429,18 +382,6 @@ impl IntegrationSettings for DynamoStore {
     }
 
     async fn set_xero_settings(&self, account_id: &str, settings: &XeroSettings) -> Result<()> {
-        let value = serde_dynamo::to_attribute_value(settings).map_err(|e| Error::internal(e.to_string()))?;
-        self.client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(account_pk(account_id)))
-            .key("sk", s("ACCOUNT"))
-            .update_expression("SET xeroConnection = :settings")
-            .condition_expression("attribute_exists(pk)")
-            .expression_attribute_values(":settings", value)
-            .send()
-            .await
-            .map_err(|e| sdk_error("UpdateItem", e))?;
-        Ok(())
+        self.set_account_attribute(account_id, XERO_SETTINGS, settings).await
     }
 }
