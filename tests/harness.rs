@@ -54,6 +54,8 @@ pub struct Stack {
     pub initech: NewAccount,
     /// `xero-local`'s base URL.
     pub xero_url: String,
+    pub queue_url: String,
+    pub dead_letter_queue_url: String,
     pub http: reqwest::Client,
     pub log: PathBuf,
     // Dropped first: the trigger and the functions stop before what they use.
@@ -89,7 +91,7 @@ impl Stack {
         let xero_url = format!("http://127.0.0.1:{xero_port}");
         let secrets_prefix = format!("invoicing-e2e-{}", std::process::id());
 
-        let (acme, globex, events_account, initech, queue_url) = runtime.block_on(async {
+        let (acme, globex, events_account, initech, (queue_url, dead_letter_queue_url)) = runtime.block_on(async {
             let acme = NewAccount::generate("Acme", Utc::now());
             let globex = NewAccount::generate("Globex", Utc::now());
             let events = NewAccount::generate("Events", Utc::now()).with_api_key(&events_api_key()).unwrap();
@@ -182,6 +184,8 @@ impl Stack {
             events_account,
             initech,
             xero_url,
+            queue_url,
+            dead_letter_queue_url,
             http,
             log,
             _trigger: trigger,
@@ -252,8 +256,8 @@ fn aws_sdk_secretsmanager_client(config: &aws_config::SdkConfig) -> aws_sdk_secr
 }
 
 /// The reconcile queue with its dead-letter queue (five deliveries), as template.yaml has them,
-/// with a short visibility timeout so that retries come back within seconds.
-async fn create_queues(config: &aws_config::SdkConfig) -> String {
+/// with a short visibility timeout so that retries come back within seconds. Answers both URLs.
+async fn create_queues(config: &aws_config::SdkConfig) -> (String, String) {
     use aws_sdk_sqs::types::QueueAttributeName;
     let sqs = aws_sdk_sqs::Client::new(config);
     let dlq = sqs.create_queue().queue_name("reconcile-e2e-dlq").send().await.unwrap().queue_url.unwrap();
@@ -269,15 +273,23 @@ async fn create_queues(config: &aws_config::SdkConfig) -> String {
         .remove(&QueueAttributeName::QueueArn)
         .unwrap();
     let redrive = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": 5}).to_string();
-    sqs.create_queue()
+    let queue = sqs
+        .create_queue()
         .queue_name("reconcile-e2e")
         .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .attributes(QueueAttributeName::VisibilityTimeout, "5")
+        .attributes(QueueAttributeName::VisibilityTimeout, "2")
         .send()
         .await
         .unwrap()
         .queue_url
-        .unwrap()
+        .unwrap();
+    (queue, dlq)
+}
+
+impl Stack {
+    pub async fn sqs(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.moto.sdk_config().await)
+    }
 }
 
 impl Stack {

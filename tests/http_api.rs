@@ -40,6 +40,7 @@ fn main() {
         reconcile_with_xero_end_to_end,
         reconcile_every_invoice_of_an_account,
         reconcile_requests_are_validated,
+        unparseable_messages_reach_the_dead_letter_queue,
     ];
     let trials = all
         .iter()
@@ -767,6 +768,29 @@ async fn reconcile_requests_are_validated(stack: &Stack) {
     .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(error["error"]["message"], format!("no reconcile job with id {job_id}"));
+}
+
+async fn unparseable_messages_reach_the_dead_letter_queue(stack: &Stack) {
+    let sqs = stack.sqs().await;
+    let garbage = format!("not a reconcile message {}", uuid_like());
+    sqs.send_message().queue_url(&stack.queue_url).message_body(&garbage).send().await.unwrap();
+    // The worker fails it on every delivery; after the fifth the queue's redrive policy moves it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let mut dead = Vec::new();
+    while std::time::Instant::now() < deadline && !dead.contains(&garbage) {
+        let received = sqs
+            .receive_message()
+            .queue_url(&stack.dead_letter_queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        for message in received.messages.unwrap_or_default() {
+            dead.push(message.body.unwrap_or_default());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+    assert!(dead.contains(&garbage), "the message did not reach the dead-letter queue");
 }
 
 fn uuid_like() -> String {
