@@ -2,7 +2,7 @@
 
 use invoicing_domain::{
     invoice::{Invoice, InvoiceStatus},
-    pagination::{decode_cursor, parse_limit, Page},
+    pagination::{decode_cursor, parse_limit, Page, MAX_PAGE_BYTES},
     ports::{InvoiceQuery, InvoiceStore},
     Error,
 };
@@ -43,5 +43,6 @@ pub async fn list_invoices<S: InvoiceStore>(
     let query = parse_query(&request)?;
     let page = store.list_invoices(&context.account_id, &query).await?;
     let page = Page { items: page.items.iter().map(Invoice::sequence_view).collect(), after: page.after };
+    let page = page.fit_within(MAX_PAGE_BYTES, |invoice| invoice["id"].as_str().unwrap_or_default().to_string());
     Ok(ApiResponse::json(200, &page))
 }

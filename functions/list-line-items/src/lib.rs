@@ -2,7 +2,7 @@
 
 use invoicing_domain::{
     invoice,
-    pagination::{decode_cursor, parse_limit},
+    pagination::{decode_cursor, parse_limit, MAX_PAGE_BYTES},
     ports::{InvoiceStore, LineItemStore},
     Error,
 };
@@ -25,5 +25,6 @@ pub async fn list_line_items<S: InvoiceStore + LineItemStore>(
     // An invoice the account does not have is a 404, not an empty list.
     store.get_invoice(&context.account_id, &invoice_id).await?.ok_or_else(|| invoice::not_found(&invoice_id))?;
     let page = store.list_line_items(&context.account_id, &invoice_id, limit, after.as_deref()).await?;
+    let page = page.fit_within(MAX_PAGE_BYTES, |line| line.id.clone());
     Ok(ApiResponse::json(200, &page))
 }

@@ -44,6 +44,35 @@ pub fn decode_cursor(cursor: &str) -> Result<String, Error> {
         .ok_or_else(|| Error::validation("after: not a cursor returned by this API"))
 }
 
+/// The most a page's JSON may weigh: Lambda answers at most 6 MB, and the rest of the answer
+/// (headers, the envelope) needs room too.
+pub const MAX_PAGE_BYTES: usize = 5 * 1024 * 1024;
+
+impl<T: Serialize> Page<T> {
+    /// Ends the page early when its items would weigh more than `max_bytes` as JSON; the cursor
+    /// then points after the last item kept, so no item is ever skipped. `position` is what the
+    /// cursor of an item is.
+    pub fn fit_within(mut self, max_bytes: usize, position: impl Fn(&T) -> String) -> Page<T> {
+        let mut total = 0;
+        let keep = self
+            .items
+            .iter()
+            .position(|item| {
+                total += serde_json::to_vec(item).map(|bytes| bytes.len() + 1).unwrap_or(0);
+                total > max_bytes
+            })
+            // Always keep one item, however large, so that paging makes progress.
+            .map(|first_over| first_over.max(1));
+        if let Some(keep) = keep {
+            if keep < self.items.len() {
+                self.items.truncate(keep);
+                self.after = self.items.last().map(&position);
+            }
+        }
+        self
+    }
+}
+
 pub fn parse_limit(raw: Option<&str>) -> Result<usize, Error> {
     let Some(raw) = raw else {
         return Ok(DEFAULT_LIMIT);
@@ -73,6 +102,17 @@ mod tests {
         for bad in ["0", "101", "-1", "ten", ""] {
             assert!(parse_limit(Some(bad)).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn heavy_pages_end_early_with_a_cursor_to_what_follows() {
+        let page = Page { items: vec!["a".repeat(10), "b".repeat(10), "c".repeat(10)], after: None };
+        // Each item weighs 13 bytes as JSON (12 plus a separator).
+        let fitted = page.clone().fit_within(30, |s| s[..1].to_string());
+        assert_eq!(fitted, Page { items: vec!["a".repeat(10), "b".repeat(10)], after: Some("b".into()) });
+        assert_eq!(page.clone().fit_within(1_000, |s| s.clone()), page);
+        let one = page.fit_within(1, |s| s[..1].to_string());
+        assert_eq!(one, Page { items: vec!["a".repeat(10)], after: Some("a".into()) });
     }
 
     #[test]
