@@ -6,8 +6,10 @@ use reconcile_with_integration::{reconcile_with_integration, route};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
-    let store = DynamoStore::from_env().await?;
-    let queue = SqsQueue::from_env().await?;
+    // One SDK configuration (credentials, region, endpoint) for both clients.
+    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let store = DynamoStore::from_config(&config)?;
+    let queue = SqsQueue::from_config(&config)?;
     let gateway = Gateway::new(store.clone(), store.clone());
     run(gateway, route(), move |context, request| {
         let (store, queue) = (store.clone(), queue.clone());

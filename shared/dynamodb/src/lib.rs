@@ -39,9 +39,13 @@ impl DynamoStore {
     /// Builds the client from the standard AWS environment (including `AWS_ENDPOINT_URL`, so the
     /// same binary runs against AWS and a local server) and the table from `TABLE_NAME`.
     pub async fn from_env() -> Result<Self, String> {
+        Self::from_config(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    }
+
+    /// With an SDK configuration already loaded (one per function, shared by its clients).
+    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, String> {
         let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_string())?;
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Ok(Self::new(Client::new(&config), table))
+        Ok(Self::new(Client::new(config), table))
     }
 
     pub fn client(&self) -> &Client {

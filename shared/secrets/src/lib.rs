@@ -18,9 +18,13 @@ impl SecretsStore {
     /// From the standard AWS environment (`AWS_ENDPOINT_URL` included); secret names start with
     /// `SECRETS_PREFIX` (default `invoicing`).
     pub async fn from_env() -> Self {
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+        Self::from_config(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    }
+
+    /// With an SDK configuration already loaded (one per function, shared by its clients).
+    pub fn from_config(config: &aws_config::SdkConfig) -> Self {
         let prefix = std::env::var("SECRETS_PREFIX").unwrap_or_else(|_| "invoicing".into());
-        Self::new(Client::new(&config), prefix)
+        Self::new(Client::new(config), prefix)
     }
 
     fn xero_secret_name(&self, account_id: &str) -> String {

@@ -22,9 +22,13 @@ impl SqsQueue {
 
     /// From the standard AWS environment (`AWS_ENDPOINT_URL` included) and `QUEUE_URL`.
     pub async fn from_env() -> std::result::Result<Self, String> {
+        Self::from_config(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    }
+
+    /// With an SDK configuration already loaded (one per function, shared by its clients).
+    pub fn from_config(config: &aws_config::SdkConfig) -> std::result::Result<Self, String> {
         let queue_url = std::env::var("QUEUE_URL").map_err(|_| "QUEUE_URL is not set".to_string())?;
-        let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-        Ok(Self::new(Client::new(&config), queue_url))
+        Ok(Self::new(Client::new(config), queue_url))
     }
 }
 
