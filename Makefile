@@ -7,12 +7,12 @@ VENV := .venv
 TOOLS := $(VENV)/.tools-$(shell cksum requirements-dev.txt | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test tools lint unit e2e template package clean
+.PHONY: run test tools lint unit e2e contract template package coldstart clean
 
 run: $(TOOLS)
 	scripts/run-local.sh
 
-test: $(TOOLS) lint unit e2e template
+test: $(TOOLS) lint unit e2e contract template
 
 tools: $(TOOLS)
 
@@ -37,13 +37,28 @@ unit: $(TOOLS)
 e2e: $(TOOLS)
 	cargo test -p end-to-end-tests
 
+# schemathesis: the running API against openapi.yaml (its own stack, on free ports).
+contract: $(TOOLS)
+	scripts/contract_test.sh
+
 template: $(TOOLS)
 	cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 sam validate --lint --template template.yaml --region us-east-1
 
-# Release builds of every function for Lambda (arm64), as SAM's rust-cargolambda build does.
+# Release builds of every function under functions/ (and nothing else) for Lambda (arm64), as SAM's
+# rust-cargolambda build does; a function's package, binary and folder share its name.
 package: $(TOOLS)
-	cargo lambda build --release --arm64 --workspace --exclude invoicing-admin --exclude end-to-end-tests --exclude invoicing-test-support
-	@for f in target/lambda/*/bootstrap; do printf '%-40s %8d bytes\n' "$$f" "$$(stat -c %s "$$f")"; done
+	cargo lambda build --release --arm64 $(patsubst functions/%/Cargo.toml,-p %,$(wildcard functions/*/Cargo.toml))
+	@for f in $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml)); do \
+	  b="$${CARGO_TARGET_DIR:-target}/lambda/$$f/bootstrap"; \
+	  test -f "$$b" || { echo "missing $$b" >&2; exit 1; }; \
+	  printf '%-30s %10d bytes\n' "$$f" "$$(stat -c %s "$$b")"; \
+	done
+
+# Cold start (process start to first response, peak RSS) of every function's release build for
+# this machine, against bench/hello-world; median of 5 runs. See docs/performance.md.
+coldstart:
+	$(PYTHON) scripts/coldstart.py --runs 5
 
 clean:
 	cargo clean

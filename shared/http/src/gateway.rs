@@ -181,20 +181,25 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
 }
 
 /// The request's idempotency key, if it carries one (POST only; Slash routes also accept
-/// `X-Idempotency-Key`).
+/// `X-Idempotency-Key`, used when `Idempotency-Key` is absent). Every key header present is
+/// checked, so an invalid `X-Idempotency-Key` is a 400 even beside a valid `Idempotency-Key`.
 fn idempotency_key(request: &Request, route: &Route) -> Result<Option<String>, Error> {
     if request.method() != "POST" {
         return Ok(None);
     }
-    let headers = request.headers();
-    let value = headers.get("idempotency-key").or_else(|| match route.error_style {
-        ErrorStyle::Slash => headers.get("x-idempotency-key"),
-        ErrorStyle::Sequence => None,
-    });
-    let Some(value) = value else { return Ok(None) };
-    let key = value.to_str().map_err(|_| Error::validation("Idempotency-Key must be printable ASCII"))?.to_string();
-    idempotency::validate_key(&key)?;
-    Ok(Some(key))
+    let mut names = vec!["Idempotency-Key"];
+    if route.error_style == ErrorStyle::Slash {
+        names.push("X-Idempotency-Key");
+    }
+    let mut key = None;
+    for name in names {
+        let Some(value) = request.headers().get(name) else { continue };
+        let value = value.to_str().map_err(|_| Error::validation(format!("{name} must be printable ASCII")))?;
+        idempotency::validate_key(value)
+            .map_err(|e| Error::validation(e.public_message().replacen("Idempotency-Key", name, 1)))?;
+        key.get_or_insert_with(|| value.to_string());
+    }
+    Ok(key)
 }
 
 fn to_http(response: ApiResponse, version: ApiVersion, replayed: bool) -> Response<Body> {

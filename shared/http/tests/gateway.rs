@@ -172,6 +172,31 @@ async fn idempotency_keys_replay_and_refuse_reuse() {
 }
 
 #[tokio::test]
+async fn slash_routes_take_x_idempotency_key_and_check_every_key_header() {
+    let f = Fixture::new().await;
+    let route = Route::slash("test");
+    let first = f.serve(build(f.post("").header("x-idempotency-key", "s-1"), "{}"), &route).await;
+    assert_eq!(first.status(), 201);
+    let replay = f.serve(build(f.post("").header("x-idempotency-key", "s-1"), "{}"), &route).await;
+    assert_eq!(header(&replay, "idempotent-replayed"), Some("true"));
+    assert_eq!(f.calls.load(Ordering::SeqCst), 1);
+
+    let request = f.post("").header("idempotency-key", "s-2").header("x-idempotency-key", "k".repeat(256));
+    let too_long = f.serve(build(request, "{}"), &route).await;
+    assert_eq!(too_long.status(), 400);
+    assert_eq!(json_body(&too_long)["identifier"], "ValidationError");
+    assert!(json_body(&too_long)["message"]
+        .as_str()
+        .unwrap()
+        .starts_with("X-Idempotency-Key must be at most 255 characters ["));
+    assert_eq!(f.calls.load(Ordering::SeqCst), 1);
+
+    // Sequence routes do not read X-Idempotency-Key at all.
+    let request = f.post("").header("x-idempotency-key", "k".repeat(256));
+    assert_eq!(f.serve(build(request, "{}"), &Route::sequence("test")).await.status(), 201);
+}
+
+#[tokio::test]
 async fn server_errors_are_not_stored_so_a_retry_runs_again() {
     let f = Fixture::new().await;
     let route = Route::sequence("test");
