@@ -722,6 +722,11 @@ async fn reconcile_requests_are_validated(stack: &Stack) {
             json!({"integrationService": "Xero", "propertiesToCompare": ok_properties}),
             "request body: missing field `invoiceIds`",
         ),
+        (
+            // An id that cannot be an invoice id never reaches the queue (nor a DynamoDB key).
+            json!({"integrationService": "Xero", "invoiceIds": ["x".repeat(1100)], "propertiesToCompare": ok_properties}),
+            "invoiceIds[0]: `xxxxxxxx",
+        ),
     ];
     for (body, message) in cases {
         let (status, _, error) = json_of(post(&stack.acme, body).await.unwrap()).await;
@@ -749,7 +754,8 @@ async fn reconcile_requests_are_validated(stack: &Stack) {
         json_of(
             post(
                 &stack.acme,
-                json!({"integrationService": "Xero", "invoiceIds": ["x"], "propertiesToCompare": ok_properties}),
+                json!({"integrationService": "Xero", "invoiceIds": ["01a21186-0000-7000-8000-000000000002"],
+                       "propertiesToCompare": ok_properties}),
             )
             .await
             .unwrap(),

@@ -19,6 +19,17 @@ pub async fn add_line_item<S: InvoiceStore + LineItemStore>(
     let invoice_id = path_param(&request, "invoiceId")?;
     let input: LineItemInput = parse_json_object(&request)?;
     let line_item_id = uuid::Uuid::now_v7().to_string();
-    let line = lines::add_line_item(store, &context.account_id, &invoice_id, line_item_id, input, context.now).await?;
-    Ok(ApiResponse::json(201, &line).with_header("location", format!("/invoices/{invoice_id}/line-items/{}", line.id)))
+    let answer = |line: &lines::LineItem| {
+        ApiResponse::json(201, line).with_header("location", format!("/invoices/{invoice_id}/line-items/{}", line.id))
+    };
+    lines::add_line_item(
+        store,
+        &context.account_id,
+        &invoice_id,
+        line_item_id,
+        input,
+        context.now,
+        &context.respond(answer),
+    )
+    .await
 }

@@ -21,6 +21,8 @@ pub async fn create_invoice<S: InvoiceStore>(
     // Version-7 UUIDs sort by creation time, so listing by key lists in creation order.
     let id = uuid::Uuid::now_v7().to_string();
     let invoice = Invoice::new_draft(id, &context.account_id, body, context.now);
-    store.insert_invoice(&invoice).await?;
-    Ok(ApiResponse::json(201, &invoice.sequence_view()).with_header("location", format!("/invoices/{}", invoice.id)))
+    let answer =
+        ApiResponse::json(201, &invoice.sequence_view()).with_header("location", format!("/invoices/{}", invoice.id));
+    store.insert_invoice(&invoice, context.receipt(&answer).as_ref()).await?;
+    Ok(answer)
 }

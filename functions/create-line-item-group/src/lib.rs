@@ -19,7 +19,15 @@ pub async fn create_line_item_group<S: InvoiceStore + LineItemStore>(
     let invoice_id = path_param(&request, "invoiceId")?;
     let input: LineItemGroupInput = parse_json_object(&request)?;
     let group_id = uuid::Uuid::now_v7().to_string();
-    let group =
-        lines::create_line_item_group(store, &context.account_id, &invoice_id, group_id, input, context.now).await?;
-    Ok(ApiResponse::json(201, &group))
+    let answer = |group: &lines::LineItemGroup| ApiResponse::json(201, group);
+    lines::create_line_item_group(
+        store,
+        &context.account_id,
+        &invoice_id,
+        group_id,
+        input,
+        context.now,
+        &context.respond(answer),
+    )
+    .await
 }

@@ -2,6 +2,7 @@
 //! (gapless and unique under concurrency) and today's issue date.
 
 use invoicing_domain::{
+    invoice::Invoice,
     lifecycle,
     ports::{InvoiceNumbering, InvoiceStore},
     Error,
@@ -18,6 +19,7 @@ pub async fn finalize_invoice<S: InvoiceStore + InvoiceNumbering>(
     request: Request,
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
-    let invoice = lifecycle::finalize(store, &context.account_id, &invoice_id, context.now.date_naive()).await?;
-    Ok(ApiResponse::json(200, &invoice.sequence_view()))
+    let answer = |invoice: &Invoice| ApiResponse::json(200, &invoice.sequence_view());
+    lifecycle::finalize(store, &context.account_id, &invoice_id, context.now.date_naive(), &context.respond(answer))
+        .await
 }

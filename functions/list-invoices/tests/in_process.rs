@@ -28,7 +28,7 @@ async fn heavy_invoices_page_by_size_without_skipping_any() {
             serde_json::from_value(json!({"currency": "EUR", "customerId": "c", "memo": memo, "metadata": metadata}))
                 .unwrap();
         let invoice = Invoice::new_draft(uuid::Uuid::now_v7().to_string(), &account.account.id, request, Utc::now());
-        store.insert_invoice(&invoice).await.unwrap();
+        store.insert_invoice(&invoice, None).await.unwrap();
         ids.push(invoice.id);
     }
     let pair = format!("{}:{}", account.issued.client_id, account.issued.client_secret);

@@ -19,14 +19,14 @@ pub async fn reconcile_invoice_payments<S: InvoiceStore + LineItemStore + Receiv
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
     let transactions = parse_json::<Vec<TransactionInput>>(&request)?;
-    let aggregate = slash::change_payments_and_show(
+    slash::change_payments_and_show(
         store,
         &context.account_id,
         &invoice_id,
         transactions,
         context.now,
         Invoice::record_payments,
+        &context.respond(|aggregate| ApiResponse::json(200, aggregate)),
     )
-    .await?;
-    Ok(ApiResponse::json(200, &aggregate))
+    .await
 }

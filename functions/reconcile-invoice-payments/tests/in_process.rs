@@ -5,6 +5,7 @@ use chrono::{NaiveDate, Utc};
 use get_invoice_aggregate::get_invoice_aggregate;
 use invoicing_domain::{
     account::{NewAccount, ReceivingAccount},
+    idempotency::Unrecorded,
     invoice::{CreateInvoice, Invoice},
     lifecycle,
     lines::{self, LineItemInput},
@@ -52,7 +53,7 @@ impl Fixture {
         .unwrap();
         let invoice =
             Invoice::new_draft("01a21186-0000-7000-8000-00000000abcd".into(), account_id, request, Utc::now());
-        store.insert_invoice(&invoice).await.unwrap();
+        store.insert_invoice(&invoice, None).await.unwrap();
         let line: LineItemInput =
             serde_json::from_str(r#"{"title": "Widgets", "quantity": "4", "rate": "25", "taxRate": "0.2"}"#).unwrap();
         lines::add_line_item(
@@ -62,12 +63,19 @@ impl Fixture {
             "01a21186-0000-7000-8000-0000000000a1".into(),
             line,
             Utc::now(),
+            &Unrecorded,
         )
         .await
         .unwrap();
-        lifecycle::finalize(&store, account_id, &invoice.id, NaiveDate::from_ymd_opt(2026, 11, 25).unwrap())
-            .await
-            .unwrap();
+        lifecycle::finalize(
+            &store,
+            account_id,
+            &invoice.id,
+            NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
+            &Unrecorded,
+        )
+        .await
+        .unwrap();
         Fixture { store, account, invoice_id: invoice.id }
     }
 
@@ -238,7 +246,7 @@ async fn bad_requests_get_slash_error_bodies() {
     assert_eq!(response.status(), 404);
 
     // A voided invoice takes neither call.
-    lifecycle::transition(&f.store, &f.account.account.id, &f.invoice_id, Invoice::void).await.unwrap();
+    lifecycle::transition(&f.store, &f.account.account.id, &f.invoice_id, Invoice::void, &Unrecorded).await.unwrap();
     for action in ["reconcile", "unreconcile"] {
         let (status, body) = f.as_owner(action, json!([ach("2026-11-26T10:00:00Z", Some(100))])).await;
         assert_eq!((status, body["identifier"].as_str()), (409, Some("Conflict")), "{action}");

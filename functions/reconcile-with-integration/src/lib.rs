@@ -42,16 +42,22 @@ where
     // An empty list means every FINAL, SENT or VOIDED invoice: the consumer lists them page by
     // page, so that accepting the request does not depend on the account's size.
     let expand = body.invoice_ids.is_empty();
-    store.create_job(&context.account_id, &job, expand).await?;
+    let answer = ApiResponse::json(202, &json!({"id": job.id, "status": job.status}))
+        .with_header("location", format!("/invoices/reconcile-with-integration/{}", job.id));
+    // The job and the answer commit together; the queue cannot join that transaction.
+    store.create_job(&context.account_id, &job, expand, context.receipt(&answer).as_ref()).await?;
     let messages = if expand {
         vec![ReconcileMessage::Expand { job_id: job.id.clone(), account_id: context.account_id.clone(), after: None }]
     } else {
         batch_messages(&job.id, &context.account_id, &body.invoice_ids)
     };
     if let Err(error) = queue.enqueue(&messages, Duration::ZERO).await {
-        store.mark_failed(&context.account_id, &job.id, context.now).await?;
-        return Err(error);
+        // The job is accepted (and its answer recorded): it shows FAILED rather than the request
+        // answering a 5xx after its change committed.
+        tracing::error!(jobId = %job.id, error = error.detail(), "could not queue a reconcile job's work");
+        if let Err(error) = store.mark_failed(&context.account_id, &job.id, context.now).await {
+            tracing::error!(jobId = %job.id, error = error.detail(), "could not mark a job FAILED");
+        }
     }
-    Ok(ApiResponse::json(202, &json!({"id": job.id, "status": job.status}))
-        .with_header("location", format!("/invoices/reconcile-with-integration/{}", job.id)))
+    Ok(answer)
 }

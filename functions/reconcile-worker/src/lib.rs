@@ -232,10 +232,12 @@ where
         // once) rather than counting work that was never queued.
         self.queue.enqueue(&messages, Duration::ZERO).await?;
         let page_key = after.unwrap_or("start");
-        self.jobs
-            .record_expanded_page(account_id, job_id, page_key, page.items.len() as u64, page.after.is_none())
-            .await?;
-        self.jobs.complete_if_done(account_id, job_id, current_time()).await?;
+        let count = page.items.len() as u64;
+        retry_on_contention(|| {
+            self.jobs.record_expanded_page(account_id, job_id, page_key, count, page.after.is_none())
+        })
+        .await?;
+        retry_on_contention(|| self.jobs.complete_if_done(account_id, job_id, current_time())).await?;
         Ok(())
     }
 
@@ -253,16 +255,17 @@ where
         if matches!(job.status, JobStatus::Completed | JobStatus::Failed) {
             return Ok(Step::Done);
         }
-        self.jobs.mark_running(account_id, job_id).await?;
+        retry_on_contention(|| self.jobs.mark_running(account_id, job_id)).await?;
         let now = current_time();
 
         let mut invoices: Vec<Versioned<Invoice>> = Vec::with_capacity(invoice_ids.len());
         for chunk in invoice_ids.chunks(BATCH_SIZE) {
             invoices.extend(self.store.get_invoices(account_id, chunk).await?);
         }
+        let found: std::collections::HashSet<&str> = invoices.iter().map(|i| i.value.id.as_str()).collect();
         let mut outcomes: Vec<InvoiceOutcome> = invoice_ids
             .iter()
-            .filter(|id| !invoices.iter().any(|i| &&i.value.id == id))
+            .filter(|id| !found.contains(id.as_str()))
             .map(|id| InvoiceOutcome::new(id, invoicing_domain::reconcile::OutcomeKind::NotFound, now))
             .collect();
         let (in_progress, compared): (Vec<_>, Vec<_>) =
@@ -287,8 +290,8 @@ where
                 Lookup::Failed(reason) => return Err(Error::internal(reason)),
             }
         }
-        self.jobs.record_outcomes(account_id, job_id, &outcomes).await?;
-        self.jobs.complete_if_done(account_id, job_id, current_time()).await?;
+        retry_on_contention(|| self.jobs.record_outcomes(account_id, job_id, &outcomes)).await?;
+        retry_on_contention(|| self.jobs.complete_if_done(account_id, job_id, current_time())).await?;
         Ok(Step::Done)
     }
 
@@ -318,7 +321,7 @@ where
             let Some(current) = self.store.get_invoice(account_id, invoice_id).await? else { return Ok(()) };
             let mut linked = current.value;
             if link_to_xero(&mut linked, external, current_time()) {
-                self.store.replace_invoice(&linked, current.version).await?;
+                self.store.replace_invoice(&linked, current.version, None).await?;
             }
             Ok(())
         })

@@ -5,6 +5,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{SubsecRound, Utc};
 use invoicing_domain::{
     account::NewAccount,
+    idempotency::Receipt,
     invoice::{CreateInvoice, Invoice, InvoiceStatus, LinkedService},
     lines::Versioned,
     pagination::Page,
@@ -64,14 +65,14 @@ impl InvoiceBatches for CountingInvoices {
 }
 
 impl InvoiceStore for CountingInvoices {
-    async fn insert_invoice(&self, invoice: &Invoice) -> Result<()> {
-        self.inner.insert_invoice(invoice).await
+    async fn insert_invoice(&self, invoice: &Invoice, receipt: Option<&Receipt>) -> Result<()> {
+        self.inner.insert_invoice(invoice, receipt).await
     }
     async fn get_invoice(&self, a: &str, id: &str) -> Result<Option<Versioned<Invoice>>> {
         self.inner.get_invoice(a, id).await
     }
-    async fn replace_invoice(&self, invoice: &Invoice, expected: u64) -> Result<()> {
-        self.inner.replace_invoice(invoice, expected).await
+    async fn replace_invoice(&self, invoice: &Invoice, expected: u64, receipt: Option<&Receipt>) -> Result<()> {
+        self.inner.replace_invoice(invoice, expected, receipt).await
     }
     async fn list_invoices(&self, a: &str, query: &InvoiceQuery) -> Result<Page<Invoice>> {
         self.inner.list_invoices(a, query).await
@@ -169,7 +170,7 @@ async fn invoice(
     xero_id: Option<&str>,
 ) -> Invoice {
     let invoice = new_invoice(account_id, status, number, xero_id);
-    store.insert_invoice(&invoice).await.unwrap();
+    store.insert_invoice(&invoice, None).await.unwrap();
     invoice
 }
 
@@ -183,7 +184,7 @@ async fn job(store: &DynamoStore, account_id: &str, total: u64) -> ReconcileJob 
         created_at: Utc::now().trunc_subsecs(3),
         completed_at: None,
     };
-    store.create_job(account_id, &job, false).await.unwrap();
+    store.create_job(account_id, &job, false, None).await.unwrap();
     job
 }
 
@@ -370,7 +371,7 @@ async fn an_empty_id_list_expands_to_every_final_sent_and_voided_invoice() {
     let job = ReconcileJob { counts: Counts::default(), ..job(&store, &account_id, 0).await };
     // A job to expand starts with no total and its expansion pending.
     let expanding = ReconcileJob { id: uuid::Uuid::now_v7().to_string(), ..job };
-    store.create_job(&account_id, &expanding, true).await.unwrap();
+    store.create_job(&account_id, &expanding, true, None).await.unwrap();
     let worker = Worker {
         jobs: store.clone(),
         store: store.clone(),

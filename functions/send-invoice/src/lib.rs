@@ -13,6 +13,6 @@ pub async fn send_invoice<S: InvoiceStore>(
     request: Request,
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
-    let invoice = lifecycle::transition(store, &context.account_id, &invoice_id, Invoice::send).await?;
-    Ok(ApiResponse::json(200, &invoice.sequence_view()))
+    let answer = |invoice: &Invoice| ApiResponse::json(200, &invoice.sequence_view());
+    lifecycle::transition(store, &context.account_id, &invoice_id, Invoice::send, &context.respond(answer)).await
 }

@@ -126,6 +126,9 @@ impl NewAccount {
     /// advance (the `events/` files). Never use it for a real account.
     pub fn with_api_key(mut self, api_key: &str) -> Result<NewAccount, String> {
         let (key_id, key_secret) = split_api_key(api_key).ok_or("an API key has the form <keyId>.<secret>")?;
+        if !is_credential_id(key_id) {
+            return Err("an API key's id has 1 to 64 characters of A-Z, a-z, 0-9, _ and -".into());
+        }
         if key_secret.len() < 16 {
             return Err("an API key's secret must have at least 16 characters".into());
         }
@@ -145,6 +148,16 @@ impl NewAccount {
 pub fn split_api_key(api_key: &str) -> Option<(&str, &str)> {
     let (id, secret) = api_key.split_once(API_KEY_SEPARATOR)?;
     (!id.is_empty() && !secret.is_empty()).then_some((id, secret))
+}
+
+/// The most characters a credential's public id has (ours have 19).
+pub const MAX_CREDENTIAL_ID_LENGTH: usize = 64;
+
+/// Whether `id` can be a credential's public id: 1 to 64 characters of base64url. Anything else
+/// is refused before a lookup (a key built from it could exceed the store's key size limit).
+pub fn is_credential_id(id: &str) -> bool {
+    (1..=MAX_CREDENTIAL_ID_LENGTH).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 pub fn hash_secret(secret: &str) -> String {

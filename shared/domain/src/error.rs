@@ -39,13 +39,16 @@ impl ErrorKind {
 pub struct Error {
     kind: ErrorKind,
     message: String,
+    /// For internal errors that the caller should still be told about in plain words (an item
+    /// that cannot be read), without the detail in `message`.
+    public: Option<String>,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self { kind, message: message.into() }
+        Self { kind, message: message.into(), public: None }
     }
     pub fn validation(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Validation, message)
@@ -63,6 +66,11 @@ impl Error {
     pub fn internal(detail: impl Into<String>) -> Self {
         Self::new(ErrorKind::Internal, detail)
     }
+    /// Stored data this service cannot use (an item it cannot decode, amounts beyond its bounds):
+    /// an internal error whose public message says which resource, never why.
+    pub fn unreadable(public: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self { kind: ErrorKind::Internal, message: detail.into(), public: Some(public.into()) }
+    }
     pub fn contended(message: impl Into<String>) -> Self {
         Self::new(ErrorKind::Contended, message)
     }
@@ -71,8 +79,9 @@ impl Error {
     }
     /// The message shown to the caller: generic for internal errors.
     pub fn public_message(&self) -> &str {
-        match self.kind {
-            ErrorKind::Internal => "An internal error occurred. Please retry later.",
+        match (self.kind, &self.public) {
+            (ErrorKind::Internal, Some(public)) => public,
+            (ErrorKind::Internal, None) => "An internal error occurred. Please retry later.",
             _ => &self.message,
         }
     }

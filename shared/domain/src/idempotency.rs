@@ -44,21 +44,66 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// A response as stored for replay.
+/// A response as stored for replay: status, body, the headers worth replaying (such as
+/// `Location`) and the API version that served it, so that a replay is labelled as the original was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredResponse {
     pub status: u16,
     pub body: String,
-    /// Headers worth replaying (such as `Location`), as name/value pairs.
     pub headers: Vec<(String, String)>,
+    #[serde(default)]
+    pub version: Option<String>,
+}
+
+/// A key this request holds: the right, and the duty, to record its answer under the key.
+/// `token` tells this claim from a later one that took the key over after this one went stale.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub account_id: String,
+    pub key: String,
+    pub fingerprint: String,
+    pub token: String,
+}
+
+/// An answer recorded under a claimed key. A change that carries a receipt writes it in the same
+/// transaction as the change itself, so that either both are stored or neither is: a retry then
+/// replays the answer of a committed change and never applies the change twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub claim: IdempotencyClaim,
+    pub response: StoredResponse,
+}
+
+/// How a use case answers: it builds the answer from exactly what it is about to commit, and asks
+/// for the receipt to commit with it (`None` when the request carries no idempotency key).
+/// Building the answer before the commit means nothing fallible runs after it.
+pub trait Respond<T> {
+    type Answer;
+    fn answer(&self, committed: &T) -> Self::Answer;
+    fn receipt(&self, answer: &Self::Answer) -> Option<Receipt>;
+}
+
+/// Answers with the committed value itself and records nothing: for callers without a request
+/// (workers, tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unrecorded;
+
+impl<T: Clone> Respond<T> for Unrecorded {
+    type Answer = T;
+    fn answer(&self, committed: &T) -> T {
+        committed.clone()
+    }
+    fn receipt(&self, _answer: &T) -> Option<Receipt> {
+        None
+    }
 }
 
 /// A stored idempotency record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
     pub fingerprint: String,
+    pub token: String,
     pub response: Option<StoredResponse>,
     pub expires_at: DateTime<Utc>,
     pub locked_until: DateTime<Utc>,
@@ -67,16 +112,22 @@ pub struct IdempotencyRecord {
 /// The answer to "may I run this request?".
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Claim {
-    /// This caller runs the request and must then complete or release the claim.
-    Acquired,
+    /// This caller runs the request and must then record its answer or release the claim.
+    Acquired(IdempotencyClaim),
     /// The request already ran: answer with its stored response.
     Replay(StoredResponse),
 }
 
+/// A new claim's token: random, so that two claims of one key are never mistaken for each other.
+pub fn new_claim_token() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
 impl IdempotencyRecord {
-    pub fn in_progress(fingerprint: &str, now: DateTime<Utc>) -> Self {
+    pub fn in_progress(fingerprint: &str, token: &str, now: DateTime<Utc>) -> Self {
         Self {
             fingerprint: fingerprint.to_string(),
+            token: token.to_string(),
             response: None,
             expires_at: now + retention(),
             locked_until: now + claim_timeout(),
@@ -84,6 +135,8 @@ impl IdempotencyRecord {
     }
 
     /// Whether a new claim may overwrite this record: it expired, or its owner died mid-request.
+    /// A request that changes something records its answer in the same transaction as the change,
+    /// so a record without an answer proves that its owner changed nothing: running it again is safe.
     pub fn can_be_replaced(&self, fingerprint: &str, now: DateTime<Utc>) -> bool {
         self.expires_at <= now
             || (self.response.is_none() && self.locked_until <= now && self.fingerprint == fingerprint)
@@ -99,9 +152,14 @@ impl IdempotencyRecord {
         }
         match &self.response {
             Some(response) => Ok(Claim::Replay(response.clone())),
-            None => Err(Error::conflict("a request with this Idempotency-Key is still in progress; retry later")),
+            None => Err(in_progress()),
         }
     }
+}
+
+/// The answer while another request holds the key.
+pub fn in_progress() -> Error {
+    Error::conflict("a request with this Idempotency-Key is still in progress; retry later")
 }
 
 #[cfg(test)]
@@ -129,10 +187,11 @@ mod tests {
     #[test]
     fn decisions() {
         let now = Utc::now();
-        let mut record = IdempotencyRecord::in_progress("fp", now);
+        let mut record = IdempotencyRecord::in_progress("fp", "t", now);
         assert_eq!(record.decide("fp").unwrap_err().kind(), ErrorKind::Conflict);
         assert_eq!(record.decide("other").unwrap_err().kind(), ErrorKind::IdempotencyKeyReuse);
-        let response = StoredResponse { status: 201, body: "{}".into(), headers: vec![] };
+        let response =
+            StoredResponse { status: 201, body: "{}".into(), headers: vec![], version: Some("2024-01-01".into()) };
         record.response = Some(response.clone());
         assert_eq!(record.decide("fp").unwrap(), Claim::Replay(response));
     }
@@ -140,7 +199,7 @@ mod tests {
     #[test]
     fn stale_claims_and_expired_records_can_be_replaced() {
         let now = Utc::now();
-        let record = IdempotencyRecord::in_progress("fp", now);
+        let record = IdempotencyRecord::in_progress("fp", "t", now);
         assert!(!record.can_be_replaced("fp", now));
         assert!(record.can_be_replaced("fp", now + claim_timeout()));
         assert!(!record.can_be_replaced("other", now + claim_timeout()));

@@ -185,10 +185,17 @@ pub struct Invoice {
     /// When the invoice became paid or void. Not part of Sequence's shape.
     #[serde(default)]
     pub closed_at: Option<DateTime<Utc>>,
+    /// How many lines the invoice has, and how many bytes their titles take as JSON: both bounded,
+    /// so that every answer showing all lines (Slash's aggregate) fits in a Lambda response.
+    /// Not part of Sequence's shape.
+    #[serde(default)]
+    pub line_count: u32,
+    #[serde(default)]
+    pub line_title_bytes: u64,
 }
 
 /// Fields the stored invoice keeps that Sequence's invoice shape does not have.
-const NOT_IN_SEQUENCE_SHAPE: [&str; 2] = ["payments", "closedAt"];
+const NOT_IN_SEQUENCE_SHAPE: [&str; 4] = ["payments", "closedAt", "lineCount", "lineTitleBytes"];
 
 impl Invoice {
     /// The invoice in Sequence's shape (every field of the seed's response, and only those plus
@@ -352,6 +359,8 @@ impl Invoice {
             render_settings: serde_json::Map::new(),
             payments: Vec::new(),
             closed_at: None,
+            line_count: 0,
+            line_title_bytes: 0,
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod concurrency;
 pub mod currency;
 pub mod error;
 pub mod idempotency;
+pub mod ids;
 pub mod invoice;
 pub mod lifecycle;
 pub mod lines;

@@ -5,7 +5,10 @@
 
 use crate::{
     concurrency::retry_on_contention,
+    idempotency::Respond,
+    ids::{is_uuid, shown},
     invoice::{self, Invoice},
+    money,
     ports::{InvoiceStore, LineItemStore},
     totals::{check_tax_rate, line_figures, ExactDecimal, Figures, RateDisplay},
     Error, Result,
@@ -112,6 +115,11 @@ pub struct LineChange {
 const MAX_TITLE_LENGTH: usize = 500;
 const MAX_DESCRIPTION_LENGTH: usize = 2_000;
 const MAX_EXTERNAL_IDS: usize = 20;
+/// The most lines one invoice holds: as many as `/invoices-totals` takes in one request.
+pub const MAX_LINES_PER_INVOICE: u32 = 10_000;
+/// The most bytes all line titles of one invoice take as JSON. Slash's aggregate shows every
+/// line's title; this keeps it (with everything else it shows) within a Lambda answer's 6 MB.
+pub const MAX_LINE_TITLE_BYTES_PER_INVOICE: u64 = 3_000_000;
 
 fn figures_of(net_total: Decimal, total_tax: Decimal, gross_total: Decimal) -> Figures {
     Figures { gross_total, net_total, total_tax }
@@ -170,6 +178,14 @@ impl LineItemInput {
             check_text("description", description, MAX_DESCRIPTION_LENGTH, false)?;
         }
         check_tax_rate(self.tax_rate.0).map_err(|m| Error::validation(format!("taxRate: {m}")))?;
+        if let Some(group_id) = &self.group_id {
+            if !is_uuid(group_id) {
+                return Err(Error::validation(format!(
+                    "groupId: `{}` is not a line item group id",
+                    shown(group_id, 64)
+                )));
+            }
+        }
         let external_ids = self.external_ids.as_deref().unwrap_or_default();
         if external_ids.len() > MAX_EXTERNAL_IDS {
             return Err(Error::validation(format!("externalIds: at most {MAX_EXTERNAL_IDS} entries")));
@@ -195,8 +211,20 @@ impl LineItemInput {
         now: DateTime<Utc>,
     ) -> Result<LineItem, Error> {
         self.validate()?;
-        let figures = line_figures(self.quantity.0, self.rate.0, self.tax_rate.0, invoice.currency.minor_units())
+        let places = invoice.currency.minor_units();
+        let figures = line_figures(self.quantity.0, self.rate.0, self.tax_rate.0, places)
             .map_err(|m| Error::validation(m.to_string()))?;
+        // Every figure of a stored line, and its price in minor units (Slash's priceCents), must be
+        // representable: checked here, where the line arrives, so that no later view can overflow.
+        let price = money::round_to_places(self.rate.0, places);
+        for (field, amount) in [
+            ("rate", price),
+            ("netTotal (quantity × rate)", figures.net_total),
+            ("totalTax", figures.total_tax),
+            ("grossTotal", figures.gross_total),
+        ] {
+            money::bounded_minor_units(amount, places).map_err(|m| Error::validation(format!("{field}: {m}")))?;
+        }
         Ok(LineItem {
             id,
             invoice_id: invoice.id.clone(),
@@ -271,9 +299,48 @@ fn move_totals(
             group.set_figures(moved);
         }
     }
+    for amount in [totals.net_total, totals.total_tax, totals.gross_total] {
+        money::bounded_minor_units(amount, places)
+            .map_err(|m| Error::validation(format!("the invoice's totals would be {m}")))?;
+    }
     invoice.net_total = totals.net_total;
     invoice.total_tax = totals.total_tax;
     invoice.gross_total = totals.gross_total;
+    move_line_stats(invoice, old, new)
+}
+
+/// The bytes a title takes in a JSON answer.
+fn title_bytes(line: &LineItem) -> u64 {
+    serde_json::to_string(&line.title).map_or(0, |json| json.len() as u64)
+}
+
+/// Moves the invoice's line count and title bytes; a change that would take either past its
+/// bound is refused (removals always pass).
+fn move_line_stats(invoice: &mut Invoice, old: Option<&LineItem>, new: Option<&LineItem>) -> Result<(), Error> {
+    let mut count = invoice.line_count;
+    let mut bytes = invoice.line_title_bytes;
+    if let Some(old) = old {
+        count = count.saturating_sub(1);
+        bytes = bytes.saturating_sub(title_bytes(old));
+    }
+    if let Some(new) = new {
+        count = count.saturating_add(1);
+        bytes = bytes.saturating_add(title_bytes(new));
+        if old.is_none() && count > MAX_LINES_PER_INVOICE {
+            return Err(Error::conflict(format!(
+                "invoice {} has {MAX_LINES_PER_INVOICE} lines, the most an invoice can hold",
+                invoice.id
+            )));
+        }
+        if bytes > MAX_LINE_TITLE_BYTES_PER_INVOICE && bytes > invoice.line_title_bytes {
+            return Err(Error::conflict(format!(
+                "invoice {}: its line titles would take more than {MAX_LINE_TITLE_BYTES_PER_INVOICE} bytes",
+                invoice.id
+            )));
+        }
+    }
+    invoice.line_count = count;
+    invoice.line_title_bytes = bytes;
     Ok(())
 }
 
@@ -368,21 +435,30 @@ async fn load_groups<S: LineItemStore>(
     Ok(TouchedGroups { groups: store.get_line_item_groups(account_id, invoice_id, &ids).await? })
 }
 
-/// `POST /invoices/{id}/line-items`: the new line, written with the invoice's new totals.
-pub async fn add_line_item<S: InvoiceStore + LineItemStore>(
+/// `POST /invoices/{id}/line-items`: the new line, written with the invoice's new totals, and
+/// answered as `respond` says.
+pub async fn add_line_item<S, R>(
     store: &S,
     account_id: &str,
     invoice_id: &str,
     line_item_id: String,
     input: LineItemInput,
     now: DateTime<Utc>,
-) -> Result<LineItem> {
+    respond: &R,
+) -> Result<R::Answer>
+where
+    S: InvoiceStore + LineItemStore,
+    R: Respond<LineItem> + Sync,
+    R::Answer: Send,
+{
     retry_on_contention(|| async {
         let invoice = load_invoice(store, account_id, invoice_id).await?;
         let groups = load_groups(store, account_id, invoice_id, [input.group_id.as_ref(), None]).await?;
         let change = add_line(&invoice, groups, line_item_id.clone(), input.clone(), now)?;
-        store.commit_line_change(account_id, &change).await?;
-        Ok(change.put_line.expect("an added line"))
+        let line = change.put_line.as_ref().ok_or_else(|| Error::internal("an added line has no line"))?;
+        let answer = respond.answer(line);
+        store.commit_line_change(account_id, &change, respond.receipt(&answer).as_ref()).await?;
+        Ok(answer)
     })
     .await
 }
@@ -402,8 +478,9 @@ pub async fn update_line_item<S: InvoiceStore + LineItemStore>(
         let groups =
             load_groups(store, account_id, invoice_id, [old.group_id.as_ref(), input.group_id.as_ref()]).await?;
         let change = replace_line(&invoice, groups, old, input.clone(), now)?;
-        store.commit_line_change(account_id, &change).await?;
-        Ok(change.put_line.expect("a replaced line"))
+        let line = change.put_line.clone().ok_or_else(|| Error::internal("a replaced line has no line"))?;
+        store.commit_line_change(account_id, &change, None).await?;
+        Ok(line)
     })
     .await
 }
@@ -420,26 +497,33 @@ pub async fn remove_line_item<S: InvoiceStore + LineItemStore>(
         let old = load_line(store, account_id, invoice_id, line_item_id).await?;
         let groups = load_groups(store, account_id, invoice_id, [old.group_id.as_ref(), None]).await?;
         let change = remove_line(&invoice, groups, old)?;
-        store.commit_line_change(account_id, &change).await
+        store.commit_line_change(account_id, &change, None).await
     })
     .await
 }
 
 /// `POST /invoices/{id}/line-item-groups`.
-pub async fn create_line_item_group<S: InvoiceStore + LineItemStore>(
+pub async fn create_line_item_group<S, R>(
     store: &S,
     account_id: &str,
     invoice_id: &str,
     group_id: String,
     input: LineItemGroupInput,
     now: DateTime<Utc>,
-) -> Result<LineItemGroup> {
+    respond: &R,
+) -> Result<R::Answer>
+where
+    S: InvoiceStore + LineItemStore,
+    R: Respond<LineItemGroup> + Sync,
+    R::Answer: Send,
+{
     retry_on_contention(|| async {
         let invoice = load_invoice(store, account_id, invoice_id).await?;
         let group = LineItemGroup::new(group_id.clone(), &invoice.value, input.clone(), now)?;
+        let answer = respond.answer(&group);
         let change = add_group(&invoice, group)?;
-        store.commit_line_change(account_id, &change).await?;
-        Ok(change.put_groups.into_iter().next().expect("the new group"))
+        store.commit_line_change(account_id, &change, respond.receipt(&answer).as_ref()).await?;
+        Ok(answer)
     })
     .await
 }
@@ -463,7 +547,7 @@ mod tests {
     fn adding_replacing_and_removing_moves_totals_exactly() {
         let invoice = draft();
         let group = LineItemGroup::new(
-            "g1".into(),
+            "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".into(),
             &invoice.value,
             LineItemGroupInput { title: "Cars".into(), description: None },
             Utc::now(),
@@ -474,7 +558,7 @@ mod tests {
             &invoice,
             groups,
             "l1".into(),
-            input(json!({"title": "Ferraris", "quantity": "2", "rate": "20000.10", "taxRate": "0.2", "groupId": "g1"})),
+            input(json!({"title": "Ferraris", "quantity": "2", "rate": "20000.10", "taxRate": "0.2", "groupId": "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"})),
             Utc::now(),
         )
         .unwrap();
@@ -506,10 +590,15 @@ mod tests {
     #[test]
     fn only_drafts_change_and_groups_must_exist() {
         let mut invoice = draft();
-        let line = json!({"title": "x", "quantity": "1", "rate": "1", "taxRate": "0", "groupId": "nope"});
+        let unknown = "0193a1b2-0000-7000-8000-000000000000";
+        let line = json!({"title": "x", "quantity": "1", "rate": "1", "taxRate": "0", "groupId": unknown});
         let error =
             add_line(&invoice, TouchedGroups::default(), "l".into(), input(line.clone()), Utc::now()).unwrap_err();
-        assert_eq!(error.public_message(), "groupId: no line item group nope on this invoice");
+        assert_eq!(error.public_message(), format!("groupId: no line item group {unknown} on this invoice"));
+        let not_an_id =
+            json!({"title": "x", "quantity": "1", "rate": "1", "taxRate": "0", "groupId": "x".repeat(2000)});
+        let error = add_line(&invoice, TouchedGroups::default(), "l".into(), input(not_an_id), Utc::now()).unwrap_err();
+        assert_eq!(error.public_message(), format!("groupId: `{}...` is not a line item group id", "x".repeat(64)));
         invoice.value.status = InvoiceStatus::Final;
         let error = add_line(&invoice, TouchedGroups::default(), "l".into(), input(line), Utc::now()).unwrap_err();
         assert_eq!(error.public_message(), "invoice inv is FINAL; only DRAFT invoices can change their lines");
@@ -524,5 +613,66 @@ mod tests {
         let empty = json!({"title": " ", "quantity": "1", "rate": "1", "taxRate": "0"});
         let error = add_line(&invoice, TouchedGroups::default(), "l".into(), input(empty), Utc::now()).unwrap_err();
         assert_eq!(error.public_message(), "title: must not be empty");
+    }
+
+    #[test]
+    fn figures_that_no_view_could_show_are_refused_where_the_line_arrives() {
+        let invoice = draft();
+        let refused = |line: serde_json::Value| {
+            add_line(&invoice, TouchedGroups::default(), "l".into(), input(line), Utc::now())
+                .unwrap_err()
+                .public_message()
+                .to_string()
+        };
+        // A tiny quantity times a huge rate nets 1.00, but the price itself has no minor-unit form.
+        assert_eq!(
+            refused(json!({"title": "x", "quantity": "0.000000000000000000000000001",
+                           "rate": "1000000000000000000000000000", "taxRate": "0"})),
+            "rate: out of range: amounts may be at most 9999999999999.99 in magnitude"
+        );
+        assert_eq!(
+            refused(json!({"title": "x", "quantity": "100000", "rate": "1000000000", "taxRate": "0"})),
+            "netTotal (quantity × rate): out of range: amounts may be at most 9999999999999.99 in magnitude"
+        );
+        let ok = add_line(
+            &invoice,
+            TouchedGroups::default(),
+            "l".into(),
+            input(json!({"title": "x", "quantity": "1", "rate": "9999999999999.99", "taxRate": "0"})),
+            Utc::now(),
+        )
+        .unwrap();
+        // A second such line would take the invoice's totals past the bound.
+        let after = Versioned { value: ok.invoice, version: 2 };
+        let error = add_line(
+            &after,
+            TouchedGroups::default(),
+            "l2".into(),
+            input(json!({"title": "x", "quantity": "1", "rate": "0.01", "taxRate": "0"})),
+            Utc::now(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.public_message(),
+            "the invoice's totals would be out of range: amounts may be at most 9999999999999.99 in magnitude"
+        );
+    }
+
+    #[test]
+    fn an_invoice_holds_a_bounded_number_of_lines_and_title_bytes() {
+        let mut invoice = draft();
+        invoice.value.line_count = MAX_LINES_PER_INVOICE;
+        let line = json!({"title": "x", "quantity": "1", "rate": "1", "taxRate": "0"});
+        let error =
+            add_line(&invoice, TouchedGroups::default(), "l".into(), input(line.clone()), Utc::now()).unwrap_err();
+        assert_eq!(error.public_message(), "invoice inv has 10000 lines, the most an invoice can hold");
+        invoice.value.line_count = 1;
+        invoice.value.line_title_bytes = MAX_LINE_TITLE_BYTES_PER_INVOICE - 2;
+        let error =
+            add_line(&invoice, TouchedGroups::default(), "l".into(), input(line.clone()), Utc::now()).unwrap_err();
+        assert_eq!(error.public_message(), "invoice inv: its line titles would take more than 3000000 bytes");
+        invoice.value.line_title_bytes = 0;
+        let added = add_line(&invoice, TouchedGroups::default(), "l".into(), input(line), Utc::now()).unwrap();
+        assert_eq!((added.invoice.line_count, added.invoice.line_title_bytes), (2, 3));
     }
 }

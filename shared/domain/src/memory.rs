@@ -2,7 +2,7 @@
 
 use crate::{
     account::{Account, Credential, NewAccount, ReceivingAccount},
-    idempotency::{Claim, IdempotencyRecord, StoredResponse},
+    idempotency::{new_claim_token, Claim, IdempotencyClaim, IdempotencyRecord, Receipt},
     invoice::Invoice,
     lines::{LineChange, LineItem, LineItemGroup, Versioned},
     pagination::Page,
@@ -64,18 +64,40 @@ fn check_version(state: &State, invoice: &Invoice, expected: u64) -> Result<()> 
 }
 
 fn store_version(state: &mut State, invoice: &Invoice, expected: u64) {
-    let versioned = Versioned { value: invoice.clone(), version: expected + 1 };
+    let versioned = Versioned { value: invoice.clone(), version: expected.saturating_add(1) };
     state.invoices.insert(key2(&invoice.sequence_account_id, &invoice.id), versioned);
 }
 
+/// Checks that a receipt's claim still holds its key, unrecorded (what the DynamoDB adapter's
+/// transaction conditions on).
+fn check_receipt(state: &State, receipt: Option<&Receipt>) -> Result<()> {
+    let Some(receipt) = receipt else { return Ok(()) };
+    let claim = &receipt.claim;
+    match state.idempotency.get(&key2(&claim.account_id, &claim.key)) {
+        Some(record) if record.token == claim.token && record.response.is_none() => Ok(()),
+        _ => Err(crate::idempotency::in_progress()),
+    }
+}
+
+fn record_receipt(state: &mut State, receipt: Option<&Receipt>) {
+    if let Some(receipt) = receipt {
+        let claim = &receipt.claim;
+        if let Some(record) = state.idempotency.get_mut(&key2(&claim.account_id, &claim.key)) {
+            record.response = Some(receipt.response.clone());
+        }
+    }
+}
+
 impl InvoiceStore for InMemoryStore {
-    async fn insert_invoice(&self, invoice: &Invoice) -> Result<()> {
+    async fn insert_invoice(&self, invoice: &Invoice, receipt: Option<&Receipt>) -> Result<()> {
         let mut state = self.state();
         let key = key2(&invoice.sequence_account_id, &invoice.id);
         if state.invoices.contains_key(&key) {
             return Err(Error::conflict("invoice already exists"));
         }
+        check_receipt(&state, receipt)?;
         state.invoices.insert(key, Versioned { value: invoice.clone(), version: 1 });
+        record_receipt(&mut state, receipt);
         Ok(())
     }
 
@@ -83,10 +105,12 @@ impl InvoiceStore for InMemoryStore {
         Ok(self.state().invoices.get(&key2(account_id, invoice_id)).cloned())
     }
 
-    async fn replace_invoice(&self, invoice: &Invoice, expected_version: u64) -> Result<()> {
+    async fn replace_invoice(&self, invoice: &Invoice, expected_version: u64, receipt: Option<&Receipt>) -> Result<()> {
         let mut state = self.state();
         check_version(&state, invoice, expected_version)?;
+        check_receipt(&state, receipt)?;
         store_version(&mut state, invoice, expected_version);
+        record_receipt(&mut state, receipt);
         Ok(())
     }
 
@@ -140,9 +164,11 @@ impl LineItemStore for InMemoryStore {
         Ok(group_ids.iter().filter_map(|g| state.groups.get(&key3(account_id, invoice_id, g)).cloned()).collect())
     }
 
-    async fn commit_line_change(&self, account_id: &str, change: &LineChange) -> Result<()> {
+    async fn commit_line_change(&self, account_id: &str, change: &LineChange, receipt: Option<&Receipt>) -> Result<()> {
         let mut state = self.state();
         check_version(&state, &change.invoice, change.expected_version)?;
+        check_receipt(&state, receipt)?;
+        record_receipt(&mut state, receipt);
         store_version(&mut state, &change.invoice, change.expected_version);
         let invoice_id = &change.invoice.id;
         if let Some(line) = &change.delete_line {
@@ -163,13 +189,21 @@ impl InvoiceNumbering for InMemoryStore {
         Ok(self.state().counters.get(account_id).copied().unwrap_or(0))
     }
 
-    async fn commit_finalized(&self, invoice: &Invoice, expected_version: u64, number: u64) -> Result<()> {
+    async fn commit_finalized(
+        &self,
+        invoice: &Invoice,
+        expected_version: u64,
+        number: u64,
+        receipt: Option<&Receipt>,
+    ) -> Result<()> {
         let mut state = self.state();
         check_version(&state, invoice, expected_version)?;
         let account = &invoice.sequence_account_id;
-        if state.counters.get(account).copied().unwrap_or(0) + 1 != number {
+        if state.counters.get(account).copied().unwrap_or(0).checked_add(1) != Some(number) {
             return Err(Error::contended("invoice number taken concurrently"));
         }
+        check_receipt(&state, receipt)?;
+        record_receipt(&mut state, receipt);
         state.counters.insert(account.clone(), number);
         store_version(&mut state, invoice, expected_version);
         Ok(())
@@ -215,24 +249,32 @@ impl IdempotencyStore for InMemoryStore {
         match state.idempotency.get(&slot) {
             Some(existing) if !existing.can_be_replaced(fingerprint, now) => existing.decide(fingerprint),
             _ => {
-                state.idempotency.insert(slot, IdempotencyRecord::in_progress(fingerprint, now));
-                Ok(Claim::Acquired)
+                let token = new_claim_token();
+                state.idempotency.insert(slot, IdempotencyRecord::in_progress(fingerprint, &token, now));
+                Ok(Claim::Acquired(IdempotencyClaim {
+                    account_id: account_id.to_string(),
+                    key: key.to_string(),
+                    fingerprint: fingerprint.to_string(),
+                    token,
+                }))
             }
         }
     }
 
-    async fn complete(&self, account_id: &str, key: &str, response: &StoredResponse) -> Result<()> {
+    async fn complete(&self, receipt: &Receipt) -> Result<()> {
         let mut state = self.state();
-        let record = state
-            .idempotency
-            .get_mut(&key2(account_id, key))
-            .ok_or_else(|| Error::internal("idempotency record vanished before completion"))?;
-        record.response = Some(response.clone());
+        if check_receipt(&state, Some(receipt)).is_ok() {
+            record_receipt(&mut state, Some(receipt));
+        }
         Ok(())
     }
 
-    async fn release(&self, account_id: &str, key: &str) -> Result<()> {
-        self.state().idempotency.remove(&key2(account_id, key));
+    async fn release(&self, claim: &IdempotencyClaim) -> Result<()> {
+        let mut state = self.state();
+        let slot = key2(&claim.account_id, &claim.key);
+        if state.idempotency.get(&slot).is_some_and(|r| r.token == claim.token && r.response.is_none()) {
+            state.idempotency.remove(&slot);
+        }
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! Money is `rust_decimal::Decimal`, rounded half away from zero to the currency's minor units.
 
 use crate::currency::Currency;
-use rust_decimal::{Decimal, RoundingStrategy};
+use rust_decimal::{prelude::ToPrimitive, Decimal, RoundingStrategy};
 
 /// Rounds to `places` decimal places, half away from zero, with exactly `places` digits of scale
 /// and never a negative zero.
@@ -29,6 +29,35 @@ pub fn round(amount: Decimal, currency: Currency) -> Decimal {
 /// The zero amount of a currency, with the currency's scale (`"0.00"`, JPY `"0"`).
 pub fn zero(currency: Currency) -> Decimal {
     round(Decimal::ZERO, currency)
+}
+
+/// The largest magnitude of any amount an invoice stores or a payment carries, in minor units
+/// (9,999,999,999,999.99 of a two-decimal currency). Below 2^53, so every amount is exact as a
+/// JSON number as well (Slash's `*Cents` fields), and far below `i64::MAX`, so sums of the bounded
+/// number of payments an invoice takes never overflow.
+pub const MAX_MINOR_UNITS: i64 = 999_999_999_999_999;
+
+/// An amount in minor units (cents; whole yen for JPY), rounded half away from zero; `None` when
+/// it does not fit in an `i64`.
+pub fn to_minor_units(amount: Decimal, places: u32) -> Option<i64> {
+    let scaled = amount.checked_mul(Decimal::from(10i64.checked_pow(places)?))?;
+    let mut whole = scaled.round_dp_with_strategy(0, RoundingStrategy::MidpointAwayFromZero);
+    whole.rescale(0);
+    whole.to_i64()
+}
+
+/// The amount in minor units if its magnitude is at most [`MAX_MINOR_UNITS`]; otherwise an error
+/// that says what the limit is in the currency's own units.
+pub fn bounded_minor_units(amount: Decimal, places: u32) -> Result<i64, String> {
+    match to_minor_units(amount, places) {
+        Some(minor) if minor.unsigned_abs() <= MAX_MINOR_UNITS.unsigned_abs() => Ok(minor),
+        _ => Err(format!("out of range: amounts may be at most {} in magnitude", max_amount(places))),
+    }
+}
+
+/// [`MAX_MINOR_UNITS`] in major units with `places` decimals (`"9999999999999.99"`).
+pub fn max_amount(places: u32) -> Decimal {
+    Decimal::new(MAX_MINOR_UNITS, places)
 }
 
 #[cfg(test)]
@@ -65,6 +94,22 @@ mod tests {
             checked_round(d("9999999999999999999999999999"), 0).unwrap().to_string(),
             "9999999999999999999999999999"
         );
+    }
+
+    #[test]
+    fn minor_units_are_exact_and_bounded() {
+        assert_eq!(to_minor_units(d("12.34"), 2), Some(1234));
+        assert_eq!(to_minor_units(d("-0.005"), 2), Some(-1));
+        assert_eq!(to_minor_units(d("1500"), 0), Some(1500));
+        assert_eq!(to_minor_units(d("1000000000000000000000000000"), 2), None);
+        assert_eq!(to_minor_units(d("92233720368547758.08"), 2), None);
+        assert_eq!(bounded_minor_units(d("9999999999999.99"), 2), Ok(999_999_999_999_999));
+        assert_eq!(bounded_minor_units(d("-9999999999999.99"), 2), Ok(-999_999_999_999_999));
+        assert_eq!(
+            bounded_minor_units(d("10000000000000"), 2).unwrap_err(),
+            "out of range: amounts may be at most 9999999999999.99 in magnitude"
+        );
+        assert_eq!(max_amount(0).to_string(), "999999999999999");
     }
 
     #[test]

@@ -35,12 +35,17 @@ pub fn encode_cursor(position: &str) -> String {
     URL_SAFE_NO_PAD.encode(position.as_bytes())
 }
 
+/// A cursor's position. Every list's position is an id this service gave out (a UUID), so
+/// anything else is refused before it reaches the store (where, as part of a key, it could
+/// exceed DynamoDB's key size limit).
 pub fn decode_cursor(cursor: &str) -> Result<String, Error> {
-    URL_SAFE_NO_PAD
-        .decode(cursor.as_bytes())
-        .ok()
+    // A cursor of a UUID is 48 characters; a longer one is not ours, whatever it decodes to.
+    Some(cursor)
+        .filter(|cursor| cursor.len() <= 64)
+        .and_then(|cursor| URL_SAFE_NO_PAD.decode(cursor.as_bytes()).ok())
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|position| !position.is_empty())
+        .filter(|position| crate::ids::is_uuid(position))
+        .map(|position| position.to_ascii_lowercase())
         .ok_or_else(|| Error::validation("after: not a cursor returned by this API"))
 }
 
@@ -90,9 +95,12 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_bad_ones_are_refused() {
-        let cursor = encode_cursor("0193-abc");
-        assert_eq!(decode_cursor(&cursor).unwrap(), "0193-abc");
-        assert_eq!(decode_cursor("%%%").unwrap_err().public_message(), "after: not a cursor returned by this API");
+        let id = "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        let cursor = encode_cursor(id);
+        assert_eq!(decode_cursor(&cursor).unwrap(), id);
+        for bad in ["%%%".to_string(), encode_cursor("0193-abc"), encode_cursor(&"a".repeat(1500))] {
+            assert_eq!(decode_cursor(&bad).unwrap_err().public_message(), "after: not a cursor returned by this API");
+        }
     }
 
     #[test]

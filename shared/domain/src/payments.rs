@@ -3,17 +3,22 @@
 //! `paymentStatus` and Slash status follow.
 
 use crate::{
-    concurrency::retry_on_contention,
-    invoice::{self, Invoice, InvoiceStatus, PaymentStatus},
-    lines::Versioned,
-    ports::InvoiceStore,
+    invoice::{Invoice, InvoiceStatus, PaymentStatus},
+    money::{self, MAX_MINOR_UNITS},
     Error, Result,
 };
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use rust_decimal::{prelude::ToPrimitive, Decimal};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
 pub const MAX_TRANSACTIONS_PER_REQUEST: usize = 100;
+/// The most transactions one invoice records: with the bounds on each, the invoice stays within
+/// DynamoDB's 400 KB item and its sum of payments far from overflowing.
+pub const MAX_PAYMENTS_PER_INVOICE: usize = 100;
+/// A payment method's `config` is the client's own JSON, kept as it came (opaque to us): at most
+/// this many bytes as compact JSON...
+pub const MAX_CONFIG_BYTES: usize = 2_048;
+/// ...and at most this many levels of nested objects and arrays (the config object is level 1).
+pub const MAX_CONFIG_DEPTH: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -81,6 +86,7 @@ impl<'de> Deserialize<'de> for PaymentMethod {
                         return Err(de::Error::custom(format!("expected {expected}: `config` must be an object")))
                     }
                 };
+                check_config(&config).map_err(de::Error::custom)?;
                 if let Some(unknown) = fields.keys().next() {
                     return Err(de::Error::custom(format!("unknown field `{unknown}`, expected `method` or `config`")));
                 }
@@ -88,6 +94,44 @@ impl<'de> Deserialize<'de> for PaymentMethod {
             }
             _ => Err(de::Error::custom(format!("expected {expected}"))),
         }
+    }
+}
+
+/// Bounds a client's config: compact JSON size and nesting depth.
+fn check_config(config: &serde_json::Map<String, serde_json::Value>) -> std::result::Result<(), String> {
+    fn depth(value: &serde_json::Value) -> usize {
+        match value {
+            serde_json::Value::Object(fields) => 1 + fields.values().map(depth).max().unwrap_or(0),
+            serde_json::Value::Array(items) => 1 + items.iter().map(depth).max().unwrap_or(0),
+            _ => 0,
+        }
+    }
+    let bytes = serde_json::to_string(config).map_or(usize::MAX, |json| json.len());
+    if bytes > MAX_CONFIG_BYTES {
+        return Err(format!("`config` must be at most {MAX_CONFIG_BYTES} bytes as JSON, got {bytes}"));
+    }
+    let levels = depth(&serde_json::Value::Object(config.clone()));
+    if levels > MAX_CONFIG_DEPTH {
+        return Err(format!(
+            "`config` must nest at most {MAX_CONFIG_DEPTH} levels of objects and arrays, got {levels}"
+        ));
+    }
+    Ok(())
+}
+
+/// Stores a value as one JSON string attribute rather than as a structure of the store's own:
+/// a client's free-form JSON then cannot shape the stored item (its keys, its depth).
+mod as_json_text {
+    use serde::{de::DeserializeOwned, Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<T: Serialize, S: Serializer>(value: &T, serializer: S) -> Result<S::Ok, S::Error> {
+        let text = serde_json::to_string(value).map_err(serde::ser::Error::custom)?;
+        serializer.serialize_str(&text)
+    }
+
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(deserializer: D) -> Result<T, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        serde_json::from_str(&text).map_err(serde::de::Error::custom)
     }
 }
 
@@ -108,11 +152,13 @@ pub struct TransactionDetails {
     pub amount_cents: Option<i64>,
 }
 
-/// A transaction as recorded on the invoice.
+/// A transaction as recorded on the invoice. The payment method (with the client's config) is
+/// stored as JSON text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordedPayment {
     pub transaction_type: TransactionType,
+    #[serde(with = "as_json_text")]
     pub payment_method: PaymentMethod,
     pub paid_at: DateTime<Utc>,
     pub amount_cents: i64,
@@ -152,9 +198,9 @@ pub fn validate(inputs: Vec<TransactionInput>) -> Result<Vec<PaymentRequest>> {
                 })?
                 .with_timezone(&Utc);
             if let Some(amount) = details.amount_cents {
-                if amount <= 0 {
+                if !(1..=MAX_MINOR_UNITS).contains(&amount) {
                     return Err(Error::validation(format!(
-                        "[{index}].transaction.amountCents: must be a positive whole number of minor units, got {amount}"
+                        "[{index}].transaction.amountCents: must be a whole number of minor units from 1 to {MAX_MINOR_UNITS}, got {amount}"
                     )));
                 }
             }
@@ -168,13 +214,6 @@ pub fn format_time(time: &DateTime<Utc>) -> String {
     time.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-/// An amount of the invoice's currency in minor units (cents; whole yen for JPY).
-pub fn to_minor_units(amount: Decimal, minor_units: u32) -> i64 {
-    let mut scaled = amount * Decimal::from(10i64.pow(minor_units));
-    scaled.rescale(0);
-    scaled.to_i64().unwrap_or(if amount.is_sign_negative() { i64::MIN } else { i64::MAX })
-}
-
 /// The Slash status of an invoice.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -186,13 +225,26 @@ pub enum SlashStatus {
     Void,
 }
 
+/// An invoice's amounts beyond what can be shown in minor units: only an invoice stored before
+/// the bounds were checked can hold them.
+fn amounts_out_of_range(invoice: &Invoice) -> Error {
+    Error::unreadable(
+        format!("invoice {} holds amounts beyond {MAX_MINOR_UNITS} minor units; it cannot take payments", invoice.id),
+        format!("invoice {} of account {}: amounts out of range", invoice.id, invoice.sequence_account_id),
+    )
+}
+
 impl Invoice {
-    pub fn gross_total_cents(&self) -> i64 {
-        to_minor_units(self.gross_total, self.currency.minor_units())
+    /// The gross total in minor units; `None` beyond [`MAX_MINOR_UNITS`] (never for an invoice
+    /// whose lines were checked when they arrived).
+    pub fn gross_total_cents(&self) -> Option<i64> {
+        money::bounded_minor_units(self.gross_total, self.currency.minor_units()).ok()
     }
 
-    pub fn collected_amount_cents(&self) -> i64 {
-        self.payments.iter().map(|p| p.amount_cents).sum()
+    /// The sum of recorded transactions; `None` if it overflows (each is bounded, and their count,
+    /// so it never does for transactions recorded through the API).
+    pub fn collected_amount_cents(&self) -> Option<i64> {
+        self.payments.iter().try_fold(0i64, |sum, p| sum.checked_add(p.amount_cents))
     }
 
     pub fn slash_status(&self, today: NaiveDate) -> SlashStatus {
@@ -205,9 +257,9 @@ impl Invoice {
         }
     }
 
-    fn refresh_payment_state(&mut self, now: DateTime<Utc>) {
-        let collected = self.collected_amount_cents();
-        let gross = self.gross_total_cents();
+    fn refresh_payment_state(&mut self, now: DateTime<Utc>) -> Result<()> {
+        let collected = self.collected_amount_cents().ok_or_else(|| amounts_out_of_range(self))?;
+        let gross = self.gross_total_cents().ok_or_else(|| amounts_out_of_range(self))?;
         self.payment_status = if collected > 0 && collected >= gross {
             PaymentStatus::Paid
         } else if collected > 0 {
@@ -219,6 +271,7 @@ impl Invoice {
             PaymentStatus::Paid => self.closed_at.or(Some(now)),
             _ => None,
         };
+        Ok(())
     }
 
     fn ensure_payable(&self) -> Result<()> {
@@ -236,11 +289,21 @@ impl Invoice {
     /// Records payments; a transaction without `amountCents` pays the outstanding balance.
     pub fn record_payments(&mut self, requests: &[PaymentRequest], now: DateTime<Utc>) -> Result<()> {
         self.ensure_payable()?;
+        if self.payments.len() + requests.len() > MAX_PAYMENTS_PER_INVOICE {
+            return Err(Error::conflict(format!(
+                "invoice {} has {} recorded transactions; an invoice records at most {MAX_PAYMENTS_PER_INVOICE}",
+                self.id,
+                self.payments.len()
+            )));
+        }
+        let gross = self.gross_total_cents().ok_or_else(|| amounts_out_of_range(self))?;
+        let mut collected = self.collected_amount_cents().ok_or_else(|| amounts_out_of_range(self))?;
+        let mut added = Vec::with_capacity(requests.len());
         for (index, request) in requests.iter().enumerate() {
             let amount = match request.amount_cents {
                 Some(amount) => amount,
                 None => {
-                    let outstanding = self.gross_total_cents() - self.collected_amount_cents();
+                    let outstanding = gross.saturating_sub(collected);
                     if outstanding <= 0 {
                         return Err(Error::conflict(format!(
                             "[{index}].transaction: nothing is outstanding on invoice {}; give amountCents to record an overpayment",
@@ -250,7 +313,12 @@ impl Invoice {
                     outstanding
                 }
             };
-            self.payments.push(RecordedPayment {
+            collected = collected.checked_add(amount).filter(|total| *total <= MAX_MINOR_UNITS).ok_or_else(|| {
+                Error::validation(format!(
+                    "[{index}].transaction.amountCents: the invoice would collect more than {MAX_MINOR_UNITS} minor units"
+                ))
+            })?;
+            added.push(RecordedPayment {
                 transaction_type: TransactionType::External,
                 payment_method: request.payment_method.clone(),
                 paid_at: request.paid_at,
@@ -258,8 +326,8 @@ impl Invoice {
                 recorded_at: now,
             });
         }
-        self.refresh_payment_state(now);
-        Ok(())
+        self.payments.extend(added);
+        self.refresh_payment_state(now)
     }
 
     /// Removes one recorded transaction per request: same method and paidAt, and amount when given.
@@ -288,27 +356,8 @@ impl Invoice {
                 }
             }
         }
-        self.refresh_payment_state(now);
-        Ok(())
+        self.refresh_payment_state(now)
     }
-}
-
-/// Applies a payment change to a stored invoice, optimistically: concurrent calls never lose a
-/// transaction. Answers the invoice as stored, with its new version.
-pub async fn change_payments<S: InvoiceStore>(
-    store: &S,
-    account_id: &str,
-    invoice_id: &str,
-    apply: impl Fn(&mut Invoice) -> Result<()>,
-) -> Result<Versioned<Invoice>> {
-    retry_on_contention(|| async {
-        let current = store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))?;
-        let mut updated = current.value;
-        apply(&mut updated)?;
-        store.replace_invoice(&updated, current.version).await?;
-        Ok(Versioned { value: updated, version: current.version + 1 })
-    })
-    .await
 }
 
 #[cfg(test)]
@@ -335,11 +384,14 @@ mod tests {
         let now = Utc::now();
         let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
         let mut invoice = invoice("USD", "100.50");
-        assert_eq!(invoice.gross_total_cents(), 10050);
+        assert_eq!(invoice.gross_total_cents(), Some(10050));
         let partial = requests(json!([{"transactionType": "external",
             "transaction": {"paymentMethod": "inbound_ach_transfer", "paidAt": "2026-11-20T10:00:00Z", "amountCents": 5000}}])).unwrap();
         invoice.record_payments(&partial, now).unwrap();
-        assert_eq!((invoice.collected_amount_cents(), invoice.payment_status), (5000, PaymentStatus::PartiallyPaid));
+        assert_eq!(
+            (invoice.collected_amount_cents(), invoice.payment_status),
+            (Some(5000), PaymentStatus::PartiallyPaid)
+        );
         assert_eq!(invoice.slash_status(today), SlashStatus::Unpaid);
         assert_eq!(invoice.slash_status(NaiveDate::from_ymd_opt(2026, 12, 2).unwrap()), SlashStatus::Overdue);
 
@@ -360,7 +412,7 @@ mod tests {
         invoice.remove_payments(&undo, now).unwrap();
         assert_eq!(
             (invoice.collected_amount_cents(), invoice.payment_status, invoice.closed_at),
-            (5000, PaymentStatus::PartiallyPaid, None)
+            (Some(5000), PaymentStatus::PartiallyPaid, None)
         );
         let error = invoice.remove_payments(&undo, now).unwrap_err();
         assert_eq!(
@@ -371,8 +423,7 @@ mod tests {
 
     #[test]
     fn yen_amounts_are_whole_yen() {
-        assert_eq!(invoice("JPY", "1500").gross_total_cents(), 1500);
-        assert_eq!(to_minor_units("12.34".parse().unwrap(), 2), 1234);
+        assert_eq!(invoice("JPY", "1500").gross_total_cents(), Some(1500));
     }
 
     #[test]
@@ -393,7 +444,7 @@ mod tests {
         );
         assert_eq!(
             zero.unwrap_err().public_message(),
-            "[0].transaction.amountCents: must be a positive whole number of minor units, got 0"
+            "[0].transaction.amountCents: must be a whole number of minor units from 1 to 999999999999999, got 0"
         );
         let unknown: std::result::Result<Vec<TransactionInput>, _> = serde_json::from_value(
             json!([{"transactionType": "internal", "transaction": {"paymentMethod": "x", "paidAt": "2026-11-20T10:00:00Z"}}]),
@@ -413,5 +464,84 @@ mod tests {
             "invoice inv is void: it takes no payments"
         );
         assert_eq!(draft.remove_payments(&one, Utc::now()).unwrap_err().kind(), crate::ErrorKind::Conflict);
+    }
+
+    #[test]
+    fn amounts_are_bounded_and_summed_without_overflow() {
+        let huge = i64::MAX;
+        let error = requests(json!([{"transactionType": "external",
+            "transaction": {"paymentMethod": "x", "paidAt": "2026-11-20T10:00:00Z", "amountCents": huge}}]))
+        .unwrap_err();
+        assert_eq!(
+            error.public_message(),
+            "[0].transaction.amountCents: must be a whole number of minor units from 1 to 999999999999999, got 9223372036854775807"
+        );
+        // The largest amount twice: each is allowed, their sum is not.
+        let max = requests(json!([
+            {"transactionType": "external", "transaction": {"paymentMethod": "x", "paidAt": "2026-11-20T10:00:00Z", "amountCents": MAX_MINOR_UNITS}},
+            {"transactionType": "external", "transaction": {"paymentMethod": "x", "paidAt": "2026-11-20T10:00:00Z", "amountCents": MAX_MINOR_UNITS}}
+        ]))
+        .unwrap();
+        let mut target = invoice("USD", "1");
+        let error = target.record_payments(&max, Utc::now()).unwrap_err();
+        assert_eq!(
+            error.public_message(),
+            "[1].transaction.amountCents: the invoice would collect more than 999999999999999 minor units"
+        );
+        assert!(target.payments.is_empty(), "nothing recorded when one transaction is refused");
+
+        // An invoice stored before amounts were bounded answers a clear error, never a panic.
+        let mut legacy = invoice("USD", "1");
+        legacy.gross_total = "1000000000000000000000000".parse().unwrap();
+        let one = requests(json!([{"transactionType": "external", "transaction": {"paymentMethod": "x", "paidAt": "2026-11-20T10:00:00Z"}}])).unwrap();
+        let error = legacy.record_payments(&one, Utc::now()).unwrap_err();
+        assert_eq!(
+            error.public_message(),
+            "invoice inv holds amounts beyond 999999999999999 minor units; it cannot take payments"
+        );
+    }
+
+    #[test]
+    fn an_invoice_records_a_bounded_number_of_transactions() {
+        let mut invoice = invoice("USD", "100000");
+        let one = requests(json!([{"transactionType": "external",
+            "transaction": {"paymentMethod": "x", "paidAt": "2026-11-20T10:00:00Z", "amountCents": 1}}]))
+        .unwrap();
+        for _ in 0..MAX_PAYMENTS_PER_INVOICE {
+            invoice.record_payments(&one, Utc::now()).unwrap();
+        }
+        assert_eq!(
+            invoice.record_payments(&one, Utc::now()).unwrap_err().public_message(),
+            "invoice inv has 100 recorded transactions; an invoice records at most 100"
+        );
+    }
+
+    #[test]
+    fn configs_are_bounded_and_stored_as_text() {
+        let deep = (0..40).fold(json!(true), |inner, _| json!({"a": inner}));
+        let method = |config: serde_json::Value| {
+            serde_json::from_value::<PaymentMethod>(json!({"method": "card", "config": config}))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(method(deep).unwrap_err(), "`config` must nest at most 8 levels of objects and arrays, got 40");
+        assert_eq!(
+            method(json!({"note": "x".repeat(3000)})).unwrap_err(),
+            "`config` must be at most 2048 bytes as JSON, got 3011"
+        );
+        // Keys that look like the store's own type tags are the client's business: kept as text.
+        let odd = method(json!({"S": {"N": "1", "": [{"M": null}]}, "NULL": true})).unwrap();
+        let recorded = RecordedPayment {
+            transaction_type: TransactionType::External,
+            payment_method: odd.clone(),
+            paid_at: Utc::now(),
+            amount_cents: 1,
+            recorded_at: Utc::now(),
+        };
+        let stored = serde_json::to_value(&recorded).unwrap();
+        assert_eq!(
+            stored["paymentMethod"],
+            json!(r#"{"method":"card","config":{"S":{"N":"1","":[{"M":null}]},"NULL":true}}"#)
+        );
+        assert_eq!(serde_json::from_value::<RecordedPayment>(stored).unwrap().payment_method, odd);
     }
 }

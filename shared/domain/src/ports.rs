@@ -2,7 +2,7 @@
 
 use crate::{
     account::{Credential, NewAccount, ReceivingAccount},
-    idempotency::{Claim, StoredResponse},
+    idempotency::{Claim, IdempotencyClaim, Receipt},
     invoice::{Invoice, InvoiceStatus},
     lines::{LineChange, LineItem, LineItemGroup, Versioned},
     pagination::Page,
@@ -23,8 +23,9 @@ pub struct InvoiceQuery {
 }
 
 pub trait InvoiceStore: Send + Sync {
-    /// Stores a new invoice; its id must be new in the account.
-    fn insert_invoice(&self, invoice: &Invoice) -> impl Future<Output = Result<()>> + Send;
+    /// Stores a new invoice; its id must be new in the account. With a receipt, the answer is
+    /// recorded in the same transaction (as every write below that takes one).
+    fn insert_invoice(&self, invoice: &Invoice, receipt: Option<&Receipt>) -> impl Future<Output = Result<()>> + Send;
 
     /// The account's invoice with this id and its version; another account's invoice is `None`.
     fn get_invoice(
@@ -35,7 +36,12 @@ pub trait InvoiceStore: Send + Sync {
 
     /// Writes the invoice's new state if its version is still `expected_version`
     /// (`ErrorKind::Contended` otherwise).
-    fn replace_invoice(&self, invoice: &Invoice, expected_version: u64) -> impl Future<Output = Result<()>> + Send;
+    fn replace_invoice(
+        &self,
+        invoice: &Invoice,
+        expected_version: u64,
+        receipt: Option<&Receipt>,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// The account's invoices in creation order. The page's `after` is an invoice id.
     fn list_invoices(
@@ -73,16 +79,13 @@ pub trait IdempotencyStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Claim>> + Send;
 
-    /// Stores the response of a claimed request for replay.
-    fn complete(
-        &self,
-        account_id: &str,
-        key: &str,
-        response: &StoredResponse,
-    ) -> impl Future<Output = Result<()>> + Send;
+    /// Records the answer of a claimed request that changed nothing (or whose change recorded it
+    /// already: then this does nothing). Answers of any size are kept.
+    fn complete(&self, receipt: &Receipt) -> impl Future<Output = Result<()>> + Send;
 
-    /// Gives a claim up without a response (the request failed with a 5xx), so a retry runs again.
-    fn release(&self, account_id: &str, key: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Gives a claim up without an answer (the request failed before changing anything), so a
+    /// retry runs again. A claim that was recorded or taken over is left alone.
+    fn release(&self, claim: &IdempotencyClaim) -> impl Future<Output = Result<()>> + Send;
 }
 
 pub trait LineItemStore: Send + Sync {
@@ -112,7 +115,12 @@ pub trait LineItemStore: Send + Sync {
 
     /// Writes a change atomically, if the invoice's version is still the expected one
     /// (`ErrorKind::Contended` otherwise).
-    fn commit_line_change(&self, account_id: &str, change: &LineChange) -> impl Future<Output = Result<()>> + Send;
+    fn commit_line_change(
+        &self,
+        account_id: &str,
+        change: &LineChange,
+        receipt: Option<&Receipt>,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Gapless invoice numbers: the account's counter moves only together with the invoice it numbers.
@@ -127,6 +135,7 @@ pub trait InvoiceNumbering: Send + Sync {
         invoice: &Invoice,
         expected_version: u64,
         number: u64,
+        receipt: Option<&Receipt>,
     ) -> impl Future<Output = Result<()>> + Send;
 }
 
@@ -145,6 +154,7 @@ pub trait ReconcileJobs: Send + Sync {
         account_id: &str,
         job: &ReconcileJob,
         expansion_pending: bool,
+        receipt: Option<&Receipt>,
     ) -> impl Future<Output = Result<()>> + Send;
 
     fn get_job(&self, account_id: &str, job_id: &str) -> impl Future<Output = Result<Option<ReconcileJob>>> + Send;

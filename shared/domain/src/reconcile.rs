@@ -46,22 +46,25 @@ impl ReconcileRequest {
                 self.invoice_ids.len()
             )));
         }
+        for (index, id) in self.invoice_ids.iter_mut().enumerate() {
+            if !crate::ids::is_uuid(id) {
+                return Err(Error::validation(format!(
+                    "invoiceIds[{index}]: `{}` is not an invoice id",
+                    crate::ids::shown(id, 64)
+                )));
+            }
+            id.make_ascii_lowercase();
+        }
         dedupe(&mut self.properties_to_compare);
         dedupe(&mut self.invoice_ids);
         Ok(self)
     }
 }
 
-fn dedupe<T: PartialEq + Clone>(items: &mut Vec<T>) {
-    let mut seen: Vec<T> = Vec::with_capacity(items.len());
-    items.retain(|item| {
-        if seen.contains(item) {
-            false
-        } else {
-            seen.push(item.clone());
-            true
-        }
-    });
+/// Drops repeats, keeping first appearances in order: one hash lookup per item.
+fn dedupe<T: Eq + std::hash::Hash + Clone>(items: &mut Vec<T>) {
+    let mut seen: std::collections::HashSet<T> = std::collections::HashSet::with_capacity(items.len());
+    items.retain(|item| seen.insert(item.clone()));
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -378,12 +381,26 @@ mod tests {
     #[test]
     fn requests_are_checked_and_deduplicated() {
         let request = |body: serde_json::Value| serde_json::from_value::<ReconcileRequest>(body);
-        let ok = request(json!({"integrationService": "Xero", "invoiceIds": ["a", "b", "a"],
+        let (a, b) = ("0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5c");
+        let ok = request(json!({"integrationService": "Xero", "invoiceIds": [a, b, a.to_uppercase()],
             "propertiesToCompare": ["STATUS", "STATUS", "INVOICE_NUMBER"]}))
         .unwrap()
         .validate()
         .unwrap();
-        assert_eq!(ok.invoice_ids, vec!["a", "b"]);
+        assert_eq!(ok.invoice_ids, vec![a, b]);
+        let long = request(json!({"integrationService": "Xero", "invoiceIds": [a, "x".repeat(1100)],
+            "propertiesToCompare": ["STATUS"]}))
+        .unwrap();
+        assert_eq!(
+            long.validate().unwrap_err().public_message(),
+            format!("invoiceIds[1]: `{}...` is not an invoice id", "x".repeat(64))
+        );
+        // 10,000 ids, each twice: one pass keeps the first of each, in order.
+        let distinct: Vec<String> = (0..5_000).map(|i| format!("0193a1b2-c3d4-7e5f-8a9b-{i:012x}")).collect();
+        let mut repeated = distinct.clone();
+        repeated.extend(distinct.iter().rev().cloned());
+        let body = json!({"integrationService": "Xero", "invoiceIds": repeated, "propertiesToCompare": ["STATUS"]});
+        assert_eq!(request(body).unwrap().validate().unwrap().invoice_ids, distinct);
         assert_eq!(ok.properties_to_compare, vec![Property::Status, Property::InvoiceNumber]);
         let empty =
             request(json!({"integrationService": "Xero", "invoiceIds": [], "propertiesToCompare": []})).unwrap();

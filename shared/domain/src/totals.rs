@@ -8,7 +8,7 @@ use crate::{currency::Currency, money, Error};
 use rust_decimal::Decimal;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
-use std::str::FromStr;
+use std::{collections::HashMap, str::FromStr};
 
 pub const MAX_LINES: usize = 10_000;
 
@@ -224,6 +224,8 @@ pub fn calculate(request: &TotalsRequest) -> Result<TotalsResponse, Error> {
     let places = request.currency.map_or(2, Currency::minor_units);
     let mut total = Figures::zero(places);
     let mut groups: Vec<GroupTotal> = Vec::new();
+    // Where each group is in `groups`: one lookup per line, whatever the number of groups.
+    let mut group_index: HashMap<&str, usize> = HashMap::new();
     let mut lines = Vec::with_capacity(request.line_items.len());
     for (index, line) in request.line_items.iter().enumerate() {
         check_tax_rate(line.tax_rate.0).map_err(|m| Error::validation(format!("lineItems[{index}].taxRate: {m}")))?;
@@ -232,9 +234,12 @@ pub fn calculate(request: &TotalsRequest) -> Result<TotalsResponse, Error> {
         let overflow = || Error::validation(format!("lineItems[{index}]: the running total is out of range"));
         total = total.checked_add(&figures, places).ok_or_else(overflow)?;
         if let Some(group_id) = &line.group_id {
-            match groups.iter_mut().find(|g| &g.id == group_id) {
-                Some(group) => group.total = group.total.checked_add(&figures, places).ok_or_else(overflow)?,
-                None => groups.push(GroupTotal { id: group_id.clone(), total: figures }),
+            match group_index.get(group_id.as_str()) {
+                Some(&at) => groups[at].total = groups[at].total.checked_add(&figures, places).ok_or_else(overflow)?,
+                None => {
+                    group_index.insert(group_id, groups.len());
+                    groups.push(GroupTotal { id: group_id.clone(), total: figures });
+                }
             }
         }
         lines.push(LineTotal { id: line.id.clone(), total: figures });
@@ -312,6 +317,20 @@ mod tests {
         assert_eq!(result["lineItemGroupTotals"][0]["total"]["netTotal"], "9.00");
         assert_eq!(result["lineItemGroupTotals"][1]["id"], "a");
         assert_eq!(result["total"]["netTotal"], "15.00");
+    }
+
+    #[test]
+    fn ten_thousand_groups_keep_their_order_and_sums() {
+        let lines: Vec<_> = (0..10_000)
+            .map(|i| json!({"quantity": "1", "rate": "1.01", "taxRate": "0", "groupId": format!("g{}", i % 5_000)}))
+            .collect();
+        let result = totals(json!({"lineItems": lines})).unwrap();
+        let groups = result["lineItemGroupTotals"].as_array().unwrap();
+        assert_eq!(groups.len(), 5_000);
+        assert_eq!(groups[0]["id"], "g0");
+        assert_eq!(groups[4_999]["id"], "g4999");
+        assert!(groups.iter().all(|g| g["total"]["netTotal"] == "2.02"));
+        assert_eq!(result["total"]["netTotal"], "10100.00");
     }
 
     #[test]

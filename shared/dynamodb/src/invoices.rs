@@ -1,28 +1,68 @@
-use crate::{account_pk, collect_page, decode, encode, n, s, sdk_error, DynamoStore, Item};
+use crate::{
+    account_pk, collect_page, decode, encode, n, s,
+    schema::{CUSTOMER_INDEX, CUSTOMER_KEY, STATUS_INDEX, STATUS_KEY},
+    sdk_error,
+    transact::{OnConditionFailed, Write},
+    DynamoStore, Item, PageQuery, MAX_EVALUATED_PER_PAGE,
+};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use invoicing_domain::{
-    invoice::Invoice,
+    idempotency::Receipt,
+    invoice::{Invoice, InvoiceStatus},
     lines::Versioned,
     pagination::Page,
     ports::{InvoiceQuery, InvoiceStore},
     Error, Result,
 };
+use sha2::{Digest, Sha256};
 
 const INVOICE_PREFIX: &str = "INVOICE#";
-/// Items DynamoDB evaluates per page when a filter may discard many of them.
+/// Items DynamoDB evaluates per call when a filter may discard many of them.
 const FILTERED_PAGE_SIZE: i32 = 200;
 
 pub(crate) fn invoice_sk(invoice_id: &str) -> String {
     format!("{INVOICE_PREFIX}{invoice_id}")
 }
 
-/// The stored item of an invoice at a version.
+/// The status index's partition: the account's invoices in one status.
+fn status_key(account_id: &str, status: InvoiceStatus) -> String {
+    format!("{}#STATUS#{}", account_pk(account_id), status.as_str())
+}
+
+/// The customer index's partition: the account's invoices of one customer. The customer id (up to
+/// 1,000 characters of the client's choosing) is hashed, so the key stays far below DynamoDB's
+/// 2,048-byte partition key.
+fn customer_key(account_id: &str, customer_id: &str) -> String {
+    format!("{}#CUSTOMER#{}", account_pk(account_id), hex::encode(Sha256::digest(customer_id.as_bytes())))
+}
+
+/// The stored item of an invoice at a version, with its index keys.
 pub(crate) fn invoice_item(invoice: &Invoice, version: u64) -> Result<Item> {
     let mut item: Item = encode(invoice)?;
-    item.insert("pk".into(), s(account_pk(&invoice.sequence_account_id)));
+    let account_id = &invoice.sequence_account_id;
+    item.insert("pk".into(), s(account_pk(account_id)));
     item.insert("sk".into(), s(invoice_sk(&invoice.id)));
     item.insert("entity".into(), s("INVOICE"));
     item.insert("version".into(), n(version));
+    item.insert(STATUS_KEY.into(), s(status_key(account_id, invoice.status)));
+    item.insert(CUSTOMER_KEY.into(), s(customer_key(account_id, &invoice.customer_id)));
     Ok(item)
+}
+
+/// The write of an invoice's new state, if its version is still `expected_version`.
+pub(crate) fn versioned_write(table: &str, invoice: &Invoice, expected_version: u64) -> Result<Write> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(invoice_item(invoice, expected_version.saturating_add(1))?))
+        .condition_expression(VERSION_CONDITION)
+        .expression_attribute_values(":expectedVersion", n(expected_version))
+        .build()
+        .map_err(|e| Error::internal(e.to_string()))?;
+    Ok(Write::new(
+        TransactWriteItem::builder().put(put).build(),
+        format!("invoice {}", invoice.id),
+        OnConditionFailed::Contended(format!("invoice {} changed concurrently", invoice.id)),
+    ))
 }
 
 /// The condition that makes a write of `invoice_item(invoice, expected + 1)` optimistic.
@@ -72,24 +112,20 @@ impl DynamoStore {
 }
 
 impl InvoiceStore for DynamoStore {
-    async fn insert_invoice(&self, invoice: &Invoice) -> Result<()> {
+    async fn insert_invoice(&self, invoice: &Invoice, receipt: Option<&Receipt>) -> Result<()> {
         // Every later update is conditional on this version.
-        let item = invoice_item(invoice, 1)?;
-        self.client
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(item))
+            .set_item(Some(invoice_item(invoice, 1)?))
             .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
-                    Error::conflict(format!("invoice {} already exists", invoice.id))
-                } else {
-                    sdk_error("PutItem", e)
-                }
-            })?;
-        Ok(())
+            .build()
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let write = Write::new(
+            TransactWriteItem::builder().put(put).build(),
+            format!("invoice {}", invoice.id),
+            OnConditionFailed::Conflict(format!("invoice {} already exists", invoice.id)),
+        );
+        self.transact(vec![write], receipt).await.map(drop)
     }
 
     async fn get_invoice(&self, account_id: &str, invoice_id: &str) -> Result<Option<Versioned<Invoice>>> {
@@ -106,53 +142,72 @@ impl InvoiceStore for DynamoStore {
         output.item.map(decode_versioned).transpose()
     }
 
-    async fn replace_invoice(&self, invoice: &Invoice, expected_version: u64) -> Result<()> {
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(invoice_item(invoice, expected_version + 1)?))
-            .condition_expression(VERSION_CONDITION)
-            .expression_attribute_values(":expectedVersion", n(expected_version))
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) {
-                    Error::contended(format!("invoice {} changed concurrently", invoice.id))
-                } else {
-                    sdk_error("PutItem", e)
-                }
-            })?;
-        Ok(())
+    async fn replace_invoice(&self, invoice: &Invoice, expected_version: u64, receipt: Option<&Receipt>) -> Result<()> {
+        self.transact(vec![versioned_write(&self.table, invoice, expected_version)?], receipt).await.map(drop)
     }
 
+    /// Unfiltered: the account's partition in key order. By status: the status index, exact. By
+    /// customer: the customer index (the filter on `customerId` itself only guards against a hash
+    /// collision). By both: the customer index filtered by status, at most
+    /// `MAX_EVALUATED_PER_PAGE` items per page. Index reads are eventually consistent.
     async fn list_invoices(&self, account_id: &str, query: &InvoiceQuery) -> Result<Page<Invoice>> {
-        let mut filters = Vec::new();
-        let mut request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(account_pk(account_id)))
-            .expression_attribute_values(":prefix", s(INVOICE_PREFIX));
-        if let Some(status) = query.status {
-            filters.push("#status = :status");
-            request = request
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", s(status.as_str()));
-        }
-        if let Some(customer_id) = &query.customer_id {
-            filters.push("customerId = :customerId");
-            request = request.expression_attribute_values(":customerId", s(customer_id));
-        }
-        let page_size = if filters.is_empty() { query.limit as i32 + 1 } else { FILTERED_PAGE_SIZE };
-        if !filters.is_empty() {
-            request = request.filter_expression(filters.join(" AND "));
-        }
-        let start_key = query
+        let mut request = self.client.query().table_name(&self.table);
+        let mut start = query
             .after
             .as_ref()
             .map(|after| Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(invoice_sk(after)))]));
-
-        collect_page(request, start_key, page_size, query.limit, decode, |i: &Invoice| i.id.clone()).await
+        let mut filters = Vec::new();
+        match (&query.customer_id, query.status) {
+            (None, None) => {
+                request = request
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":pk", s(account_pk(account_id)))
+                    .expression_attribute_values(":prefix", s(INVOICE_PREFIX));
+            }
+            (None, Some(status)) => {
+                let key = status_key(account_id, status);
+                request = request
+                    .index_name(STATUS_INDEX)
+                    .key_condition_expression("#index = :index")
+                    .expression_attribute_names("#index", STATUS_KEY)
+                    .expression_attribute_values(":index", s(&key));
+                if let Some(start) = start.as_mut() {
+                    start.insert(STATUS_KEY.into(), s(key));
+                }
+            }
+            (Some(customer_id), status) => {
+                let key = customer_key(account_id, customer_id);
+                request = request
+                    .index_name(CUSTOMER_INDEX)
+                    .key_condition_expression("#index = :index")
+                    .expression_attribute_names("#index", CUSTOMER_KEY)
+                    .expression_attribute_values(":index", s(&key))
+                    .expression_attribute_values(":customerId", s(customer_id));
+                filters.push("customerId = :customerId");
+                if let Some(status) = status {
+                    filters.push("#status = :status");
+                    request = request
+                        .expression_attribute_names("#status", "status")
+                        .expression_attribute_values(":status", s(status.as_str()));
+                }
+                if let Some(start) = start.as_mut() {
+                    start.insert(CUSTOMER_KEY.into(), s(key));
+                }
+            }
+        }
+        let filtered_by_status = query.customer_id.is_some() && query.status.is_some();
+        if !filters.is_empty() {
+            request = request.filter_expression(filters.join(" AND "));
+        }
+        let page_size = if filtered_by_status { FILTERED_PAGE_SIZE } else { query.limit as i32 + 1 };
+        let page = PageQuery {
+            request,
+            start,
+            page_size,
+            limit: query.limit,
+            max_evaluated: MAX_EVALUATED_PER_PAGE,
+            position_prefix: INVOICE_PREFIX.into(),
+        };
+        collect_page(page, decode, |i: &Invoice| i.id.clone()).await
     }
 }

@@ -9,6 +9,10 @@
 //! | line item group | `ACCOUNT#<id>`      | `GROUP#<invoiceId>#<groupId>` |
 //! | idempotency     | `ACCOUNT#<id>`      | `IDEMPOTENCY#<key>`   |
 //! | credential      | `CREDENTIAL#<id>`   | `CREDENTIAL`          |
+//!
+//! Every key this adapter builds comes from an id the service gave out or a value whose shape was
+//! checked at the edge (UUIDs, credential ids, idempotency keys of at most 255 characters), so no
+//! key can exceed DynamoDB's 1,024-byte sort key.
 
 mod accounts;
 mod idempotency;
@@ -17,6 +21,7 @@ mod lines;
 mod numbering;
 mod reconcile;
 pub mod schema;
+pub mod transact;
 
 use aws_sdk_dynamodb::{error::DisplayErrorContext, types::AttributeValue, Client};
 use invoicing_domain::Error;
@@ -74,33 +79,52 @@ pub(crate) fn sdk_error<E: std::error::Error>(operation: &str, error: E) -> Erro
     Error::internal(format!("DynamoDB {operation} failed: {}", DisplayErrorContext(error)))
 }
 
-/// Whether a transaction failed only because one of its conditions did not hold.
-pub(crate) fn is_condition_failure(
-    error: &aws_sdk_dynamodb::error::SdkError<
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
-    >,
-) -> bool {
-    error.as_service_error().is_some_and(|e| match e {
-        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
-            c.cancellation_reasons().iter().any(|r| r.code() == Some("ConditionalCheckFailed"))
-        }
-        _ => false,
-    })
+/// A single-item write's failure: contention when a transaction held the item
+/// (`TransactionConflictException`) or the table throttled, which callers retry from a fresh
+/// read; anything else is internal.
+pub(crate) fn write_error<E, R>(operation: &str, error: aws_sdk_dynamodb::error::SdkError<E, R>) -> Error
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    if transact::is_contention(&error) {
+        Error::contended(format!("DynamoDB {operation}: a concurrent transaction held the item"))
+    } else {
+        sdk_error(operation, error)
+    }
 }
 
+/// A query for one page of a list, and how far it may read.
+pub(crate) struct PageQuery {
+    pub request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    /// The key to start after (the previous page's last position).
+    pub start: Option<Item>,
+    /// Items DynamoDB evaluates per call.
+    pub page_size: i32,
+    pub limit: usize,
+    /// The most items one page may evaluate in all: a filter that matches few items ends the page
+    /// early, with a cursor where it stopped, rather than reading a whole partition.
+    pub max_evaluated: usize,
+    /// The sort key prefix before an item's position (`INVOICE#`), to make a cursor of the last
+    /// key evaluated.
+    pub position_prefix: String,
+}
+
+/// The most items a filtered page evaluates (a few DynamoDB calls of 1 MB at most).
+pub(crate) const MAX_EVALUATED_PER_PAGE: usize = 1_000;
+
 /// Runs a query page by page until it has found `limit + 1` items (the extra one is what proves
-/// that a next page exists) and answers the first `limit`, with the position of the last when more
-/// follow. Filters may discard items, so DynamoDB is asked for `page_size` items at a time.
+/// that a next page exists) or evaluated `max_evaluated` items, and answers the first `limit`
+/// found, with the position to continue after when more may follow.
 pub(crate) async fn collect_page<T>(
-    request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
-    mut start: Option<Item>,
-    page_size: i32,
-    limit: usize,
+    query: PageQuery,
     decode_item: impl Fn(Item) -> Result<T, Error>,
     position: impl Fn(&T) -> String,
 ) -> Result<invoicing_domain::pagination::Page<T>, Error> {
+    let PageQuery { request, mut start, page_size, limit, max_evaluated, position_prefix } = query;
     let mut items: Vec<T> = Vec::with_capacity(limit + 1);
-    loop {
+    let mut evaluated = 0usize;
+    let stopped_at = loop {
         let output = request
             .clone()
             .limit(page_size)
@@ -108,6 +132,7 @@ pub(crate) async fn collect_page<T>(
             .send()
             .await
             .map_err(|e| sdk_error("Query", e))?;
+        evaluated += usize::try_from(output.scanned_count).unwrap_or(0);
         for item in output.items.unwrap_or_default() {
             items.push(decode_item(item)?);
             if items.len() > limit {
@@ -115,18 +140,40 @@ pub(crate) async fn collect_page<T>(
             }
         }
         match output.last_evaluated_key {
+            Some(key) if items.len() <= limit && evaluated >= max_evaluated => break Some(key),
             Some(key) if items.len() <= limit => start = Some(key),
-            _ => break,
+            _ => break None,
         }
-    }
+    };
     let more = items.len() > limit;
     items.truncate(limit);
-    let after = if more { items.last().map(&position) } else { None };
+    let after = if more {
+        items.last().map(&position)
+    } else {
+        // The budget ran out before the page filled: continue after the last item evaluated.
+        stopped_at
+            .as_ref()
+            .and_then(|key| key.get("sk"))
+            .and_then(|sk| sk.as_s().ok())
+            .and_then(|sk| sk.strip_prefix(&position_prefix))
+            .map(str::to_string)
+    };
     Ok(invoicing_domain::pagination::Page { items, after })
 }
 
+/// Decodes an item. One that cannot be decoded is logged with its key and answered as a clear
+/// error naming it, never as something else.
 pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Error> {
-    serde_dynamo::from_item(item).map_err(|e| Error::internal(format!("corrupt item: {e}")))
+    let key = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned().unwrap_or_default();
+    let (pk, sk) = (key("pk"), key("sk"));
+    serde_dynamo::from_item(item).map_err(|e| {
+        tracing::error!(pk = %pk, sk = %sk, error = %e, "a stored item cannot be decoded");
+        let what = sk.replace('#', " ").to_lowercase();
+        Error::unreadable(
+            format!("stored {what} cannot be read; the problem has been logged"),
+            format!("corrupt item {pk} / {sk}: {e}"),
+        )
+    })
 }
 
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Item, Error> {

@@ -1,10 +1,13 @@
 use crate::{
     account_pk, collect_page, decode, encode,
-    invoices::{invoice_item, VERSION_CONDITION},
-    is_condition_failure, n, s, sdk_error, DynamoStore, Item,
+    invoices::versioned_write,
+    s, sdk_error,
+    transact::{OnConditionFailed, Write},
+    DynamoStore, Item, PageQuery,
 };
 use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, TransactWriteItem};
 use invoicing_domain::{
+    idempotency::Receipt,
     lines::{LineChange, LineItem, LineItemGroup},
     pagination::Page,
     ports::LineItemStore,
@@ -30,10 +33,11 @@ fn keyed(mut item: Item, account_id: &str, sk: String, entity: &str) -> Item {
     item
 }
 
-fn put(table: &str, item: Item) -> Result<TransactWriteItem> {
+/// An unconditional put: the invoice's version condition guards the whole change.
+fn put(table: &str, item: Item, what: String) -> Result<Write> {
     let put =
         Put::builder().table_name(table).set_item(Some(item)).build().map_err(|e| Error::internal(e.to_string()))?;
-    Ok(TransactWriteItem::builder().put(put).build())
+    Ok(Write::new(TransactWriteItem::builder().put(put).build(), what, OnConditionFailed::AlreadyDone))
 }
 
 impl LineItemStore for DynamoStore {
@@ -69,7 +73,15 @@ impl LineItemStore for DynamoStore {
             .expression_attribute_values(":pk", s(account_pk(account_id)))
             .expression_attribute_values(":prefix", s(line_prefix(invoice_id)))
             .consistent_read(true);
-        collect_page(request, start, limit as i32 + 1, limit, decode, |l: &LineItem| l.id.clone()).await
+        let page = PageQuery {
+            request,
+            start,
+            page_size: limit as i32 + 1,
+            limit,
+            max_evaluated: usize::MAX,
+            position_prefix: line_prefix(invoice_id),
+        };
+        collect_page(page, decode, |l: &LineItem| l.id.clone()).await
     }
 
     async fn get_line_item_groups(
@@ -103,16 +115,9 @@ impl LineItemStore for DynamoStore {
         items.into_iter().map(decode).collect()
     }
 
-    async fn commit_line_change(&self, account_id: &str, change: &LineChange) -> Result<()> {
+    async fn commit_line_change(&self, account_id: &str, change: &LineChange, receipt: Option<&Receipt>) -> Result<()> {
         let invoice = &change.invoice;
-        let guarded = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(invoice_item(invoice, change.expected_version + 1)?))
-            .condition_expression(VERSION_CONDITION)
-            .expression_attribute_values(":expectedVersion", n(change.expected_version))
-            .build()
-            .map_err(|e| Error::internal(e.to_string()))?;
-        let mut writes = vec![TransactWriteItem::builder().put(guarded).build()];
+        let mut writes = vec![versioned_write(&self.table, invoice, change.expected_version)?];
         if let Some(line) = &change.delete_line {
             let delete = Delete::builder()
                 .table_name(&self.table)
@@ -120,22 +125,20 @@ impl LineItemStore for DynamoStore {
                 .key("sk", s(line_sk(&invoice.id, &line.id)))
                 .build()
                 .map_err(|e| Error::internal(e.to_string()))?;
-            writes.push(TransactWriteItem::builder().delete(delete).build());
+            writes.push(Write::new(
+                TransactWriteItem::builder().delete(delete).build(),
+                format!("line item {}", line.id),
+                OnConditionFailed::AlreadyDone,
+            ));
         }
         if let Some(line) = &change.put_line {
-            writes
-                .push(put(&self.table, keyed(encode(line)?, account_id, line_sk(&invoice.id, &line.id), "LINE_ITEM"))?);
+            let item = keyed(encode(line)?, account_id, line_sk(&invoice.id, &line.id), "LINE_ITEM");
+            writes.push(put(&self.table, item, format!("line item {}", line.id))?);
         }
         for group in &change.put_groups {
             let item = keyed(encode(group)?, account_id, group_sk(&invoice.id, &group.id), "LINE_ITEM_GROUP");
-            writes.push(put(&self.table, item)?);
+            writes.push(put(&self.table, item, format!("line item group {}", group.id))?);
         }
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => {
-                Err(Error::contended(format!("invoice {} changed concurrently", invoice.id)))
-            }
-            Err(e) => Err(sdk_error("TransactWriteItems", e)),
-        }
+        self.transact(writes, receipt).await.map(drop)
     }
 }

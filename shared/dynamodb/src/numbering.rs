@@ -1,10 +1,12 @@
 use crate::{
     account_pk,
-    invoices::{invoice_item, VERSION_CONDITION},
-    is_condition_failure, n, s, sdk_error, DynamoStore,
+    invoices::versioned_write,
+    n, s,
+    transact::{OnConditionFailed, Write},
+    DynamoStore,
 };
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
-use invoicing_domain::{invoice::Invoice, ports::InvoiceNumbering, Error, Result};
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use invoicing_domain::{idempotency::Receipt, invoice::Invoice, ports::InvoiceNumbering, Error, Result};
 
 /// The account item's counter of finalized invoices.
 const COUNTER: &str = "lastInvoiceNumber";
@@ -20,7 +22,13 @@ impl InvoiceNumbering for DynamoStore {
         }
     }
 
-    async fn commit_finalized(&self, invoice: &Invoice, expected_version: u64, number: u64) -> Result<()> {
+    async fn commit_finalized(
+        &self,
+        invoice: &Invoice,
+        expected_version: u64,
+        number: u64,
+        receipt: Option<&Receipt>,
+    ) -> Result<()> {
         let counter_condition = if number == 1 {
             format!("attribute_exists(pk) AND attribute_not_exists({COUNTER})")
         } else {
@@ -36,23 +44,16 @@ impl InvoiceNumbering for DynamoStore {
         if number > 1 {
             counter = counter.expression_attribute_values(":previous", n(number - 1));
         }
-        let guarded = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(invoice_item(invoice, expected_version + 1)?))
-            .condition_expression(VERSION_CONDITION)
-            .expression_attribute_values(":expectedVersion", n(expected_version))
-            .build()
-            .map_err(|e| Error::internal(e.to_string()))?;
         let writes = vec![
-            TransactWriteItem::builder().update(counter.build().map_err(|e| Error::internal(e.to_string()))?).build(),
-            TransactWriteItem::builder().put(guarded).build(),
+            Write::new(
+                TransactWriteItem::builder()
+                    .update(counter.build().map_err(|e| Error::internal(e.to_string()))?)
+                    .build(),
+                "the invoice number counter",
+                OnConditionFailed::Contended("the account's invoice number moved concurrently".into()),
+            ),
+            versioned_write(&self.table, invoice, expected_version)?,
         ];
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failure(&e) => {
-                Err(Error::contended("invoice number or invoice changed concurrently"))
-            }
-            Err(e) => Err(sdk_error("TransactWriteItems", e)),
-        }
+        self.transact(writes, receipt).await.map(drop)
     }
 }

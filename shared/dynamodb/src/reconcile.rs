@@ -9,11 +9,14 @@
 use crate::{
     account_pk, collect_page, decode, encode,
     invoices::{decode_versioned, invoice_sk},
-    is_condition_failure, n, s, sdk_error, DynamoStore, Item,
+    n, s, sdk_error,
+    transact::{Committed, OnConditionFailed, Write},
+    write_error, DynamoStore, Item, PageQuery, MAX_EVALUATED_PER_PAGE,
 };
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use invoicing_domain::{
+    idempotency::Receipt,
     invoice::Invoice,
     lines::Versioned,
     pagination::Page,
@@ -101,31 +104,44 @@ impl DynamoStore {
     async fn record_together(&self, account_id: &str, job_id: &str, outcomes: &[InvoiceOutcome]) -> Result<bool> {
         let mut writes = Vec::with_capacity(outcomes.len() + 1);
         for outcome in outcomes {
-            writes.push(TransactWriteItem::builder().put(self.outcome_put(account_id, job_id, outcome)?).build());
+            writes.push(Write::new(
+                TransactWriteItem::builder().put(self.outcome_put(account_id, job_id, outcome)?).build(),
+                format!("outcome of invoice {}", outcome.invoice_id),
+                OnConditionFailed::AlreadyDone,
+            ));
         }
-        writes.push(TransactWriteItem::builder().update(self.counter_update(account_id, job_id, outcomes)?).build());
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failure(&e) => Ok(false),
-            Err(e) => Err(sdk_error("TransactWriteItems", e)),
-        }
+        writes.push(Write::new(
+            TransactWriteItem::builder().update(self.counter_update(account_id, job_id, outcomes)?).build(),
+            format!("reconcile job {job_id}"),
+            OnConditionFailed::Conflict(format!("no reconcile job {job_id}")),
+        ));
+        Ok(self.transact(writes, None).await? == Committed::Yes)
     }
 }
 
 impl ReconcileJobs for DynamoStore {
-    async fn create_job(&self, account_id: &str, job: &ReconcileJob, expansion_pending: bool) -> Result<()> {
+    async fn create_job(
+        &self,
+        account_id: &str,
+        job: &ReconcileJob,
+        expansion_pending: bool,
+        receipt: Option<&Receipt>,
+    ) -> Result<()> {
         let mut item = encode(&JobItem { job: job.clone(), expansion_pending, processed: 0 })?;
         item.extend(job_key(account_id, &job.id));
         item.insert("entity".into(), s("RECONCILE_JOB"));
-        self.client
-            .put_item()
+        let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await
-            .map_err(|e| sdk_error("PutItem", e))?;
-        Ok(())
+            .build()
+            .map_err(|e| Error::internal(e.to_string()))?;
+        let write = Write::new(
+            TransactWriteItem::builder().put(put).build(),
+            format!("reconcile job {}", job.id),
+            OnConditionFailed::Conflict(format!("reconcile job {} already exists", job.id)),
+        );
+        self.transact(vec![write], receipt).await.map(drop)
     }
 
     async fn get_job(&self, account_id: &str, job_id: &str) -> Result<Option<ReconcileJob>> {
@@ -157,7 +173,7 @@ impl ReconcileJobs for DynamoStore {
         match updated {
             Ok(_) => Ok(()),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
+            Err(e) => Err(write_error("UpdateItem", e)),
         }
     }
 
@@ -172,7 +188,7 @@ impl ReconcileJobs for DynamoStore {
             .expression_attribute_values(":now", s(invoicing_domain::payments::format_time(&now)))
             .send()
             .await
-            .map_err(|e| sdk_error("UpdateItem", e))?;
+            .map_err(|e| write_error("UpdateItem", e))?;
         Ok(())
     }
 
@@ -224,16 +240,20 @@ impl ReconcileJobs for DynamoStore {
         if last {
             total = total.expression_attribute_values(":false", AttributeValue::Bool(false));
         }
+        // A page counted by an earlier delivery of the same message is not counted again.
         let writes = vec![
-            TransactWriteItem::builder().put(marker).build(),
-            TransactWriteItem::builder().update(total.build().map_err(|e| Error::internal(e.to_string()))?).build(),
+            Write::new(
+                TransactWriteItem::builder().put(marker).build(),
+                format!("expanded page {page_key}"),
+                OnConditionFailed::AlreadyDone,
+            ),
+            Write::new(
+                TransactWriteItem::builder().update(total.build().map_err(|e| Error::internal(e.to_string()))?).build(),
+                format!("reconcile job {job_id}"),
+                OnConditionFailed::AlreadyDone,
+            ),
         ];
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
-            Ok(_) => Ok(()),
-            // Already counted by an earlier delivery of the same page.
-            Err(e) if is_condition_failure(&e) => Ok(()),
-            Err(e) => Err(sdk_error("TransactWriteItems", e)),
-        }
+        self.transact(writes, None).await.map(drop)
     }
 
     async fn complete_if_done(&self, account_id: &str, job_id: &str, now: DateTime<Utc>) -> Result<bool> {
@@ -262,7 +282,7 @@ impl ReconcileJobs for DynamoStore {
                 .get_job(account_id, job_id)
                 .await?
                 .is_some_and(|job| job.status == invoicing_domain::reconcile::JobStatus::Completed)),
-            Err(e) => Err(sdk_error("UpdateItem", e)),
+            Err(e) => Err(write_error("UpdateItem", e)),
         }
     }
 
@@ -290,7 +310,15 @@ impl ReconcileJobs for DynamoStore {
         let start = after.map(|after| {
             Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(format!("{prefix}{after}")))])
         });
-        collect_page(request, start, 200, limit, decode, |o: &InvoiceOutcome| o.invoice_id.clone()).await
+        let page = PageQuery {
+            request,
+            start,
+            page_size: if outcome.is_some() { 200 } else { limit as i32 + 1 },
+            limit,
+            max_evaluated: MAX_EVALUATED_PER_PAGE,
+            position_prefix: prefix,
+        };
+        collect_page(page, decode, |o: &InvoiceOutcome| o.invoice_id.clone()).await
     }
 }
 
@@ -302,12 +330,10 @@ impl InvoiceBatches for DynamoStore {
         if invoice_ids.len() > BATCH_SIZE {
             return Err(Error::internal(format!("batch of {} invoices exceeds {BATCH_SIZE}", invoice_ids.len())));
         }
+        let mut seen = std::collections::HashSet::with_capacity(invoice_ids.len());
         let mut keys: Vec<Item> = Vec::with_capacity(invoice_ids.len());
-        for id in invoice_ids {
-            let key = Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(invoice_sk(id)))]);
-            if !keys.contains(&key) {
-                keys.push(key);
-            }
+        for id in invoice_ids.iter().filter(|id| seen.insert(id.as_str())) {
+            keys.push(Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(invoice_sk(id)))]));
         }
         let mut found = Vec::with_capacity(keys.len());
         // BatchGetItem may leave keys unprocessed under load: ask again for those.
@@ -365,7 +391,15 @@ impl InvoiceBatches for DynamoStore {
                 .cloned()
                 .ok_or_else(|| Error::internal("invoice item without an id"))
         };
-        collect_page(request, start, 500, limit, id_of, String::clone).await
+        let page = PageQuery {
+            request,
+            start,
+            page_size: 500,
+            limit,
+            max_evaluated: 10 * MAX_EVALUATED_PER_PAGE,
+            position_prefix: "INVOICE#".into(),
+        };
+        collect_page(page, id_of, String::clone).await
     }
 }
 

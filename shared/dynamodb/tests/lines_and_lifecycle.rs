@@ -5,6 +5,7 @@ use chrono::{NaiveDate, SubsecRound, Utc};
 use futures::future::join_all;
 use invoicing_domain::{
     account::NewAccount,
+    idempotency::Unrecorded,
     invoice::{CreateInvoice, Invoice, InvoiceStatus},
     lifecycle,
     lines::{self, LineItem, LineItemGroupInput, LineItemInput},
@@ -26,7 +27,7 @@ async fn draft(store: &DynamoStore, account_id: &str, currency: &str) -> Invoice
     let request: CreateInvoice = serde_json::from_value(json!({"currency": currency, "customerId": "c"})).unwrap();
     let invoice =
         Invoice::new_draft(uuid::Uuid::now_v7().to_string(), account_id, request, Utc::now().trunc_subsecs(3));
-    store.insert_invoice(&invoice).await.unwrap();
+    store.insert_invoice(&invoice, None).await.unwrap();
     invoice
 }
 
@@ -90,6 +91,7 @@ async fn line_changes_keep_stored_totals_equal_to_the_totals_of_the_lines() {
         "0190a000-0000-7000-8000-000000000001".into(),
         LineItemGroupInput { title: "Cars".into(), description: None },
         now,
+        &Unrecorded,
     )
     .await
     .unwrap();
@@ -102,6 +104,7 @@ async fn line_changes_keep_stored_totals_equal_to_the_totals_of_the_lines() {
         "0190a000-0000-7000-8000-0000000000a1".into(),
         line(json!({"title": "Ferraris", "quantity": "2", "rate": "20000.10", "taxRate": "0.2", "groupId": group.id})),
         now,
+        &Unrecorded,
     )
     .await
     .unwrap();
@@ -113,6 +116,7 @@ async fn line_changes_keep_stored_totals_equal_to_the_totals_of_the_lines() {
         "0190a000-0000-7000-8000-0000000000a2".into(),
         line(json!({"title": "Discount", "quantity": "1", "rate": "-100.005", "taxRate": "0.2"})),
         now,
+        &Unrecorded,
     )
     .await
     .unwrap();
@@ -157,6 +161,7 @@ async fn concurrent_line_additions_are_all_kept() {
             format!("0190a000-0000-7000-8000-{i:012}"),
             line(json!({"title": "Usage", "quantity": "1", "rate": format!("{}.5", i), "taxRate": "0.1"})),
             now,
+            &Unrecorded,
         )
     });
     for result in join_all(adds).await {
@@ -176,7 +181,7 @@ async fn only_drafts_change_and_transitions_follow_the_rules() {
     let invoice = draft(&store, &account_id, "EUR").await;
     let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
 
-    let finalized = lifecycle::finalize(&store, &account_id, &invoice.id, day).await.unwrap();
+    let finalized = lifecycle::finalize(&store, &account_id, &invoice.id, day, &Unrecorded).await.unwrap();
     assert_eq!((finalized.status, finalized.invoice_number.as_deref()), (InvoiceStatus::Final, Some("INV-000001")));
     let refused = lines::add_line_item(
         &store,
@@ -185,27 +190,28 @@ async fn only_drafts_change_and_transitions_follow_the_rules() {
         "0190a000-0000-7000-8000-0000000000b1".into(),
         line(json!({"title": "Late", "quantity": "1", "rate": "1", "taxRate": "0"})),
         Utc::now(),
+        &Unrecorded,
     )
     .await
     .unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::Conflict);
     assert!(all_lines(&store, &account_id, &invoice.id).await.is_empty());
 
-    let again = lifecycle::finalize(&store, &account_id, &invoice.id, day).await.unwrap_err();
+    let again = lifecycle::finalize(&store, &account_id, &invoice.id, day, &Unrecorded).await.unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Conflict);
-    let sent = lifecycle::transition(&store, &account_id, &invoice.id, Invoice::send).await.unwrap();
+    let sent = lifecycle::transition(&store, &account_id, &invoice.id, Invoice::send, &Unrecorded).await.unwrap();
     assert_eq!(sent.status, InvoiceStatus::Sent);
-    let voided = lifecycle::transition(&store, &account_id, &invoice.id, Invoice::void).await.unwrap();
+    let voided = lifecycle::transition(&store, &account_id, &invoice.id, Invoice::void, &Unrecorded).await.unwrap();
     assert_eq!(voided.status, InvoiceStatus::Voided);
     let stored = store.get_invoice(&account_id, &invoice.id).await.unwrap().unwrap();
     assert_eq!((stored.value, stored.version), (voided, 4));
 
     // A refused finalize consumed no number: the next invoice is number 2.
     let next = draft(&store, &account_id, "EUR").await;
-    let next = lifecycle::finalize(&store, &account_id, &next.id, day).await.unwrap();
+    let next = lifecycle::finalize(&store, &account_id, &next.id, day, &Unrecorded).await.unwrap();
     assert_eq!(next.invoice_number.as_deref(), Some("INV-000002"));
 
-    let other_account = lifecycle::finalize(&store, "someone-else", &invoice.id, day).await.unwrap_err();
+    let other_account = lifecycle::finalize(&store, "someone-else", &invoice.id, day, &Unrecorded).await.unwrap_err();
     assert_eq!(other_account.kind(), ErrorKind::NotFound);
 }
 
@@ -219,7 +225,8 @@ async fn twenty_concurrent_finalizes_number_1_to_20_without_gaps() {
         invoices.push(draft(&store, &account_id, "USD").await);
     }
     let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
-    let finalized = join_all(invoices.iter().map(|i| lifecycle::finalize(&store, &account_id, &i.id, day))).await;
+    let finalized =
+        join_all(invoices.iter().map(|i| lifecycle::finalize(&store, &account_id, &i.id, day, &Unrecorded))).await;
     let mut numbers: Vec<String> = finalized.into_iter().map(|r| r.unwrap().invoice_number.unwrap()).collect();
     numbers.sort();
     let expected: Vec<String> = (1..=20).map(lifecycle::invoice_number).collect();

@@ -4,11 +4,13 @@ use chrono::{Duration, NaiveDate, SubsecRound, Utc};
 use futures::future::join_all;
 use invoicing_domain::{
     account::{NewAccount, ReceivingAccount},
+    idempotency::Unrecorded,
     invoice::{CreateInvoice, Invoice, PaymentStatus},
     lifecycle,
     lines::{self, LineItemInput},
-    payments::{self, PaymentMethod, PaymentRequest},
+    payments::TransactionInput,
     ports::{AccountStore, InvoiceStore, ReceivingAccounts},
+    slash,
 };
 use invoicing_test_support::MotoServer;
 use serde_json::json;
@@ -23,31 +25,51 @@ async fn fifty_concurrent_one_cent_reconciles_keep_every_transaction() {
     let request: CreateInvoice = serde_json::from_value(json!({"currency": "USD", "customerId": "c"})).unwrap();
     let invoice =
         Invoice::new_draft(uuid::Uuid::now_v7().to_string(), account_id, request, Utc::now().trunc_subsecs(3));
-    store.insert_invoice(&invoice).await.unwrap();
+    store.insert_invoice(&invoice, None).await.unwrap();
     let line: LineItemInput =
         serde_json::from_str(r#"{"title": "Widget", "quantity": "1", "rate": "100", "taxRate": "0"}"#).unwrap();
-    lines::add_line_item(&store, account_id, &invoice.id, uuid::Uuid::now_v7().to_string(), line, Utc::now())
+    lines::add_line_item(
+        &store,
+        account_id,
+        &invoice.id,
+        uuid::Uuid::now_v7().to_string(),
+        line,
+        Utc::now(),
+        &Unrecorded,
+    )
+    .await
+    .unwrap();
+    lifecycle::finalize(&store, account_id, &invoice.id, NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(), &Unrecorded)
         .await
         .unwrap();
-    lifecycle::finalize(&store, account_id, &invoice.id, NaiveDate::from_ymd_opt(2026, 11, 25).unwrap()).await.unwrap();
 
     let start = Utc::now().trunc_subsecs(0);
     let reconciles = (0..50).map(|i| {
-        let request = PaymentRequest {
-            payment_method: PaymentMethod::Name("inbound_ach_transfer".into()),
-            paid_at: start + Duration::seconds(i),
-            amount_cents: Some(1),
-        };
-        payments::change_payments(&store, account_id, &invoice.id, move |invoice| {
-            invoice.record_payments(std::slice::from_ref(&request), Utc::now())
-        })
+        let transactions: Vec<TransactionInput> = serde_json::from_value(json!([{
+            "transactionType": "external",
+            "transaction": {"paymentMethod": "inbound_ach_transfer", "paidAt": (start + Duration::seconds(i)).to_rfc3339(), "amountCents": 1}
+        }]))
+        .unwrap();
+        let (store, invoice_id) = (&store, &invoice.id);
+        async move {
+            slash::change_payments_and_show(
+                store,
+                account_id,
+                invoice_id,
+                transactions,
+                Utc::now(),
+                Invoice::record_payments,
+                &Unrecorded,
+            )
+            .await
+        }
     });
     for result in join_all(reconciles).await {
         result.unwrap();
     }
     let stored = store.get_invoice(account_id, &invoice.id).await.unwrap().unwrap();
     assert_eq!(stored.value.payments.len(), 50);
-    assert_eq!(stored.value.collected_amount_cents(), 50);
+    assert_eq!(stored.value.collected_amount_cents(), Some(50));
     assert_eq!(stored.value.payment_status, PaymentStatus::PartiallyPaid);
     // Each reconcile was its own versioned write: create, line, finalize, then 50 payments.
     assert_eq!(stored.version, 53);

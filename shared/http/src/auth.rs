@@ -3,7 +3,7 @@
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use invoicing_domain::{
-    account::{split_api_key, CredentialKind},
+    account::{is_credential_id, split_api_key, CredentialKind},
     ports::CredentialStore,
     Error,
 };
@@ -12,16 +12,21 @@ use lambda_http::Request;
 /// The id of the account the request's credentials belong to.
 pub(crate) async fn authenticate<C: CredentialStore>(credentials: &C, request: &Request) -> Result<String, Error> {
     let headers = request.headers();
-    let presented = if let Some(value) = headers.get("authorization") {
-        let value = value.to_str().map_err(|_| Error::unauthorized())?;
-        parse_basic(value).map(|(id, secret)| (id, secret, CredentialKind::ClientSecret))
-    } else if let Some(value) = headers.get("x-api-key") {
-        let value = value.to_str().map_err(|_| Error::unauthorized())?;
+    // Basic credentials when `Authorization` carries well-formed ones; otherwise the API key (a
+    // proxy may add an `Authorization` of its own, such as a bearer token, beside `X-API-Key`).
+    let basic = headers
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(parse_basic)
+        .map(|(id, secret)| (id, secret, CredentialKind::ClientSecret));
+    let api_key = || {
+        let value = headers.get("x-api-key")?.to_str().ok()?;
         split_api_key(value.trim()).map(|(id, secret)| (id.to_string(), secret.to_string(), CredentialKind::ApiKey))
-    } else {
-        None
     };
-    let (id, secret, kind) = presented.ok_or_else(Error::unauthorized)?;
+    let (id, secret, kind) = basic.or_else(api_key).ok_or_else(Error::unauthorized)?;
+    if !is_credential_id(&id) {
+        return Err(Error::unauthorized());
+    }
     match credentials.find_credential(&id).await? {
         Some(credential) if credential.kind == kind && credential.verify(&secret) => Ok(credential.account_id),
         _ => Err(Error::unauthorized()),

@@ -5,14 +5,22 @@ use crate::{
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use invoicing_domain::{
-    idempotency::{self, Claim, StoredResponse},
+    idempotency::{self, Claim, IdempotencyClaim, Receipt, Respond, StoredResponse},
     ports::{CredentialStore, IdempotencyStore},
     version::ApiVersion,
     Error, ErrorKind,
 };
 use lambda_http::{http::HeaderValue, service_fn, Body, Request, RequestExt, Response};
 use serde::Serialize;
-use std::{convert::Infallible, future::Future, sync::Arc, time::Instant};
+use std::{
+    convert::Infallible,
+    future::Future,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc,
+    },
+    time::Instant,
+};
 
 /// Who is asking, under which API version, and when.
 #[derive(Debug, Clone)]
@@ -22,6 +30,54 @@ pub struct RequestContext {
     pub request_id: String,
     /// The request's time, to the millisecond, so stored and returned times agree.
     pub now: DateTime<Utc>,
+    /// The idempotency key this request holds, if it carries one.
+    pub idempotency: Option<IdempotencyClaim>,
+    /// Set once a receipt was handed out: the handler's change then records its own answer.
+    recorded: Arc<AtomicBool>,
+}
+
+impl RequestContext {
+    /// A context for a request without an idempotency key (tests, and handlers called directly).
+    pub fn new(account_id: impl Into<String>, version: ApiVersion, request_id: impl Into<String>) -> Self {
+        RequestContext {
+            account_id: account_id.into(),
+            version,
+            request_id: request_id.into(),
+            now: Utc::now().trunc_subsecs(3),
+            idempotency: None,
+            recorded: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The receipt that records `answer` under this request's idempotency key, for a change to
+    /// commit with it; `None` without a key.
+    pub fn receipt(&self, answer: &ApiResponse) -> Option<Receipt> {
+        let claim = self.idempotency.as_ref()?;
+        self.recorded.store(true, Ordering::SeqCst);
+        Some(Receipt { claim: claim.clone(), response: answer.to_stored(self.version) })
+    }
+
+    /// How a use case answers this request: `answer` turns what it commits into the HTTP answer,
+    /// which is recorded with the change when the request carries an idempotency key.
+    pub fn respond<T, F: Fn(&T) -> ApiResponse>(&self, answer: F) -> Responder<'_, F> {
+        Responder { context: self, answer }
+    }
+}
+
+/// [`RequestContext::respond`]'s answerer.
+pub struct Responder<'a, F> {
+    context: &'a RequestContext,
+    answer: F,
+}
+
+impl<T, F: Fn(&T) -> ApiResponse> Respond<T> for Responder<'_, F> {
+    type Answer = ApiResponse;
+    fn answer(&self, committed: &T) -> ApiResponse {
+        (self.answer)(committed)
+    }
+    fn receipt(&self, answer: &ApiResponse) -> Option<Receipt> {
+        self.context.receipt(answer)
+    }
 }
 
 /// What a handler answers: a status, a JSON body and extra headers.
@@ -46,6 +102,15 @@ impl ApiResponse {
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> ApiResponse {
         self.headers.push((name.to_ascii_lowercase(), value.into()));
         self
+    }
+
+    fn to_stored(&self, version: ApiVersion) -> StoredResponse {
+        StoredResponse {
+            status: self.status,
+            body: self.body.clone(),
+            headers: self.headers.clone(),
+            version: Some(version.as_str().to_string()),
+        }
     }
 }
 
@@ -94,9 +159,20 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
             Ok(version) => (version, self.serve_version(request, route, handler, version, &request_id).await),
             Err(error) => (ApiVersion::LATEST, Err(error)),
         };
-        let (response, replayed) = match outcome {
-            Ok(answer) => answer,
-            Err(error) => (self.answer_error(&error, route, &request_id), false),
+        let (response, served_by, replayed) = match outcome {
+            Ok(Served::Fresh(response)) => (response, version.as_str().to_string(), false),
+            Ok(Served::Replayed(stored)) => {
+                // A replay is labelled with the version that served the original.
+                let served_by = stored
+                    .version
+                    .as_deref()
+                    .and_then(|v| ApiVersion::resolve(Some(v)).ok())
+                    .unwrap_or(version)
+                    .as_str()
+                    .to_string();
+                (ApiResponse { status: stored.status, body: stored.body, headers: stored.headers }, served_by, true)
+            }
+            Err(error) => (self.answer_error(&error, route, &request_id), version.as_str().to_string(), false),
         };
         tracing::info!(
             requestId = %request_id,
@@ -107,7 +183,7 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
             elapsedMs = started.elapsed().as_millis() as u64,
             "request served"
         );
-        to_http(response, version, replayed)
+        to_http(response, &served_by, replayed)
     }
 
     fn answer_error(&self, error: &Error, route: &Route, request_id: &str) -> ApiResponse {
@@ -124,7 +200,7 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
         handler: H,
         version: ApiVersion,
         request_id: &str,
-    ) -> Result<(ApiResponse, bool), Error>
+    ) -> Result<Served, Error>
     where
         H: FnOnce(RequestContext, Request) -> Fut,
         Fut: Future<Output = Result<ApiResponse, Error>>,
@@ -137,47 +213,58 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
             ));
         }
         let account_id = authenticate(&self.credentials, &request).await?;
-        let context = RequestContext {
-            account_id,
-            version,
-            request_id: request_id.to_string(),
-            now: Utc::now().trunc_subsecs(3),
-        };
+        let mut context = RequestContext::new(account_id, version, request_id);
 
-        let idempotency_key = idempotency_key(&request, route)?;
-        let Some(key) = idempotency_key else {
-            let response = handler(context, request)
-                .await
-                .or_else(|e| Ok::<_, Error>(self.answer_error(&e, route, request_id)))?;
-            return Ok((response, false));
+        let Some(key) = idempotency_key(&request, route)? else {
+            let response = match handler(context, request).await {
+                Ok(response) => response,
+                Err(error) => self.answer_error(&error, route, request_id),
+            };
+            return Ok(Served::Fresh(response));
         };
 
         let fingerprint = idempotency::fingerprint(request.method().as_str(), request.uri().path(), body);
-        let account_id = context.account_id.clone();
-        match self.idempotency.claim(&account_id, &key, &fingerprint, context.now).await? {
-            Claim::Replay(stored) => {
-                Ok((ApiResponse { status: stored.status, body: stored.body, headers: stored.headers }, true))
-            }
-            Claim::Acquired => {
-                let response = match handler(context, request).await {
-                    Ok(response) => response,
-                    Err(error) => self.answer_error(&error, route, request_id),
-                };
-                if response.status >= 500 {
-                    // A retry must run again rather than replay a failure.
-                    self.idempotency.release(&account_id, &key).await?;
-                } else {
-                    let stored = StoredResponse {
-                        status: response.status,
-                        body: response.body.clone(),
-                        headers: response.headers.clone(),
-                    };
-                    self.idempotency.complete(&account_id, &key, &stored).await?;
+        let claim = match self.idempotency.claim(&context.account_id, &key, &fingerprint, context.now).await? {
+            Claim::Replay(stored) => return Ok(Served::Replayed(stored)),
+            Claim::Acquired(claim) => claim,
+        };
+        context.idempotency = Some(claim.clone());
+        let recorded = Arc::clone(&context.recorded);
+        let (response, changed) = match handler(context, request).await {
+            // Its change committed together with its answer: nothing is left to do, and nothing
+            // may fail now.
+            Ok(response) => (response, recorded.load(Ordering::SeqCst)),
+            Err(error) => {
+                let response = self.answer_error(&error, route, request_id);
+                if response.status >= 500 || error.kind() == ErrorKind::Contended {
+                    // Nothing changed: a retry must run again rather than replay a failure or a
+                    // passing contention.
+                    if let Err(release) = self.idempotency.release(&claim).await {
+                        tracing::warn!(requestId = %request_id, error = release.detail(), "could not release an idempotency claim");
+                    }
+                    return Ok(Served::Fresh(response));
                 }
-                Ok((response, false))
+                (response, false)
+            }
+        };
+        if !changed {
+            // An answer of a request that changed nothing (a 4xx, or a calculation): recorded
+            // afterwards. Failing to record it costs only a re-run of a request without effect,
+            // so the answer goes out regardless.
+            let receipt = Receipt { claim, response: response.to_stored(version) };
+            if let Err(error) = self.idempotency.complete(&receipt).await {
+                tracing::warn!(requestId = %request_id, error = error.detail(), "could not record an idempotent answer");
+                let _ = self.idempotency.release(&receipt.claim).await;
             }
         }
+        Ok(Served::Fresh(response))
     }
+}
+
+/// A request's answer: run now, or replayed from its idempotency record.
+enum Served {
+    Fresh(ApiResponse),
+    Replayed(StoredResponse),
 }
 
 /// The request's idempotency key, if it carries one (POST only; Slash routes also accept
@@ -202,8 +289,8 @@ fn idempotency_key(request: &Request, route: &Route) -> Result<Option<String>, E
     Ok(key)
 }
 
-fn to_http(response: ApiResponse, version: ApiVersion, replayed: bool) -> Response<Body> {
-    let mut builder = Response::builder().status(response.status).header("sequence-version", version.as_str());
+fn to_http(response: ApiResponse, version: &str, replayed: bool) -> Response<Body> {
+    let mut builder = Response::builder().status(response.status).header("sequence-version", version);
     if !response.body.is_empty() {
         builder = builder.header("content-type", "application/json");
     }
@@ -215,7 +302,15 @@ fn to_http(response: ApiResponse, version: ApiVersion, replayed: bool) -> Respon
             builder = builder.header(name.as_str(), value);
         }
     }
-    builder.body(Body::Text(response.body)).expect("valid response parts")
+    builder.body(Body::Text(response.body)).unwrap_or_else(|error| {
+        // Only a corrupt stored answer (an impossible status) gets here.
+        tracing::error!(error = %error, "unusable response parts");
+        let mut fallback = Response::new(Body::Text(
+            r#"{"error":{"type":"InternalError","message":"An internal error occurred. Please retry later."}}"#.into(),
+        ));
+        *fallback.status_mut() = lambda_http::http::StatusCode::INTERNAL_SERVER_ERROR;
+        fallback
+    })
 }
 
 /// Runs a Lambda function that serves one route with one handler. Stores are built once, before

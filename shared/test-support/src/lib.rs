@@ -1,6 +1,8 @@
 //! Test-only helpers. Each test starts its own `moto_server` on a free loopback port and stops it
 //! when the returned guard drops, so tests run in parallel without sharing state.
 
+pub mod dynamo_double;
+
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use invoicing_dynamodb::{schema, DynamoStore};
 use std::{
@@ -86,6 +88,11 @@ impl Drop for ProcessGuard {
     }
 }
 
+fn next_table_name() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    format!("invoicing-test-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
 /// moto's server (DynamoDB, SQS and more over the real AWS protocol) on a free loopback port, run by
 /// `scripts/serialized_moto.py` so that transactions stay atomic under concurrent requests.
 pub struct MotoServer {
@@ -137,10 +144,26 @@ impl MotoServer {
 
     /// A new table with the production schema, and a store on it.
     pub async fn fresh_store(&self) -> DynamoStore {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let table = format!("invoicing-test-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let table = next_table_name();
         let client = self.dynamodb_client();
         schema::create_table(&client, &table).await.expect("create table");
         DynamoStore::new(client, table)
+    }
+
+    /// A new table, and a store whose calls go through `double` (which injects what this server
+    /// cannot show: transaction conflicts, lost answers, size limits).
+    pub async fn store_through(&self, double: &dynamo_double::DynamoDouble) -> DynamoStore {
+        let table = next_table_name();
+        schema::create_table(&self.dynamodb_client(), &table).await.expect("create table");
+        // Plain HTTP to the local server, as the SDK's default client would do for it.
+        let inner = aws_smithy_http_client::Builder::new().build_http();
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(REGION))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(double.http_client(inner))
+            .build();
+        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table)
     }
 }

@@ -1,0 +1,245 @@
+//! DynamoDB's failure modes that moto never shows, injected by a double in front of moto_server
+//! (`invoicing_test_support::dynamo_double`): transaction conflicts of both kinds, throttling,
+//! lost answers (with `ClientRequestToken` idempotency) and the 400 KB item limit.
+
+use chrono::{NaiveDate, SubsecRound, Utc};
+use invoicing_domain::{
+    account::NewAccount,
+    concurrency::retry_on_contention,
+    idempotency::{self, Claim, Unrecorded},
+    invoice::{CreateInvoice, Invoice},
+    lifecycle,
+    lines::{self, LineItemInput},
+    payments::{self, TransactionInput},
+    ports::{AccountStore, IdempotencyStore, InvoiceStore, ReconcileJobs},
+    reconcile::{Counts, IntegrationService, JobStatus, Property, ReconcileJob},
+    slash, ErrorKind,
+};
+use invoicing_dynamodb::DynamoStore;
+use invoicing_test_support::{
+    dynamo_double::{DynamoDouble, Fault},
+    MotoServer,
+};
+use serde_json::json;
+
+struct Fixture {
+    _moto: MotoServer,
+    double: DynamoDouble,
+    store: DynamoStore,
+    account_id: String,
+}
+
+async fn fixture() -> Fixture {
+    let moto = MotoServer::start();
+    let double = DynamoDouble::new();
+    let store = moto.store_through(&double).await;
+    let account = NewAccount::generate("Acme", Utc::now());
+    store.create_account(&account).await.unwrap();
+    Fixture { _moto: moto, double, store, account_id: account.account.id }
+}
+
+impl Fixture {
+    async fn draft(&self, body: serde_json::Value) -> Invoice {
+        let request: CreateInvoice = serde_json::from_value(body).unwrap();
+        let invoice = Invoice::new_draft(
+            uuid::Uuid::now_v7().to_string(),
+            &self.account_id,
+            request,
+            Utc::now().trunc_subsecs(3),
+        );
+        self.store.insert_invoice(&invoice, None).await.unwrap();
+        invoice
+    }
+
+    async fn add_line(&self, invoice: &Invoice, rate: &str) {
+        let line: LineItemInput =
+            serde_json::from_value(json!({"title": "Widget", "quantity": "1", "rate": rate, "taxRate": "0"})).unwrap();
+        let id = uuid::Uuid::now_v7().to_string();
+        lines::add_line_item(&self.store, &self.account_id, &invoice.id, id, line, Utc::now(), &Unrecorded)
+            .await
+            .unwrap();
+    }
+
+    async fn finalized(&self) -> Invoice {
+        let invoice = self.draft(json!({"currency": "USD", "customerId": "c"})).await;
+        self.add_line(&invoice, "100").await;
+        let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        lifecycle::finalize(&self.store, &self.account_id, &invoice.id, day, &Unrecorded).await.unwrap()
+    }
+
+    async fn pay(
+        &self,
+        invoice_id: &str,
+        amount_cents: i64,
+        config: serde_json::Value,
+    ) -> Result<(), invoicing_domain::Error> {
+        let transactions: Vec<TransactionInput> = serde_json::from_value(json!([{
+            "transactionType": "external",
+            "transaction": {"paymentMethod": {"method": "card", "config": config}, "paidAt": "2026-11-25T10:00:00Z",
+                            "amountCents": amount_cents}
+        }]))
+        .unwrap();
+        slash::change_payments_and_show(
+            &self.store,
+            &self.account_id,
+            invoice_id,
+            transactions,
+            Utc::now(),
+            Invoice::record_payments,
+            &Unrecorded,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn stored(&self, invoice_id: &str) -> invoicing_domain::lines::Versioned<Invoice> {
+        self.store.get_invoice(&self.account_id, invoice_id).await.unwrap().unwrap()
+    }
+}
+
+#[tokio::test]
+async fn transaction_conflicts_are_retried_like_lost_races() {
+    let f = fixture().await;
+    let invoice = f.draft(json!({"currency": "GBP", "customerId": "c"})).await;
+    // Three times in a row another transaction holds the invoice: the change is tried again from
+    // a fresh read each time, and commits once.
+    f.double.inject("TransactWriteItems", Fault::TransactionConflict, 3);
+    let before = f.double.calls("TransactWriteItems");
+    f.add_line(&invoice, "20000.10").await;
+    assert_eq!(f.double.calls("TransactWriteItems") - before, 4);
+    let stored = f.stored(&invoice.id).await;
+    assert_eq!(
+        (stored.version, stored.value.net_total.to_string(), stored.value.line_count),
+        (2, "20000.10".into(), 1)
+    );
+
+    // Throttling cancels a transaction the same way.
+    f.double.inject("TransactWriteItems", Fault::Throttled, 2);
+    f.add_line(&invoice, "1").await;
+    assert_eq!(f.stored(&invoice.id).await.value.net_total.to_string(), "20001.10");
+    assert_eq!(f.double.pending(), 0);
+}
+
+#[tokio::test]
+async fn single_item_transaction_conflicts_are_contention() {
+    let f = fixture().await;
+    // The idempotency claim (PutItem) met a transaction holding the record: it claims again.
+    f.double.inject("PutItem", Fault::TransactionConflictException, 2);
+    let fp = idempotency::fingerprint("POST", "/invoices", b"{}");
+    assert!(matches!(f.store.claim(&f.account_id, "k", &fp, Utc::now()).await.unwrap(), Claim::Acquired(_)));
+
+    // A job's status update (UpdateItem) is contention, retried from a fresh read.
+    let job = ReconcileJob {
+        id: uuid::Uuid::now_v7().to_string(),
+        status: JobStatus::Queued,
+        integration_service: IntegrationService::Xero,
+        properties_to_compare: vec![Property::Status],
+        counts: Counts::default(),
+        created_at: Utc::now().trunc_subsecs(3),
+        completed_at: None,
+    };
+    f.store.create_job(&f.account_id, &job, false, None).await.unwrap();
+    f.double.inject("UpdateItem", Fault::TransactionConflictException, 1);
+    let error = f.store.mark_running(&f.account_id, &job.id).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Contended);
+    f.double.inject("UpdateItem", Fault::TransactionConflictException, 2);
+    retry_on_contention(|| f.store.mark_running(&f.account_id, &job.id)).await.unwrap();
+    assert_eq!(f.store.get_job(&f.account_id, &job.id).await.unwrap().unwrap().status, JobStatus::Running);
+}
+
+#[tokio::test]
+async fn a_transaction_whose_answer_was_lost_is_applied_once() {
+    let f = fixture().await;
+    let invoice = f.finalized().await;
+    let version = f.stored(&invoice.id).await.version;
+    // The payment commits, its answer is lost, the SDK sends the same transaction again: the
+    // ClientRequestToken makes DynamoDB answer with the first success instead of applying it twice
+    // (without it, the retry would fail its version condition and the payment be recorded again).
+    f.double.inject("TransactWriteItems", Fault::LoseAnswer, 1);
+    let before = f.double.calls("TransactWriteItems");
+    f.pay(&invoice.id, 2_500, json!({})).await.unwrap();
+    assert_eq!(f.double.calls("TransactWriteItems") - before, 2, "the SDK retried the lost answer");
+    let stored = f.stored(&invoice.id).await;
+    assert_eq!(
+        (stored.value.payments.len(), stored.value.collected_amount_cents(), stored.version),
+        (1, Some(2_500), version + 1)
+    );
+}
+
+#[tokio::test]
+async fn a_change_recorded_with_its_answer_is_found_recorded_after_a_lost_answer() {
+    let f = fixture().await;
+    let invoice = f.finalized().await;
+    let fp = idempotency::fingerprint("POST", "/x", b"[]");
+    let Claim::Acquired(claim) = f.store.claim(&f.account_id, "pay-once", &fp, Utc::now()).await.unwrap() else {
+        panic!("a new key is acquired")
+    };
+    let receipt = idempotency::Receipt {
+        claim: claim.clone(),
+        response: idempotency::StoredResponse { status: 200, body: "{}".into(), headers: vec![], version: None },
+    };
+    let mut paid = f.stored(&invoice.id).await;
+    let requests = payments::validate(
+        serde_json::from_value(json!([{"transactionType": "external",
+            "transaction": {"paymentMethod": "x", "paidAt": "2026-11-25T10:00:00Z", "amountCents": 1}}]))
+        .unwrap(),
+    )
+    .unwrap();
+    paid.value.record_payments(&requests, Utc::now()).unwrap();
+    // The answer is lost; the SDK's repeat is answered with the first success, and the answer is
+    // recorded with the change: a retry of the request replays it.
+    f.double.inject("TransactWriteItems", Fault::LoseAnswer, 1);
+    f.store.replace_invoice(&paid.value, paid.version, Some(&receipt)).await.unwrap();
+    assert_eq!(f.stored(&invoice.id).await.value.payments.len(), 1);
+    assert_eq!(
+        f.store.claim(&f.account_id, "pay-once", &fp, Utc::now()).await.unwrap(),
+        Claim::Replay(receipt.response)
+    );
+}
+
+#[tokio::test]
+async fn items_over_400_kb_are_refused_as_bad_requests_and_change_nothing() {
+    let f = fixture().await;
+    // An invoice near the limit: every text field at its maximum, in 3-byte characters.
+    let wide = |n: usize| "€".repeat(n);
+    let address = json!({"line1": wide(1000), "line2": wide(1000), "town": wide(1000), "state": wide(1000),
+                         "postcode": wide(1000), "country": wide(1000)});
+    let metadata: Vec<_> =
+        (0..100).map(|i| json!({"key": format!("{i:02}{}", wide(98)), "value": wide(250)})).collect();
+    let emails: Vec<_> = (0..100).map(|i| format!("{i:03}{}@example.test", "a".repeat(238))).collect();
+    let invoice = f
+        .draft(json!({"currency": "USD", "customerId": wide(1000), "memo": wide(10_000),
+                      "customerBillingAddress": address, "customerShippingAddress": address, "metadata": metadata,
+                      "customerEmails": emails, "customerLegalCompanyName": wide(1000), "reference": wide(1000),
+                      "purchaseOrderNumber": wide(1000), "billingScheduleId": wide(1000), "billingRunId": wide(1000),
+                      "creditBalances": wide(1000)}))
+        .await;
+    f.add_line(&invoice, "1000000").await;
+    let day = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    lifecycle::finalize(&f.store, &f.account_id, &invoice.id, day, &Unrecorded).await.unwrap();
+    let config = json!({"note": "x".repeat(2_000)});
+    let mut recorded = 0;
+    let error = loop {
+        match f.pay(&invoice.id, 1, config.clone()).await {
+            Ok(()) => recorded += 1,
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(error.kind(), ErrorKind::Validation);
+    assert!(
+        error.public_message().starts_with(&format!("invoice {} would take ", invoice.id))
+            && error
+                .public_message()
+                .ends_with("bytes; a stored item may take at most 400000 bytes (DynamoDB's 400 KB)"),
+        "{}",
+        error.public_message()
+    );
+    assert!(recorded > 0 && recorded < payments::MAX_PAYMENTS_PER_INVOICE, "{recorded} payments fitted");
+    assert_eq!(f.stored(&invoice.id).await.value.payments.len(), recorded);
+
+    // Should DynamoDB itself refuse an item for its size, the answer is the same kind.
+    f.double.inject("TransactWriteItems", Fault::ItemTooLarge, 1);
+    let error = f.pay(&invoice.id, 1, json!({})).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Validation);
+    assert_eq!(f.stored(&invoice.id).await.value.payments.len(), recorded);
+}
