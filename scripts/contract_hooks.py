@@ -1,6 +1,13 @@
 """schemathesis hooks for scripts/contract_test.sh (loaded through SCHEMATHESIS_HOOKS).
 
-Both concern `cargo lambda watch`, the local stand-in for API Gateway, and never a function's answer.
+`before_call` gives generated requests real resources to act on: an operation on an existing
+invoice (or line, or job) gets, per request, a fresh one in the state the operation needs (finalize
+a DRAFT, send a FINAL, unreconcile the transactions the request names...), so that generated data
+reaches the handlers instead of ending at 404/409. Path values that are not ids at all (negative
+cases) are left as generated, and the stateful phase keeps the ids its OpenAPI links carry.
+
+The other two concern `cargo lambda watch`, the local stand-in for API Gateway, and never a
+function's answer.
 
 `filter_case`: the emulator answers some requests with its own 500
 before any function runs: header values outside ASCII and bodies that are not UTF-8 text cannot be
@@ -8,6 +15,11 @@ put in the JSON event it hands to a function. API Gateway delivers both, and the
 them 400 (a header that is not ASCII is refused by the HTTP edge, a body that is not JSON by the
 parser). Those requests test the emulator, not the API, so they are left out here.
 """
+
+import json
+import pathlib
+import re
+import threading
 
 import requests
 import schemathesis
@@ -61,3 +73,106 @@ def filter_failure(context, failure, case, response) -> bool:
         if not (again.status_code == 500 and again.content == EMULATOR_500 and "sequence-version" not in again.headers):
             return False
     return True
+
+
+_EVENTS = pathlib.Path(__file__).resolve().parent.parent / "events"
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_local = threading.local()
+
+
+def _event_body(name):
+    """The sample body of an `events/` file: the fixtures create what the README shows."""
+    return json.loads(json.loads((_EVENTS / name).read_text())["body"])
+
+
+_INVOICE = _event_body("create-invoice.json")
+_LINE = _event_body("add-line-item.json")
+
+
+def _session(case):
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+        # The credentials `--auth` gave schemathesis.
+        session.auth = case.operation.schema.config.auth_for(operation=case.operation)
+    return session
+
+
+def _post(case, path, body=None, check=True):
+    response = _session(case).post(case.operation.schema.get_base_url() + path, json=body, timeout=120)
+    if check and not 200 <= response.status_code < 300:
+        raise RuntimeError(f"fixture POST {path} -> {response.status_code} {response.text[:300]}")
+    return response
+
+
+def _draft(case):
+    return {"invoiceId": _post(case, "/invoices", _INVOICE).json()["id"]}
+
+
+def _final(case):
+    ids = _draft(case)
+    _post(case, f"/invoices/{ids['invoiceId']}/line-items", _LINE)
+    _post(case, f"/invoices/{ids['invoiceId']}/finalize")
+    return ids
+
+
+def _with_line(case):
+    ids = _draft(case)
+    ids["lineItemId"] = _post(case, f"/invoices/{ids['invoiceId']}/line-items", _LINE).json()["id"]
+    return ids
+
+
+def _with_payments(case):
+    """A FINAL invoice holding the transactions the request will remove (when the body is one
+    that reconcile takes; a negative body just finds none)."""
+    ids = _final(case)
+    if isinstance(case.body, list) and case.body:
+        _post(case, f"/invoice/{ids['invoiceId']}/reconcile", case.body, check=False)
+    return ids
+
+
+def _job(case):
+    body = {"integrationService": "Xero", "invoiceIds": [], "propertiesToCompare": ["STATUS"]}
+    return {"jobId": _post(case, "/invoices/reconcile-with-integration", body).json()["id"]}
+
+
+def _group_for_body(case, invoice_id):
+    """A generated line naming a `groupId` gets a real group of the invoice."""
+    if isinstance(case.body, dict) and isinstance(case.body.get("groupId"), str) and _UUID.match(case.body["groupId"]):
+        group = _post(case, f"/invoices/{invoice_id}/line-item-groups", {"title": "Fixture group"}).json()
+        case.body["groupId"] = group["id"]
+
+
+_FIXTURES = {
+    "GET /invoices/{invoiceId}": _draft,
+    "GET /invoices/{invoiceId}/line-items": _with_line,
+    "POST /invoices/{invoiceId}/line-items": _draft,
+    "PUT /invoices/{invoiceId}/line-items/{lineItemId}": _with_line,
+    "DELETE /invoices/{invoiceId}/line-items/{lineItemId}": _with_line,
+    "POST /invoices/{invoiceId}/line-item-groups": _draft,
+    "POST /invoices/{invoiceId}/finalize": _draft,
+    "POST /invoices/{invoiceId}/send": _final,
+    "POST /invoices/{invoiceId}/void": _draft,
+    "GET /invoice/{invoiceId}": _final,
+    "POST /invoice/{invoiceId}/reconcile": _final,
+    "POST /invoice/{invoiceId}/unreconcile": _with_payments,
+    "GET /invoices/reconcile-with-integration/{jobId}": _job,
+    "GET /invoices/reconcile-with-integration/{jobId}/results": _job,
+}
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    fixture = _FIXTURES.get(case.operation.label)
+    meta = case.meta
+    if fixture is None or meta is None or meta.phase.name == "stateful":
+        return
+    if case.method.upper() != case.operation.method.upper():
+        return  # the coverage phase's unexpected-method probes (405) need no fixture
+    params = case.path_parameters or {}
+    if not all(isinstance(value, str) and _UUID.match(value) for value in params.values()):
+        return  # a value that is not an id stays as generated: its 400 is what is tested
+    ids = fixture(case)
+    case.path_parameters.update({name: value for name, value in ids.items() if name in params})
+    if "invoiceId" in ids and case.operation.label.endswith("/line-items") or "{lineItemId}" in case.operation.label:
+        _group_for_body(case, ids["invoiceId"])

@@ -2,13 +2,15 @@
 # `make contract`: checks the running API against openapi.yaml with schemathesis. Starts its own
 # local stack (moto_server, the table and queue, a development account, `cargo lambda watch`) on
 # free loopback ports, like scripts/run-local.sh, and stops everything it started on exit.
-# Exits non-zero on any failure. MAX_EXAMPLES (default 30) bounds the examples per operation;
-# ST_EXTRA_ARGS adds options to `st run` (e.g. `--include-path /invoices --output-sanitize false`).
+# Exits non-zero on any failure, on any warning that generated data did not reach a handler, and
+# when fewer than MIN_CASES (default 5000) cases ran. MAX_EXAMPLES (default 300) bounds the examples
+# per operation and phase; ST_EXTRA_ARGS adds options to `st run` (e.g. `--include-path /invoices`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-MAX_EXAMPLES="${MAX_EXAMPLES:-30}"
+MAX_EXAMPLES="${MAX_EXAMPLES:-300}"
+MIN_CASES="${MIN_CASES:-5000}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/contract-test.XXXXXX")
 started=()
@@ -92,7 +94,8 @@ echo "==> schemathesis against openapi.yaml (at most $MAX_EXAMPLES examples per 
 # One worker: the stack serves one request per function at a time anyway, and with two workers
 # hypothesis (on Python 3.11) hit "AST constructor recursion depth mismatch" while generating.
 # scripts/contract_hooks.py leaves out what only the local emulator cannot carry (see there).
-SCHEMATHESIS_HOOKS="$PWD/scripts/contract_hooks.py" setsid st run openapi.yaml --url "http://127.0.0.1:$API_PORT" \
+SCHEMATHESIS_HOOKS="$PWD/scripts/contract_hooks.py" setsid st --config-file scripts/schemathesis.toml \
+  run openapi.yaml --url "http://127.0.0.1:$API_PORT" \
   --auth "$CLIENT_ID:$CLIENT_SECRET" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,negative_data_rejection \
   --mode all \
@@ -102,6 +105,19 @@ SCHEMATHESIS_HOOKS="$PWD/scripts/contract_hooks.py" setsid st run openapi.yaml -
   --request-timeout 120 \
   --workers "${WORKERS:-1}" \
   --no-color \
+  --report json --report-json-path "$work/report.json" \
   ${ST_EXTRA_ARGS:-} &
 started+=($!)
 wait "$!"
+
+# The run passed; check that it was as large as it should be and reached the handlers.
+python - "$work/report.json" "$MIN_CASES" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+cases = report["test_cases"]
+warned = {kind: operations for kind, operations in report["warnings"].items() if operations}
+print(f"schemathesis: {cases['generated']} cases, {cases['with_failures']} with failures, "
+      f"{cases['errored']} errored, warnings: {warned or 'none'}")
+if cases["generated"] < int(sys.argv[2]) or cases["with_failures"] or cases["errored"] or warned:
+    sys.exit(f"contract run below the bar: at least {sys.argv[2]} cases, no failure, no warning")
+PY

@@ -2,8 +2,14 @@
 //! functions on moto_server. One stack serves every test; it starts with the first test that runs
 //! and stops when the run ends.
 
+mod hardening;
+
 use end_to_end_tests::{Stack, FUNCTIONS};
 use futures::future::join_all;
+use hardening::{
+    extreme_values_are_refused_where_they_arrive, keys_and_credentials_are_checked_by_shape,
+    replays_are_labelled_with_the_version_that_served_them, stored_extremes_never_make_a_route_panic,
+};
 use libtest_mimic::{Arguments, Failed, Trial};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -41,6 +47,10 @@ fn main() {
         reconcile_every_invoice_of_an_account,
         reconcile_requests_are_validated,
         unparseable_messages_reach_the_dead_letter_queue,
+        extreme_values_are_refused_where_they_arrive,
+        stored_extremes_never_make_a_route_panic,
+        keys_and_credentials_are_checked_by_shape,
+        replays_are_labelled_with_the_version_that_served_them,
     ];
     let trials = all
         .iter()

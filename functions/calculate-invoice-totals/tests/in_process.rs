@@ -129,3 +129,40 @@ async fn bodies_over_six_mebibytes_are_413() {
     assert_eq!(response.status(), 413);
     assert_eq!(json_body(&response)["error"]["type"], "PayloadTooLarge");
 }
+
+/// The case: 10,000 lines with ids under an `Idempotency-Key`, on DynamoDB (moto): the
+/// answer (about 1.6 MB) is recorded, in compressed chunks, and replayed exactly.
+#[tokio::test]
+async fn an_answer_of_ten_thousand_lines_is_recorded_and_replayed() {
+    let moto = invoicing_test_support::MotoServer::start();
+    let store = moto.fresh_store().await;
+    let account = NewAccount::generate("Acme", Utc::now());
+    store.create_account(&account).await.unwrap();
+    let lines: Vec<Value> = (0..10_000)
+        .map(|i| {
+            json!({"id": format!("0193a1b2-c3d4-7e5f-8a9b-{i:012x}"), "quantity": "1.5", "rate": format!("{i}.99"),
+                   "taxRate": "0.2", "groupId": format!("group-{}", i % 100)})
+        })
+        .collect();
+    let body = json!({"lineItems": lines}).to_string();
+    let pair = format!("{}:{}", account.issued.client_id, account.issued.client_secret);
+    let request = || {
+        lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("/invoices-totals")
+            .header("authorization", format!("Basic {}", STANDARD.encode(&pair)))
+            .header("idempotency-key", "ten-thousand")
+            .body(Body::Text(body.clone()))
+            .unwrap()
+    };
+    let gateway = Gateway::new(store.clone(), store.clone());
+    let first = gateway.serve(request(), &route(), calculate_invoice_totals).await;
+    assert_eq!(first.status(), 200);
+    let first_body = json_body(&first);
+    assert_eq!(first_body["lineItemTotals"].as_array().unwrap().len(), 10_000);
+    assert!(serde_json::to_vec(&first_body).unwrap().len() > 1_000_000);
+    let replay = gateway.serve(request(), &route(), calculate_invoice_totals).await;
+    assert_eq!(replay.status(), 200);
+    assert_eq!(replay.headers()["idempotent-replayed"], "true");
+    assert_eq!(json_body(&replay), first_body);
+}

@@ -27,9 +27,15 @@ pub fn parse_query(request: &Request) -> Result<InvoiceQuery, Error> {
             })
         })
         .transpose()?;
+    let customer_id = get("customerId")
+        .map(|raw| match raw.chars().count() {
+            1..=1_000 => Ok(raw.to_string()),
+            _ => Err(Error::validation("customerId: must have 1 to 1000 characters")),
+        })
+        .transpose()?;
     Ok(InvoiceQuery {
         status,
-        customer_id: get("customerId").map(str::to_string),
+        customer_id,
         limit: parse_limit(get("limit"))?,
         after: get("after").map(decode_cursor).transpose()?,
     })

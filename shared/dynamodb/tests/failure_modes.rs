@@ -243,3 +243,58 @@ async fn items_over_400_kb_are_refused_as_bad_requests_and_change_nothing() {
     assert_eq!(error.kind(), ErrorKind::Validation);
     assert_eq!(f.stored(&invoice.id).await.value.payments.len(), recorded);
 }
+
+#[tokio::test]
+async fn filtered_lists_read_what_they_answer_and_bounded_pages_still_give_a_cursor() {
+    use invoicing_domain::{invoice::InvoiceStatus, pagination::DEFAULT_LIMIT, ports::InvoiceQuery};
+    let f = fixture().await;
+    let invoice = |customer: &str, status: InvoiceStatus| {
+        let request: CreateInvoice =
+            serde_json::from_value(json!({"currency": "EUR", "customerId": customer})).unwrap();
+        let mut invoice =
+            Invoice::new_draft(uuid::Uuid::now_v7().to_string(), &f.account_id, request, Utc::now().trunc_subsecs(3));
+        invoice.status = status;
+        invoice
+    };
+    // 1,200 drafts of a big customer, then one FINAL invoice of it, and 3 drafts of a small one.
+    let mut invoices: Vec<Invoice> = (0..1_200).map(|_| invoice("big", InvoiceStatus::Draft)).collect();
+    invoices.push(invoice("big", InvoiceStatus::Final));
+    invoices.extend((0..3).map(|_| invoice("small", InvoiceStatus::Draft)));
+    f.store.import_invoices(&invoices).await.unwrap();
+    let final_id = invoices[1_200].id.clone();
+
+    let list = |customer: Option<&str>, status: Option<InvoiceStatus>, after: Option<String>| InvoiceQuery {
+        status,
+        customer_id: customer.map(String::from),
+        limit: DEFAULT_LIMIT,
+        after,
+    };
+    let queries = || f.double.calls("Query");
+
+    // One customer's invoices: one query of the customer index, whatever the account holds.
+    let before = queries();
+    let small = f.store.list_invoices(&f.account_id, &list(Some("small"), None, None)).await.unwrap();
+    assert_eq!((small.items.len(), small.after, queries() - before), (3, None, 1));
+    let before = queries();
+    let nobody = f.store.list_invoices(&f.account_id, &list(Some("nobody"), None, None)).await.unwrap();
+    assert_eq!((nobody.items.len(), nobody.after, queries() - before), (0, None, 1));
+    // One status: the status index, exact.
+    let before = queries();
+    let finals = f.store.list_invoices(&f.account_id, &list(None, Some(InvoiceStatus::Final), None)).await.unwrap();
+    assert_eq!(finals.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), vec![final_id.clone()]);
+    assert_eq!(queries() - before, 1);
+
+    // Both filters: the customer index filtered by status reads at most 1,000 items per page; the
+    // first page ends empty with a cursor, the next one finds the FINAL invoice.
+    let first =
+        f.store.list_invoices(&f.account_id, &list(Some("big"), Some(InvoiceStatus::Final), None)).await.unwrap();
+    assert!(first.items.is_empty());
+    let cursor = first.after.expect("a cursor where the page stopped");
+    let second = f
+        .store
+        .list_invoices(&f.account_id, &list(Some("big"), Some(InvoiceStatus::Final), Some(cursor)))
+        .await
+        .unwrap();
+    assert_eq!(second.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), vec![final_id]);
+    assert_eq!(second.after, None);
+}

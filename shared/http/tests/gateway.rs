@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct Fixture {
     gateway: Gateway<InMemoryStore, InMemoryStore>,
+    store: InMemoryStore,
     account: NewAccount,
     calls: AtomicUsize,
 }
@@ -19,7 +20,12 @@ impl Fixture {
         let store = InMemoryStore::new();
         let account = NewAccount::generate("Acme", Utc::now());
         store.create_account(&account).await.unwrap();
-        Fixture { gateway: Gateway::new(store.clone(), store), account, calls: AtomicUsize::new(0) }
+        Fixture { gateway: Gateway::new(store.clone(), store.clone()), store, account, calls: AtomicUsize::new(0) }
+    }
+
+    /// The fixture's store (with its account), for gateways of other stores in front of it.
+    fn gateway_store(&self) -> InMemoryStore {
+        self.store.clone()
     }
 
     fn basic(&self) -> String {
@@ -214,4 +220,164 @@ async fn server_errors_are_not_stored_so_a_retry_runs_again() {
         );
     }
     assert_eq!(f.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn replays_carry_the_version_that_served_them() {
+    let f = Fixture::new().await;
+    let route = Route::sequence("test");
+    let first = f.post("").header("idempotency-key", "v-1").header("sequence-version", "2024-01-01");
+    let first = f.serve(build(first, "{}"), &route).await;
+    assert_eq!(header(&first, "sequence-version"), Some("2024-01-01"));
+    // The retry asks for the latest version; the replay says which version made the answer.
+    let replay = f.serve(build(f.post("").header("idempotency-key", "v-1"), "{}"), &route).await;
+    assert_eq!(header(&replay, "idempotent-replayed"), Some("true"));
+    assert_eq!(header(&replay, "sequence-version"), Some("2024-01-01"));
+    assert_eq!(json_body(&replay), json!({"account": f.account.account.id, "version": "2024-01-01"}));
+}
+
+#[tokio::test]
+async fn contention_answers_are_not_stored_so_a_retry_runs_again() {
+    let f = Fixture::new().await;
+    let route = Route::sequence("test");
+    let contended_once = |_: invoicing_http::RequestContext, _: Request| async {
+        if f.calls.fetch_add(1, Ordering::SeqCst) == 0 {
+            Err(Error::contended("the resource is being changed by other requests; retry shortly"))
+        } else {
+            Ok(ApiResponse::json(201, &json!({"ok": true})))
+        }
+    };
+    let first = f.gateway.serve(build(f.post("").header("idempotency-key", "c-1"), "{}"), &route, contended_once).await;
+    assert_eq!(first.status(), 409);
+    let retry = f.gateway.serve(build(f.post("").header("idempotency-key", "c-1"), "{}"), &route, contended_once).await;
+    assert_eq!((retry.status().as_u16(), header(&retry, "idempotent-replayed")), (201, None));
+    assert_eq!(f.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_api_key_counts_when_authorization_is_not_basic() {
+    let f = Fixture::new().await;
+    let route = Route::sequence("test");
+    // A proxy in front of the API added a bearer token of its own.
+    let request = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/invoices")
+        .header("authorization", "Bearer eyJhbGciOiJIUzI1NiJ9.e30.x")
+        .header("x-api-key", &f.account.issued.api_key);
+    let response = f.serve(build(request, "{}"), &route).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(json_body(&response)["account"], f.account.account.id.as_str());
+    // Well-formed Basic credentials are the ones that count, right or wrong.
+    let wrong_basic = format!("Basic {}", STANDARD.encode(format!("{}:nope", f.account.issued.client_id)));
+    let request = lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("/invoices")
+        .header("authorization", wrong_basic)
+        .header("x-api-key", &f.account.issued.api_key);
+    assert_eq!(f.serve(build(request, "{}"), &route).await.status(), 401);
+}
+
+/// Stores that count what the gateway asks of them, and can fail to record answers.
+#[derive(Clone, Default)]
+struct Counting {
+    inner: InMemoryStore,
+    lookups: std::sync::Arc<AtomicUsize>,
+    completes: std::sync::Arc<AtomicUsize>,
+    fail_completes: bool,
+}
+
+impl invoicing_domain::ports::CredentialStore for Counting {
+    async fn find_credential(
+        &self,
+        id: &str,
+    ) -> invoicing_domain::Result<Option<invoicing_domain::account::Credential>> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.inner.find_credential(id).await
+    }
+}
+
+impl invoicing_domain::ports::IdempotencyStore for Counting {
+    async fn claim(
+        &self,
+        account_id: &str,
+        key: &str,
+        fingerprint: &str,
+        now: chrono::DateTime<Utc>,
+    ) -> invoicing_domain::Result<invoicing_domain::idempotency::Claim> {
+        self.inner.claim(account_id, key, fingerprint, now).await
+    }
+    async fn complete(&self, receipt: &invoicing_domain::idempotency::Receipt) -> invoicing_domain::Result<()> {
+        self.completes.fetch_add(1, Ordering::SeqCst);
+        if self.fail_completes {
+            return Err(Error::internal("DynamoDB UpdateItem failed: connection reset"));
+        }
+        self.inner.complete(receipt).await
+    }
+    async fn release(&self, claim: &invoicing_domain::idempotency::IdempotencyClaim) -> invoicing_domain::Result<()> {
+        self.inner.release(claim).await
+    }
+}
+
+use invoicing_domain::ports::IdempotencyStore;
+
+#[tokio::test]
+async fn credential_ids_are_checked_by_shape_before_any_lookup() {
+    let f = Fixture::new().await;
+    let store = Counting { inner: f.gateway_store(), ..Counting::default() };
+    let gateway = Gateway::new(store.clone(), store.clone());
+    let long_id = "c".repeat(3_000);
+    let cases = [
+        ("authorization", format!("Basic {}", STANDARD.encode(format!("{long_id}:secret")))),
+        ("x-api-key", format!("{long_id}.secret")),
+        ("x-api-key", "ak_not/base64url.secret".to_string()),
+    ];
+    for (name, value) in cases {
+        let request = lambda_http::http::Request::builder().method("GET").uri("/invoices").header(name, value);
+        let response = gateway
+            .serve(build(request, ""), &Route::sequence("test"), |_, _| async { Ok(ApiResponse::empty(204)) })
+            .await;
+        assert_eq!(response.status(), 401);
+    }
+    assert_eq!(store.lookups.load(Ordering::SeqCst), 0, "no lookup with an id that cannot be a credential");
+}
+
+#[tokio::test]
+async fn failing_to_record_an_answer_never_turns_success_into_an_error() {
+    let f = Fixture::new().await;
+    let store = Counting { inner: f.gateway_store(), fail_completes: true, ..Counting::default() };
+    let gateway = Gateway::new(store.clone(), store.clone());
+    let route = Route::sequence("test");
+    let calculate = |_: invoicing_http::RequestContext, _: Request| async {
+        f.calls.fetch_add(1, Ordering::SeqCst);
+        Ok(ApiResponse::json(200, &json!({"total": "1.00"})))
+    };
+    for _ in 0..2 {
+        let response = gateway.serve(build(f.post("").header("idempotency-key", "r-1"), "{}"), &route, calculate).await;
+        assert_eq!((response.status().as_u16(), json_body(&response)), (200, json!({"total": "1.00"})));
+    }
+    // The claim was released when recording failed: the retry ran again (it changes nothing).
+    assert_eq!(f.calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_answer_recorded_with_its_change_is_not_recorded_again() {
+    let f = Fixture::new().await;
+    let store = Counting { inner: f.gateway_store(), ..Counting::default() };
+    let gateway = Gateway::new(store.clone(), store.clone());
+    let route = Route::sequence("test");
+    let changing = |context: invoicing_http::RequestContext, _: Request| {
+        let store = store.clone();
+        async move {
+            let answer = ApiResponse::json(201, &json!({"created": true}));
+            // What a change's transaction does with its receipt.
+            let receipt = context.receipt(&answer).expect("the request carries a key");
+            store.inner.complete(&receipt).await?;
+            Ok(answer)
+        }
+    };
+    let first = gateway.serve(build(f.post("").header("idempotency-key", "w-1"), "{}"), &route, changing).await;
+    assert_eq!(first.status(), 201);
+    assert_eq!(store.completes.load(Ordering::SeqCst), 0, "the gateway left the recorded answer alone");
+    let replay = gateway.serve(build(f.post("").header("idempotency-key", "w-1"), "{}"), &route, changing).await;
+    assert_eq!((replay.status().as_u16(), header(&replay, "idempotent-replayed")), (201, Some("true")));
 }

@@ -37,6 +37,8 @@ pub enum Fault {
     ItemTooLarge,
     /// The call is applied by the server, but its answer is lost: the SDK gets a 500.
     LoseAnswer,
+    /// The service fails the call without applying it (`InternalServerError`, a 500).
+    Unavailable,
 }
 
 #[derive(Default)]
@@ -158,7 +160,7 @@ fn fault_response(fault: Fault, request_body: &serde_json::Value) -> HttpRespons
             "Item size has exceeded the maximum allowed size",
             serde_json::Value::Null,
         ),
-        Fault::LoseAnswer => error_response(
+        Fault::LoseAnswer | Fault::Unavailable => error_response(
             500,
             &format!("{PREFIX}InternalServerError"),
             "Internal server error",

@@ -2,6 +2,7 @@
 //! when the returned guard drops, so tests run in parallel without sharing state.
 
 pub mod dynamo_double;
+pub mod lambda_runtime;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use invoicing_dynamodb::{schema, DynamoStore};
