@@ -157,7 +157,7 @@ pub async fn stored_extremes_never_make_a_route_panic(stack: &Stack) {
         created_at: now,
         updated_at: now,
     };
-    stack.store.import_line_items(account_id, &[line.clone()]).await.unwrap();
+    stack.store.import_line_items(account_id, std::slice::from_ref(&line)).await.unwrap();
     let before = stack.store.get_invoice(account_id, &invoice.id).await.unwrap().unwrap();
 
     let id = &invoice.id;
