@@ -6,7 +6,7 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::Utc;
 use invoicing_domain::{account::NewAccount, ports::AccountStore};
 use invoicing_test_support::{lambda_runtime::LambdaRuntime, workspace_root, MotoServer, ProcessGuard};
-use std::{process::Stdio, time::Duration};
+use std::time::Duration;
 
 #[tokio::test]
 async fn a_trace_level_run_logs_no_credential_and_no_body() {
