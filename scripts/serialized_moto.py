@@ -1,4 +1,4 @@
-"""moto_server, applying one DynamoDB request at a time (and copying tables once per transaction).
+"""moto_server, applying one DynamoDB request at a time (and restoring items, not whole tables, when a transaction fails).
 
 moto's TransactWriteItems is not atomic across concurrent requests: a transaction whose condition
 fails restores a snapshot of every table it touched, undoing writes that other requests made in the
@@ -14,6 +14,7 @@ import copy
 import threading
 
 import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.models.dynamo_type import DynamoType
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -23,20 +24,17 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 
 
-class _CopyEachTableOnce:
-    """Stands in for the `copy` module inside moto's TransactWriteItems, which deep-copies a whole
-    table (for rollback) once per item of the transaction: 100 copies of a large table for one
-    100-item transaction. One copy per table gives the same rollback."""
-
-    def __init__(self):
-        self.tables = {}
+class _NoTableCopies:
+    """Stands in for the `copy` module inside moto's TransactWriteItems, which deep-copies every
+    table it touches (once per item of the transaction) to restore it if a condition fails: with
+    every invoice write a transaction, that is a copy of the whole table per write, quadratic in
+    the table's size. Here a table "copy" is the table itself (moto's own restore becomes a no-op)
+    and `_transact_write_items_restoring_items` restores the items the transaction touched."""
 
     def deepcopy(self, value, *args, **kwargs):
-        if type(value).__name__ != "Table":
-            return copy.deepcopy(value, *args, **kwargs)
-        if id(value) not in self.tables:
-            self.tables[id(value)] = copy.deepcopy(value, *args, **kwargs)
-        return self.tables[id(value)]
+        if type(value).__name__ == "Table":
+            return value
+        return copy.deepcopy(value, *args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(copy, name)
@@ -45,16 +43,53 @@ class _CopyEachTableOnce:
 _transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
 
 
-def _transact_write_items_copying_once(self, transact_items):
-    # Safe to swap the module's `copy` here: DynamoDB requests run one at a time (see Serialized).
-    dynamodb_models.copy = _CopyEachTableOnce()
+def _touched_items(backend, transact_items):
+    """(table, hash key, range key, a copy of the item as it is now or None) per item."""
+    touched = []
+    for entry in transact_items:
+        for op in entry.values():
+            table = backend.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+            key = op.get("Item") or op.get("Key") if table is not None else None
+            if not key or table.hash_key_attr not in key:
+                continue
+            hash_value = DynamoType(key[table.hash_key_attr])
+            range_value = None
+            if table.range_key_attr is not None:
+                if table.range_key_attr not in key:
+                    continue
+                range_value = DynamoType(key[table.range_key_attr])
+            touched.append((table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))))
+    return touched
+
+
+def _restore(touched):
+    for table, hash_value, range_value, item in reversed(touched):
+        if range_value is None:
+            if item is None:
+                table.items.pop(hash_value, None)
+            else:
+                table.items[hash_value] = item
+        elif item is None:
+            table.items.get(hash_value, {}).pop(range_value, None)
+        else:
+            table.items[hash_value][range_value] = item
+
+
+def _transact_write_items_restoring_items(self, transact_items):
+    # Safe to swap the module's `copy` and to snapshot items here: DynamoDB requests run one at a
+    # time (see Serialized), so nothing else changes the items in between.
+    touched = _touched_items(self, transact_items)
+    dynamodb_models.copy = _NoTableCopies()
     try:
         return _transact_write_items(self, transact_items)
+    except Exception:
+        _restore(touched)
+        raise
     finally:
         dynamodb_models.copy = copy
 
 
-dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items_copying_once
+dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items_restoring_items
 
 
 class Serialized:

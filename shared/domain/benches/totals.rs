@@ -35,3 +35,15 @@ fn calculate_only(bencher: Bencher, lines: usize) {
     let request: TotalsRequest = serde_json::from_str(&body(lines)).unwrap();
     bencher.counter(ItemsCount::new(lines)).bench(|| calculate(divan::black_box(&request)).unwrap());
 }
+
+/// Group lookup: 10,000 lines in as many distinct groups as given (1 to 10,000). A lookup per line
+/// that scanned the groups would make the 10,000-group case quadratic; each line hashes its group.
+#[divan::bench(args = [1, 100, 10_000])]
+fn calculate_with_groups(bencher: Bencher, groups: usize) {
+    let lines: Vec<String> = (0..10_000)
+        .map(|i| format!(r#"{{"quantity": "1", "rate": "{i}.10", "taxRate": "0.2", "groupId": "group-{}"}}"#, i % groups))
+        .collect();
+    let request: TotalsRequest =
+        serde_json::from_str(&format!(r#"{{"currency": "EUR", "lineItems": [{}]}}"#, lines.join(","))).unwrap();
+    bencher.counter(ItemsCount::new(10_000usize)).bench(|| calculate(divan::black_box(&request)).unwrap());
+}

@@ -39,6 +39,9 @@ pub enum Fault {
     LoseAnswer,
     /// The service fails the call without applying it (`InternalServerError`, a 500).
     Unavailable,
+    /// `TransactionInProgressException`: a transaction with the same `ClientRequestToken` is
+    /// still being applied.
+    InProgress,
 }
 
 #[derive(Default)]
@@ -152,6 +155,12 @@ fn fault_response(fault: Fault, request_body: &serde_json::Value) -> HttpRespons
             400,
             &format!("{PREFIX}ProvisionedThroughputExceededException"),
             "The level of configured provisioned throughput for the table was exceeded.",
+            serde_json::Value::Null,
+        ),
+        Fault::InProgress => error_response(
+            400,
+            &format!("{PREFIX}TransactionInProgressException"),
+            "The transaction with the given request token is already in progress.",
             serde_json::Value::Null,
         ),
         Fault::ItemTooLarge => error_response(
