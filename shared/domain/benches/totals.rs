@@ -41,7 +41,9 @@ fn calculate_only(bencher: Bencher, lines: usize) {
 #[divan::bench(args = [1, 100, 10_000])]
 fn calculate_with_groups(bencher: Bencher, groups: usize) {
     let lines: Vec<String> = (0..10_000)
-        .map(|i| format!(r#"{{"quantity": "1", "rate": "{i}.10", "taxRate": "0.2", "groupId": "group-{}"}}"#, i % groups))
+        .map(|i| {
+            format!(r#"{{"quantity": "1", "rate": "{i}.10", "taxRate": "0.2", "groupId": "group-{}"}}"#, i % groups)
+        })
         .collect();
     let request: TotalsRequest =
         serde_json::from_str(&format!(r#"{{"currency": "EUR", "lineItems": [{}]}}"#, lines.join(","))).unwrap();
