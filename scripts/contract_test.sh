@@ -3,13 +3,13 @@
 # local stack (moto_server, the table and queue, a development account, `cargo lambda watch`) on
 # free loopback ports, like scripts/run-local.sh, and stops everything it started on exit.
 # Exits non-zero on any failure, on any warning that generated data did not reach a handler, and
-# when fewer than MIN_CASES (default 5000) cases ran. MAX_EXAMPLES (default 150) bounds the examples
+# when fewer than MIN_CASES (default 5000) cases ran. MAX_EXAMPLES (default 200) bounds the examples
 # per operation and phase; ST_EXTRA_ARGS adds options to `st run` (e.g. `--include-path /invoices`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 TARGET_DIR="${CARGO_TARGET_DIR:-target}"
-MAX_EXAMPLES="${MAX_EXAMPLES:-150}"
+MAX_EXAMPLES="${MAX_EXAMPLES:-200}"
 MIN_CASES="${MIN_CASES:-5000}"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/contract-test.XXXXXX")
