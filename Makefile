@@ -7,12 +7,12 @@ VENV := .venv
 TOOLS := $(VENV)/.tools-$(shell cksum requirements-dev.txt | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test tools lint unit e2e contract template package coldstart clean
+.PHONY: run test tools lint deny routes unit e2e contract template package coldstart clean
 
 run: $(TOOLS)
 	scripts/run-local.sh
 
-test: $(TOOLS) lint unit e2e contract template
+test: $(TOOLS) lint deny routes unit e2e contract template
 
 tools: $(TOOLS)
 
@@ -21,9 +21,23 @@ $(TOOLS): requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	rm -f $(VENV)/.tools-* && touch $@
 
+# Formatting, clippy with the workspace's lints, and the domain crate's layers (no cycle, and each
+# layer using only those below it: docs/design.md, "Layers").
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	$(PYTHON) scripts/module_cycles.py shared/domain/src
+	$(PYTHON) scripts/check_layers.py shared/domain/src
+
+# Dependencies: licenses, bans and sources (deny.toml). Advisories need a database this machine
+# cannot reach, so they are not checked here.
+deny: $(TOOLS)
+	cargo deny --log-level warn check bans licenses sources
+
+# The one list of routes (each function's manifest) against the router, template, OpenAPI file,
+# events/ and README.
+routes: $(TOOLS)
+	$(VENV)/bin/python -m pytest -q tests/routes_agree.py
 
 # Unit, in-process handler and adapter tests; each adapter test starts its own moto_server.
 unit: $(TOOLS)

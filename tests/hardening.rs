@@ -6,11 +6,11 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{SubsecRound, Utc};
 use end_to_end_tests::Stack;
 use invoicing_domain::{
-    invoice::{CreateInvoice, Invoice, InvoiceStatus},
-    lines::LineItem,
-    payments::{PaymentMethod, RecordedPayment, TransactionType},
+    model::invoice::{CreateInvoice, Invoice, InvoiceStatus},
+    model::lines::LineItem,
+    model::payments::{PaymentMethod, RecordedPayment, TransactionType},
+    model::totals::RateDisplay,
     ports::InvoiceStore,
-    totals::RateDisplay,
 };
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};

@@ -3,8 +3,9 @@
 
 use chrono::Utc;
 use invoicing_domain::{
-    account::NewAccount,
-    ports::{AccountStore, IntegrationSecrets, IntegrationSettings, XeroSettings},
+    model::account::NewAccount,
+    model::integration::XeroSettings,
+    ports::{AccountStore, IntegrationSecrets, IntegrationSettings},
 };
 use invoicing_dynamodb::DynamoStore;
 use invoicing_secrets::SecretsStore;

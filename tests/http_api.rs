@@ -569,7 +569,7 @@ async fn slash_reconcile_and_unreconcile_over_http(stack: &Stack) {
     assert_eq!(error["identifier"], "NotFound");
 }
 
-async fn finalized_invoice(stack: &Stack, account: &invoicing_domain::account::NewAccount) -> (String, String) {
+async fn finalized_invoice(stack: &Stack, account: &invoicing_domain::model::account::NewAccount) -> (String, String) {
     let (_, _, created) = json_of(
         stack
             .as_account(account, Method::POST, "/invoices")
@@ -588,7 +588,11 @@ async fn finalized_invoice(stack: &Stack, account: &invoicing_domain::account::N
 }
 
 /// Starts a reconcile and waits for it to complete; answers the job and its outcomes by invoice.
-async fn reconcile(stack: &Stack, account: &invoicing_domain::account::NewAccount, ids: &[&str]) -> (Value, Value) {
+async fn reconcile(
+    stack: &Stack,
+    account: &invoicing_domain::model::account::NewAccount,
+    ids: &[&str],
+) -> (Value, Value) {
     let body =
         json!({"integrationService": "Xero", "invoiceIds": ids, "propertiesToCompare": ["INVOICE_NUMBER", "STATUS"]});
     let response = stack
@@ -702,7 +706,7 @@ async fn reconcile_every_invoice_of_an_account(stack: &Stack) {
 }
 
 async fn reconcile_requests_are_validated(stack: &Stack) {
-    let post = |account: &invoicing_domain::account::NewAccount, body: Value| {
+    let post = |account: &invoicing_domain::model::account::NewAccount, body: Value| {
         stack.as_account(account, Method::POST, "/invoices/reconcile-with-integration").json(&body).send()
     };
     let ok_properties = json!(["STATUS"]);

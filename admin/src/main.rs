@@ -6,12 +6,40 @@ use aws_sdk_sqs::types::QueueAttributeName;
 use chrono::{SubsecRound, Utc};
 use clap::{Parser, Subcommand};
 use invoicing_domain::{
-    account::{NewAccount, ReceivingAccount},
-    ports::{AccountStore, CredentialStore, IntegrationSecrets, IntegrationSettings, XeroSettings},
+    model::{
+        account::{NewAccount, ReceivingAccount},
+        config::{required_env, ConfigError},
+        integration::XeroSettings,
+    },
+    ports::{AccountStore, CredentialStore, IntegrationSecrets, IntegrationSettings},
 };
-use invoicing_dynamodb::{schema, DynamoStore};
+use invoicing_dynamodb::{
+    schema::{self, SchemaError},
+    DynamoStore,
+};
 use invoicing_secrets::SecretsStore;
 use std::process::ExitCode;
+
+/// Why a command failed; `main` prints it with every cause.
+#[derive(Debug, thiserror::Error)]
+enum AdminError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Store(#[from] invoicing_domain::Error),
+    #[error(transparent)]
+    Schema(#[from] Box<SchemaError>),
+    #[error("SQS {operation} failed")]
+    Sqs {
+        operation: &'static str,
+        #[source]
+        source: aws_sdk_sqs::Error,
+    },
+    #[error("reading the Xero client secret from standard input")]
+    Stdin(#[source] std::io::Error),
+}
 
 #[derive(Parser)]
 #[command(name = "invoicing-admin", about = "Administer the invoicing API's accounts and local stack")]
@@ -68,26 +96,32 @@ enum Command {
 async fn main() -> ExitCode {
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(error) => {
+            eprint!("error: {error}");
+            let mut cause = std::error::Error::source(&error);
+            while let Some(error) = cause {
+                eprint!(": {error}");
+                cause = error.source();
+            }
+            eprintln!();
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<(), AdminError> {
     let store = DynamoStore::from_env().await?;
     match cli.command {
         Command::CreateAccount { name, api_key } => {
             let name = name.trim();
             if name.is_empty() {
-                return Err("--name must not be empty".into());
+                return Err(AdminError::Usage("--name must not be empty".into()));
             }
             let mut new = NewAccount::generate(name, Utc::now().trunc_subsecs(3));
             if let Some(api_key) = api_key {
-                new = new.with_api_key(&api_key)?;
+                new = new.with_api_key(&api_key).map_err(AdminError::Usage)?;
             }
-            store.create_account(&new).await.map_err(|e| e.detail().to_string())?;
+            store.create_account(&new).await?;
             eprintln!("# account {} ({}) created; the secrets below are shown only once", new.account.id, name);
             println!("CLIENT_ID={}", new.issued.client_id);
             println!("CLIENT_SECRET={}", new.issued.client_secret);
@@ -104,7 +138,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 account_number,
                 routing_number,
             };
-            store.set_receiving_account(&account_id, &receiving).await.map_err(|e| e.detail().to_string())?;
+            store.set_receiving_account(&account_id, &receiving).await?;
             eprintln!("# receiving account of account {account_id} set");
             Ok(())
         }
@@ -114,54 +148,50 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Ok(secret) => secret,
                 Err(_) => {
                     let mut line = String::new();
-                    std::io::stdin().read_line(&mut line).map_err(|e| e.to_string())?;
+                    std::io::stdin().read_line(&mut line).map_err(AdminError::Stdin)?;
                     line.trim_end_matches(['\r', '\n']).to_string()
                 }
             };
             if secret.is_empty() {
-                return Err("the Xero client secret is empty (set XERO_CLIENT_SECRET or pipe it in)".into());
+                return Err(AdminError::Usage(
+                    "the Xero client secret is empty (set XERO_CLIENT_SECRET or pipe it in)".into(),
+                ));
             }
             let settings = XeroSettings { client_id: xero_client_id, tenant_id, api_base_url, token_url };
-            SecretsStore::from_env()
-                .await
-                .set_xero_client_secret(&account_id, &secret)
-                .await
-                .map_err(|e| e.detail().to_string())?;
-            store.set_xero_settings(&account_id, &settings).await.map_err(|e| e.detail().to_string())?;
+            SecretsStore::from_env().await.set_xero_client_secret(&account_id, &secret).await?;
+            store.set_xero_settings(&account_id, &settings).await?;
             eprintln!("# account {account_id} connected to Xero");
             Ok(())
         }
         Command::InitLocal => {
-            schema::create_table(store.client(), store.table()).await?;
+            schema::create_table(store.client(), store.table()).await.map_err(Box::new)?;
             let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             let sqs = aws_sdk_sqs::Client::new(&config);
-            let env = |name: &str| std::env::var(name).map_err(|_| format!("{name} is not set"));
-            let fail = |e: &dyn std::fmt::Display| format!("SQS: {e}");
-            let dlq = sqs.create_queue().queue_name(env("DLQ_NAME")?).send().await;
-            let dlq_url =
-                dlq.map_err(|e| fail(&aws_sdk_sqs::error::DisplayErrorContext(e)))?.queue_url.unwrap_or_default();
+            let sqs_error = |operation| move |source: aws_sdk_sqs::Error| AdminError::Sqs { operation, source };
+            let dlq = sqs.create_queue().queue_name(required_env("DLQ_NAME")?).send().await;
+            let dlq_url = dlq.map_err(|e| sqs_error("CreateQueue")(e.into()))?.queue_url.unwrap_or_default();
             let attributes = sqs
                 .get_queue_attributes()
                 .queue_url(&dlq_url)
                 .attribute_names(QueueAttributeName::QueueArn)
                 .send()
                 .await
-                .map_err(|e| fail(&aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                .map_err(|e| sqs_error("GetQueueAttributes")(e.into()))?;
             let dlq_arn = attributes
                 .attributes
                 .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-                .ok_or("the dead-letter queue has no ARN")?;
+                .ok_or_else(|| AdminError::Usage("the dead-letter queue has no ARN".into()))?;
             // As template.yaml: five deliveries, then the dead-letter queue. A short visibility
             // timeout locally, so that failed messages come back within seconds.
             let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string();
-            let visibility = env("VISIBILITY_TIMEOUT").unwrap_or_else(|_| "10".into());
+            let visibility = std::env::var("VISIBILITY_TIMEOUT").unwrap_or_else(|_| "10".into());
             sqs.create_queue()
-                .queue_name(env("QUEUE_NAME")?)
+                .queue_name(required_env("QUEUE_NAME")?)
                 .attributes(QueueAttributeName::RedrivePolicy, redrive)
                 .attributes(QueueAttributeName::VisibilityTimeout, visibility)
                 .send()
                 .await
-                .map_err(|e| fail(&aws_sdk_sqs::error::DisplayErrorContext(e)))?;
+                .map_err(|e| sqs_error("CreateQueue")(e.into()))?;
             eprintln!("# table {} and queues created", store.table());
             Ok(())
         }
@@ -169,11 +199,10 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 /// The account a credential id (CLIENT_ID, or an API key's id) belongs to.
-async fn account_of(store: &DynamoStore, credential_id: &str) -> Result<String, String> {
+async fn account_of(store: &DynamoStore, credential_id: &str) -> Result<String, AdminError> {
     let credential = store
         .find_credential(credential_id)
-        .await
-        .map_err(|e| e.detail().to_string())?
-        .ok_or_else(|| format!("no credential {credential_id}"))?;
+        .await?
+        .ok_or_else(|| AdminError::Usage(format!("no credential {credential_id}")))?;
     Ok(credential.account_id)
 }

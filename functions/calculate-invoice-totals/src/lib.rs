@@ -1,7 +1,7 @@
-//! `POST /invoices-totals`: exact totals of up to 10,000 lines (SPEC.md section 1).
+//! `POST /invoices-totals`: exact totals of up to 10,000 lines (docs/contract.md, money and totals).
 
 use invoicing_domain::{
-    totals::{calculate, TotalsRequest},
+    model::totals::{calculate, TotalsRequest},
     Error,
 };
 use invoicing_http::{parse_json_object, ApiResponse, Request, RequestContext, Route};
@@ -9,11 +9,17 @@ use invoicing_http::{parse_json_object, ApiResponse, Request, RequestContext, Ro
 /// 10,000 lines with their ignored fields need more than the default 1 MiB.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
 
+/// The route's settings.
 pub fn route() -> Route {
-    Route { max_body_bytes: MAX_BODY_BYTES, ..Route::sequence("calculate-invoice-totals") }
+    Route { max_body_bytes: MAX_BODY_BYTES, ..Route::sequence(env!("CARGO_PKG_NAME")) }
 }
 
-pub async fn calculate_invoice_totals(_context: RequestContext, request: Request) -> Result<ApiResponse, Error> {
+/// The handler: totals need no storage (the store serves authentication and idempotency only).
+pub async fn calculate_invoice_totals<S>(
+    _store: S,
+    _context: RequestContext,
+    request: Request,
+) -> Result<ApiResponse, Error> {
     let body: TotalsRequest = parse_json_object(&request)?;
     Ok(ApiResponse::json(200, &calculate(&body)?))
 }

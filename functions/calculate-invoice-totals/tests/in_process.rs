@@ -1,31 +1,15 @@
 //! `POST /invoices-totals` in process behind the shared gateway (in-memory credentials).
 
-use base64::{engine::general_purpose::STANDARD, Engine};
 use calculate_invoice_totals::{calculate_invoice_totals, route, MAX_BODY_BYTES};
-use chrono::Utc;
-use invoicing_domain::{account::NewAccount, memory::InMemoryStore, ports::AccountStore};
-use invoicing_http::{Body, Gateway, Response};
+use invoicing_test_support::{
+    api::{TestApi, TestResponse},
+    MotoServer,
+};
 use serde_json::{json, Value};
 
-async fn post(body: String) -> Response<Body> {
-    let store = InMemoryStore::new();
-    let account = NewAccount::generate("Acme", Utc::now());
-    store.create_account(&account).await.unwrap();
-    let pair = format!("{}:{}", account.issued.client_id, account.issued.client_secret);
-    let request = lambda_http::http::Request::builder()
-        .method("POST")
-        .uri("/invoices-totals")
-        .header("authorization", format!("Basic {}", STANDARD.encode(pair)))
-        .body(Body::Text(body))
-        .unwrap();
-    Gateway::new(store.clone(), store).serve(request, &route(), calculate_invoice_totals).await
-}
-
-fn json_body(response: &Response<Body>) -> Value {
-    match response.body() {
-        Body::Text(text) => serde_json::from_str(text).unwrap(),
-        other => panic!("unexpected body {other:?}"),
-    }
+async fn post(body: String) -> TestResponse {
+    let api = TestApi::in_memory().await;
+    api.call(&route(), api.request("POST", "/invoices-totals").body(body), calculate_invoice_totals).await
 }
 
 fn lines(n: usize) -> String {
@@ -45,10 +29,10 @@ async fn the_seed_request_gets_exact_figures() {
         "taxRate": "0.2", "title": "Ferraris", "totalTax": "0"
     }]});
     let response = post(body.to_string()).await;
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status, 200);
     let figures = json!({"grossTotal": "48000.24", "netTotal": "40000.20", "totalTax": "8000.04"});
     assert_eq!(
-        json_body(&response),
+        response.json(),
         json!({
             "lineItemGroupTotals": [{"id": "befc8235-a295-4548-87bd-e9bcbbdf18b9", "total": figures}],
             "lineItemTotals": [{"id": "af60cab3-812d-4250-a051-0fb7133a00c7", "total": figures}],
@@ -99,25 +83,25 @@ async fn malformed_lines_are_400s_naming_line_and_field() {
     ];
     for (body, message) in cases {
         let response = post(body.to_string()).await;
-        assert_eq!(response.status(), 400, "{body}");
-        assert_eq!(json_body(&response), json!({"error": {"type": "ValidationError", "message": message}}), "{body}");
+        assert_eq!(response.status, 400, "{body}");
+        assert_eq!(response.json(), json!({"error": {"type": "ValidationError", "message": message}}), "{body}");
     }
 }
 
 #[tokio::test]
 async fn ten_thousand_lines_are_accepted_and_one_more_is_refused() {
     let response = post(lines(10_000)).await;
-    assert_eq!(response.status(), 200);
+    assert_eq!(response.status, 200);
     // 1.5 x 0.99 = 1.485 -> 1.49; tax 0.298 -> 0.30.
     assert_eq!(
-        json_body(&response)["total"],
+        response.json()["total"],
         json!({"grossTotal": "17900.00", "netTotal": "14900.00", "totalTax": "3000.00"})
     );
 
     let response = post(lines(10_001)).await;
-    assert_eq!(response.status(), 400);
+    assert_eq!(response.status, 400);
     assert_eq!(
-        json_body(&response),
+        response.json(),
         json!({"error": {"type": "ValidationError", "message": "lineItems: at most 10000 lines, got 10001"}})
     );
 }
@@ -126,43 +110,30 @@ async fn ten_thousand_lines_are_accepted_and_one_more_is_refused() {
 async fn bodies_over_six_mebibytes_are_413() {
     let padding = "x".repeat(MAX_BODY_BYTES);
     let response = post(format!(r#"{{"lineItems": [], "note": "{padding}"}}"#)).await;
-    assert_eq!(response.status(), 413);
-    assert_eq!(json_body(&response)["error"]["type"], "PayloadTooLarge");
+    assert_eq!(response.status, 413);
+    assert_eq!(response.json()["error"]["type"], "PayloadTooLarge");
 }
 
 /// The issue's case: 10,000 lines with ids under an `Idempotency-Key`, on DynamoDB (moto): the
 /// answer (about 1.6 MB) is recorded, in compressed chunks, and replayed exactly.
 #[tokio::test]
 async fn an_answer_of_ten_thousand_lines_is_recorded_and_replayed() {
-    let moto = invoicing_test_support::MotoServer::start();
-    let store = moto.fresh_store().await;
-    let account = NewAccount::generate("Acme", Utc::now());
-    store.create_account(&account).await.unwrap();
+    let moto = MotoServer::start();
+    let api = TestApi::on(moto.fresh_store().await).await;
     let lines: Vec<Value> = (0..10_000)
         .map(|i| {
             json!({"id": format!("0193a1b2-c3d4-7e5f-8a9b-{i:012x}"), "quantity": "1.5", "rate": format!("{i}.99"),
                    "taxRate": "0.2", "groupId": format!("group-{}", i % 100)})
         })
         .collect();
-    let body = json!({"lineItems": lines}).to_string();
-    let pair = format!("{}:{}", account.issued.client_id, account.issued.client_secret);
-    let request = || {
-        lambda_http::http::Request::builder()
-            .method("POST")
-            .uri("/invoices-totals")
-            .header("authorization", format!("Basic {}", STANDARD.encode(&pair)))
-            .header("idempotency-key", "ten-thousand")
-            .body(Body::Text(body.clone()))
-            .unwrap()
-    };
-    let gateway = Gateway::new(store.clone(), store.clone());
-    let first = gateway.serve(request(), &route(), calculate_invoice_totals).await;
-    assert_eq!(first.status(), 200);
-    let first_body = json_body(&first);
+    let request =
+        api.request("POST", "/invoices-totals").idempotency_key("ten-thousand").json(&json!({"lineItems": lines}));
+    let first = api.call(&route(), request.clone(), calculate_invoice_totals).await;
+    assert_eq!(first.status, 200);
+    let first_body = first.json();
     assert_eq!(first_body["lineItemTotals"].as_array().unwrap().len(), 10_000);
-    assert!(serde_json::to_vec(&first_body).unwrap().len() > 1_000_000);
-    let replay = gateway.serve(request(), &route(), calculate_invoice_totals).await;
-    assert_eq!(replay.status(), 200);
-    assert_eq!(replay.headers()["idempotent-replayed"], "true");
-    assert_eq!(json_body(&replay), first_body);
+    assert!(first.body.len() > 1_000_000);
+    let replay = api.call(&route(), request, calculate_invoice_totals).await;
+    assert_eq!((replay.status, replay.header("idempotent-replayed")), (200, Some("true")));
+    assert_eq!(replay.json(), first_body);
 }

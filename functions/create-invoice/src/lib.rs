@@ -1,18 +1,21 @@
 //! `POST /invoices`: creates a DRAFT invoice (Sequence 2024-01-01 shape), 201.
 
 use invoicing_domain::{
-    invoice::{CreateInvoice, Invoice},
+    model::invoice::{CreateInvoice, Invoice},
     ports::InvoiceStore,
+    views::SequenceView,
     Error,
 };
 use invoicing_http::{parse_json_object, ApiResponse, Request, RequestContext, Route};
 
+/// The route's settings.
 pub fn route() -> Route {
-    Route::sequence("create-invoice")
+    Route::sequence(env!("CARGO_PKG_NAME"))
 }
 
+/// The handler.
 pub async fn create_invoice<S: InvoiceStore>(
-    store: &S,
+    store: S,
     context: RequestContext,
     request: Request,
 ) -> Result<ApiResponse, Error> {

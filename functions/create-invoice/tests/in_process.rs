@@ -1,52 +1,32 @@
 //! `POST /invoices` in process: the handler behind the shared gateway, with in-memory stores for
 //! the request rules and with the DynamoDB adapter on moto_server for concurrency.
 
-use base64::{engine::general_purpose::STANDARD, Engine};
-use chrono::Utc;
 use create_invoice::{create_invoice, route};
 use invoicing_domain::{
-    account::NewAccount,
-    memory::InMemoryStore,
     ports::{AccountStore, CredentialStore, IdempotencyStore, InvoiceQuery, InvoiceStore},
+    views::SequenceView,
 };
-use invoicing_http::{Body, Gateway, Response};
-use invoicing_test_support::MotoServer;
-use serde_json::{json, Value};
+use invoicing_test_support::{
+    api::{TestApi, TestResponse},
+    MotoServer,
+};
+use serde_json::json;
 
-async fn post<S>(store: &S, account: &NewAccount, body: &str, key: Option<&str>) -> Response<Body>
+async fn post<S>(api: &TestApi<S>, body: &str, key: Option<&str>) -> TestResponse
 where
-    S: InvoiceStore + CredentialStore + IdempotencyStore + Clone,
+    S: InvoiceStore + AccountStore + CredentialStore + IdempotencyStore + Clone,
 {
-    let gateway = Gateway::new(store.clone(), store.clone());
-    let pair = format!("{}:{}", account.issued.client_id, account.issued.client_secret);
-    let mut request = lambda_http::http::Request::builder()
-        .method("POST")
-        .uri("/invoices")
-        .header("authorization", format!("Basic {}", STANDARD.encode(pair)));
+    let mut request = api.request("POST", "/invoices").body(body);
     if let Some(key) = key {
-        request = request.header("idempotency-key", key);
+        request = request.idempotency_key(key);
     }
-    let request = request.body(Body::Text(body.to_string())).unwrap();
-    gateway.serve(request, &route(), |context, request| create_invoice(store, context, request)).await
-}
-
-fn json_body(response: &Response<Body>) -> Value {
-    match response.body() {
-        Body::Text(text) => serde_json::from_str(text).unwrap(),
-        other => panic!("unexpected body {other:?}"),
-    }
-}
-
-async fn memory_fixture() -> (InMemoryStore, NewAccount) {
-    let store = InMemoryStore::new();
-    let account = NewAccount::generate("Acme", Utc::now());
-    store.create_account(&account).await.unwrap();
-    (store, account)
+    api.call(&route(), request, create_invoice).await
 }
 
 #[tokio::test]
 async fn creates_a_draft_with_every_field_of_the_seed() {
-    let (store, account) = memory_fixture().await;
+    let api = TestApi::in_memory().await;
+    let (store, account) = (&api.store, &api.account);
     let body = json!({
         "currency": "USD", "customerId": "cust-42", "dueDate": "2026-12-31",
         "purchaseOrderNumber": "PO-7", "reference": "REF", "customerEmails": ["ap@acme.test"],
@@ -55,11 +35,11 @@ async fn creates_a_draft_with_every_field_of_the_seed() {
         "billingPeriod": {"start": "2026-11-01", "end": "2026-11-30"},
         "metadata": [{"key": "team", "value": "finance"}], "accountingDate": "2026-11-30"
     });
-    let response = post(&store, &account, &body.to_string(), None).await;
-    assert_eq!(response.status(), 201);
-    let invoice = json_body(&response);
+    let response = post(&api, &body.to_string(), None).await;
+    assert_eq!(response.status, 201);
+    let invoice = response.json();
     let id = invoice["id"].as_str().unwrap().to_string();
-    assert_eq!(response.headers()["location"], format!("/invoices/{id}").as_str());
+    assert_eq!(response.header("location"), Some(format!("/invoices/{id}").as_str()));
     let created_at = invoice["createdAt"].clone();
     assert_eq!(
         invoice,
@@ -85,7 +65,8 @@ async fn creates_a_draft_with_every_field_of_the_seed() {
 
 #[tokio::test]
 async fn bad_bodies_are_400s_that_name_the_problem() {
-    let (store, account) = memory_fixture().await;
+    let api = TestApi::in_memory().await;
+    let (store, account) = (&api.store, &api.account);
     let cases = [
         ("{\"currency\": \"USD\",", "malformed JSON: EOF while parsing a value at line 1 column 19"),
         (r#"{"currency": "USD"}"#, "request body: missing field `customerId` at line 1 column 19"),
@@ -106,9 +87,9 @@ async fn bad_bodies_are_400s_that_name_the_problem() {
         ("", "request body: a JSON object is required"),
     ];
     for (body, message) in cases {
-        let response = post(&store, &account, body, None).await;
-        assert_eq!(response.status(), 400, "{body}");
-        assert_eq!(json_body(&response), json!({"error": {"type": "ValidationError", "message": message}}), "{body}");
+        let response = post(&api, body, None).await;
+        assert_eq!(response.status, 400, "{body}");
+        assert_eq!(response.json(), json!({"error": {"type": "ValidationError", "message": message}}), "{body}");
     }
     let page =
         store.list_invoices(&account.account.id, &InvoiceQuery { limit: 100, ..Default::default() }).await.unwrap();
@@ -118,14 +99,13 @@ async fn bad_bodies_are_400s_that_name_the_problem() {
 #[tokio::test]
 async fn fifty_concurrent_identical_requests_create_one_invoice_in_dynamodb() {
     let moto = MotoServer::start();
-    let store = moto.fresh_store().await;
-    let account = NewAccount::generate("Acme", Utc::now());
-    store.create_account(&account).await.unwrap();
+    let api = TestApi::on(moto.fresh_store().await).await;
+    let (store, account) = (&api.store, &api.account);
     let body = r#"{"currency": "GBP", "customerId": "cust-1"}"#;
 
-    let responses = futures::future::join_all((0..50).map(|_| post(&store, &account, body, Some("create-once")))).await;
-    let created: Vec<&Response<Body>> = responses.iter().filter(|r| r.status() == 201).collect();
-    let conflicts = responses.iter().filter(|r| r.status() == 409).count();
+    let responses = futures::future::join_all((0..50).map(|_| post(&api, body, Some("create-once")))).await;
+    let created: Vec<&TestResponse> = responses.iter().filter(|r| r.status == 201).collect();
+    let conflicts = responses.iter().filter(|r| r.status == 409).count();
     assert_eq!(created.len() + conflicts, 50, "only 201s and in-progress 409s");
     assert!(!created.is_empty());
 
@@ -146,22 +126,21 @@ async fn fifty_concurrent_identical_requests_create_one_invoice_in_dynamodb() {
     assert_eq!(output.count, 1);
     let stored_id = output.items.unwrap()[0]["id"].as_s().unwrap().clone();
     for response in created {
-        assert_eq!(json_body(response)["id"], stored_id.as_str());
+        assert_eq!(response.json()["id"], stored_id.as_str());
     }
 
     // Once complete, a retry replays the same answer.
-    let replay = post(&store, &account, body, Some("create-once")).await;
-    assert_eq!(replay.status(), 201);
-    assert_eq!(replay.headers()["idempotent-replayed"], "true");
-    assert_eq!(json_body(&replay)["id"], stored_id.as_str());
+    let replay = post(&api, body, Some("create-once")).await;
+    assert_eq!(replay.status, 201);
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.json()["id"], stored_id.as_str());
 }
 
 #[tokio::test]
 async fn the_largest_valid_invoice_fits_in_one_dynamodb_item() {
     let moto = MotoServer::start();
-    let store = moto.fresh_store().await;
-    let account = NewAccount::generate("Acme", Utc::now());
-    store.create_account(&account).await.unwrap();
+    let api = TestApi::on(moto.fresh_store().await).await;
+    let (store, account) = (&api.store, &api.account);
     // Four-byte characters at every length limit: the worst case for DynamoDB's 400 KB item limit.
     let wide = |n: usize| "\u{1D11E}".repeat(n);
     let address = json!({"line1": wide(1000), "line2": wide(1000), "town": wide(1000),
@@ -175,9 +154,9 @@ async fn the_largest_valid_invoice_fits_in_one_dynamodb_item() {
         "customerEmails": vec![email; 100],
         "metadata": (0..100).map(|i| json!({"key": format!("{i:0>100}"), "value": wide(250)})).collect::<Vec<_>>(),
     });
-    let response = post(&store, &account, &body.to_string(), Some("largest")).await;
-    assert_eq!(response.status(), 201, "{:?}", response.body());
-    let id = json_body(&response)["id"].as_str().unwrap().to_string();
+    let response = post(&api, &body.to_string(), Some("largest")).await;
+    assert_eq!(response.status, 201, "{}", response.body);
+    let id = response.json()["id"].as_str().unwrap().to_string();
     let stored = store.get_invoice(&account.account.id, &id).await.unwrap().unwrap().value;
     assert_eq!(stored.memo.as_deref(), Some(wide(10_000).as_str()));
     assert_eq!(stored.metadata.len(), 100);
@@ -185,10 +164,10 @@ async fn the_largest_valid_invoice_fits_in_one_dynamodb_item() {
     // One character more anywhere is refused before anything is stored.
     let mut too_long = body.clone();
     too_long["metadata"][99]["value"] = json!(wide(251));
-    let response = post(&store, &account, &too_long.to_string(), None).await;
-    assert_eq!(response.status(), 400);
+    let response = post(&api, &too_long.to_string(), None).await;
+    assert_eq!(response.status, 400);
     assert_eq!(
-        json_body(&response),
+        response.json(),
         json!({"error": {"type": "ValidationError", "message": "metadata[99].value: must be at most 250 characters"}})
     );
 }

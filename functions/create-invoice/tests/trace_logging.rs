@@ -4,7 +4,7 @@
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::Utc;
-use invoicing_domain::{account::NewAccount, ports::AccountStore};
+use invoicing_domain::{model::account::NewAccount, ports::AccountStore};
 use invoicing_test_support::{lambda_runtime::LambdaRuntime, workspace_root, MotoServer, ProcessGuard};
 use std::time::Duration;
 

@@ -1,3 +1,5 @@
+//! The `finalize-invoice` Lambda function.
+
 use finalize_invoice::{finalize_invoice, route};
 use invoicing_dynamodb::DynamoStore;
 use invoicing_http::{init_tracing, run_with_store};
@@ -6,10 +8,5 @@ use invoicing_http::{init_tracing, run_with_store};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    run_with_store(
-        store,
-        route(),
-        |store, context, request| async move { finalize_invoice(&store, context, request).await },
-    )
-    .await
+    run_with_store(store, route(), finalize_invoice).await
 }

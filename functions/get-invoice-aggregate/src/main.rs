@@ -1,3 +1,5 @@
+//! The `get-invoice-aggregate` Lambda function.
+
 use get_invoice_aggregate::{get_invoice_aggregate, route};
 use invoicing_dynamodb::DynamoStore;
 use invoicing_http::{init_tracing, run_with_store};
@@ -6,8 +8,5 @@ use invoicing_http::{init_tracing, run_with_store};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    run_with_store(store, route(), |store, context, request| async move {
-        get_invoice_aggregate(&store, context, request).await
-    })
-    .await
+    run_with_store(store, route(), get_invoice_aggregate).await
 }

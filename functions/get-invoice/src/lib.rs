@@ -1,14 +1,16 @@
 //! `GET /invoices/{invoiceId}`: one invoice of the caller's account; any other id is a 404.
 
-use invoicing_domain::{invoice, ports::InvoiceStore, Error};
+use invoicing_domain::{model::invoice, ports::InvoiceStore, views::SequenceView, Error};
 use invoicing_http::{path_param, ApiResponse, Request, RequestContext, Route};
 
+/// The route's settings.
 pub fn route() -> Route {
-    Route::sequence("get-invoice")
+    Route::sequence(env!("CARGO_PKG_NAME"))
 }
 
+/// The handler.
 pub async fn get_invoice<S: InvoiceStore>(
-    store: &S,
+    store: S,
     context: RequestContext,
     request: Request,
 ) -> Result<ApiResponse, Error> {

@@ -3,16 +3,18 @@
 use invoicing_domain::{ports::ReconcileJobs, Error};
 use invoicing_http::{path_param, ApiResponse, Request, RequestContext, Route};
 
+/// The route's settings.
 pub fn route() -> Route {
-    Route::sequence("get-reconcile-job")
+    Route::sequence(env!("CARGO_PKG_NAME"))
 }
 
 pub fn job_not_found(job_id: &str) -> Error {
     Error::not_found(format!("no reconcile job with id {job_id}"))
 }
 
+/// The handler.
 pub async fn get_reconcile_job<S: ReconcileJobs>(
-    store: &S,
+    store: S,
     context: RequestContext,
     request: Request,
 ) -> Result<ApiResponse, Error> {

@@ -1,3 +1,5 @@
+//! The `get-reconcile-job` Lambda function.
+
 use get_reconcile_job::{get_reconcile_job, route};
 use invoicing_dynamodb::DynamoStore;
 use invoicing_http::{init_tracing, run_with_store};
@@ -6,8 +8,5 @@ use invoicing_http::{init_tracing, run_with_store};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    run_with_store(store, route(), |store, context, request| async move {
-        get_reconcile_job(&store, context, request).await
-    })
-    .await
+    run_with_store(store, route(), get_reconcile_job).await
 }

@@ -1,15 +1,17 @@
 //! `GET /invoices?status=&customerId=&limit=&after=`: the caller's invoices, oldest first.
 
 use invoicing_domain::{
-    invoice::{Invoice, InvoiceStatus},
-    pagination::{decode_cursor, parse_limit, Page, MAX_PAGE_BYTES},
+    model::invoice::InvoiceStatus,
+    model::pagination::{decode_cursor, parse_limit, Page, MAX_PAGE_BYTES},
     ports::{InvoiceQuery, InvoiceStore},
+    views::SequenceView,
     Error,
 };
 use invoicing_http::{query_params, ApiResponse, Request, RequestContext, Route};
 
+/// The route's settings.
 pub fn route() -> Route {
-    Route::sequence("list-invoices")
+    Route::sequence(env!("CARGO_PKG_NAME"))
 }
 
 pub fn parse_query(request: &Request) -> Result<InvoiceQuery, Error> {
@@ -41,14 +43,15 @@ pub fn parse_query(request: &Request) -> Result<InvoiceQuery, Error> {
     })
 }
 
+/// The handler.
 pub async fn list_invoices<S: InvoiceStore>(
-    store: &S,
+    store: S,
     context: RequestContext,
     request: Request,
 ) -> Result<ApiResponse, Error> {
     let query = parse_query(&request)?;
     let page = store.list_invoices(&context.account_id, &query).await?;
-    let page = Page { items: page.items.iter().map(Invoice::sequence_view).collect(), after: page.after };
+    let page = Page { items: page.items.iter().map(SequenceView::sequence_view).collect(), after: page.after };
     let page = page.fit_within(MAX_PAGE_BYTES, |invoice| invoice["id"].as_str().unwrap_or_default().to_string());
     Ok(ApiResponse::json(200, &page))
 }

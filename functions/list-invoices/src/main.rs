@@ -1,3 +1,5 @@
+//! The `list-invoices` Lambda function.
+
 use invoicing_dynamodb::DynamoStore;
 use invoicing_http::{init_tracing, run_with_store};
 use list_invoices::{list_invoices, route};
@@ -6,10 +8,5 @@ use list_invoices::{list_invoices, route};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    run_with_store(
-        store,
-        route(),
-        |store, context, request| async move { list_invoices(&store, context, request).await },
-    )
-    .await
+    run_with_store(store, route(), list_invoices).await
 }

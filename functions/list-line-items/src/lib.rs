@@ -1,19 +1,21 @@
 //! `GET /invoices/{invoiceId}/line-items?limit=&after=`: the invoice's lines, oldest first.
 
 use invoicing_domain::{
-    invoice,
-    pagination::{decode_cursor, parse_limit, MAX_PAGE_BYTES},
+    model::invoice,
+    model::pagination::{decode_cursor, parse_limit, MAX_PAGE_BYTES},
     ports::{InvoiceStore, LineItemStore},
     Error,
 };
 use invoicing_http::{path_param, query_params, ApiResponse, Request, RequestContext, Route};
 
+/// The route's settings.
 pub fn route() -> Route {
-    Route::sequence("list-line-items")
+    Route::sequence(env!("CARGO_PKG_NAME"))
 }
 
+/// The handler.
 pub async fn list_line_items<S: InvoiceStore + LineItemStore>(
-    store: &S,
+    store: S,
     context: RequestContext,
     request: Request,
 ) -> Result<ApiResponse, Error> {

@@ -2,19 +2,21 @@
 //! per-invoice outcomes.
 
 use invoicing_domain::{
-    pagination::{decode_cursor, parse_limit},
+    model::pagination::{decode_cursor, parse_limit},
+    model::reconcile::OutcomeKind,
     ports::ReconcileJobs,
-    reconcile::OutcomeKind,
     Error,
 };
 use invoicing_http::{path_param, query_params, ApiResponse, Request, RequestContext, Route};
 
+/// The route's settings.
 pub fn route() -> Route {
-    Route::sequence("list-reconcile-results")
+    Route::sequence(env!("CARGO_PKG_NAME"))
 }
 
+/// The handler.
 pub async fn list_reconcile_results<S: ReconcileJobs>(
-    store: &S,
+    store: S,
     context: RequestContext,
     request: Request,
 ) -> Result<ApiResponse, Error> {

@@ -1,3 +1,5 @@
+//! The `list-reconcile-results` Lambda function.
+
 use invoicing_dynamodb::DynamoStore;
 use invoicing_http::{init_tracing, run_with_store};
 use list_reconcile_results::{list_reconcile_results, route};
@@ -6,8 +8,5 @@ use list_reconcile_results::{list_reconcile_results, route};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    run_with_store(store, route(), |store, context, request| async move {
-        list_reconcile_results(&store, context, request).await
-    })
-    .await
+    run_with_store(store, route(), list_reconcile_results).await
 }

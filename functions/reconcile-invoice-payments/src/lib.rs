@@ -1,32 +1,39 @@
-//! `POST /invoice/{invoiceId}/reconcile`: records payments (Slash's reconcile); a transaction without `amountCents` pays the outstanding balance. Answers Slash's invoice aggregate.
+//! `POST /invoice/{invoiceId}/reconcile`: records payments (Slash's reconcile); a transaction without `amountCents` pays the outstanding balance.
+//! Answers Slash's invoice aggregate.
 
 use invoicing_domain::{
-    invoice::Invoice,
-    payments::TransactionInput,
+    model::{invoice::Invoice, payments::TransactionInput},
     ports::{InvoiceStore, LineItemStore, ReceivingAccounts},
-    slash, Error,
+    service::payments,
+    views::slash,
+    Error,
 };
 use invoicing_http::{parse_json, path_param, ApiResponse, Request, RequestContext, Route};
 
+/// The route's settings.
 pub fn route() -> Route {
-    Route::slash("reconcile-invoice-payments")
+    Route::slash(env!("CARGO_PKG_NAME"))
 }
 
+/// The handler.
 pub async fn reconcile_invoice_payments<S: InvoiceStore + LineItemStore + ReceivingAccounts>(
-    store: &S,
+    store: S,
     context: RequestContext,
     request: Request,
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
     let transactions = parse_json::<Vec<TransactionInput>>(&request)?;
-    slash::change_payments_and_show(
-        store,
+    let today = context.now.date_naive();
+    let respond =
+        context.respond(|parts: &slash::AggregateParts| Ok(ApiResponse::json(200, &slash::aggregate(parts, today)?)));
+    payments::change_payments_and_show(
+        &store,
         &context.account_id,
         &invoice_id,
         transactions,
         context.now,
         Invoice::record_payments,
-        &context.respond(|aggregate| ApiResponse::json(200, aggregate)),
+        &respond,
     )
     .await
 }

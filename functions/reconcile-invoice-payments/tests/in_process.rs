@@ -4,32 +4,31 @@
 use chrono::{NaiveDate, Utc};
 use get_invoice_aggregate::get_invoice_aggregate;
 use invoicing_domain::{
-    account::{NewAccount, ReceivingAccount},
-    idempotency::Unrecorded,
-    invoice::{CreateInvoice, Invoice},
-    lifecycle,
-    lines::{self, LineItemInput},
     memory::InMemoryStore,
-    ports::{AccountStore, InvoiceStore},
+    model::{
+        account::{NewAccount, ReceivingAccount},
+        invoice::{CreateInvoice, Invoice},
+        lines::LineItemInput,
+    },
+    ports::{AccountStore, InvoiceStore, Unrecorded},
+    service::{lifecycle, lines},
+    views::SequenceView,
 };
-use invoicing_http::{Body, Gateway, Response};
+use invoicing_test_support::api::{TestApi, TestRequest, TestResponse};
 use reconcile_invoice_payments::reconcile_invoice_payments;
 use serde_json::{json, Value};
 use unreconcile_invoice_payments::unreconcile_invoice_payments;
 
 struct Fixture {
-    store: InMemoryStore,
-    account: NewAccount,
+    api: TestApi<InMemoryStore>,
     invoice_id: String,
 }
 
 impl Fixture {
     /// A FINAL USD invoice of 100.00 + 20 % tax = 120.00, due 2999-01-01.
     async fn new() -> Fixture {
-        let store = InMemoryStore::new();
-        let account = NewAccount::generate("Acme", Utc::now());
-        store.create_account(&account).await.unwrap();
-        let account_id = &account.account.id;
+        let api = TestApi::in_memory().await;
+        let (store, account_id) = (&api.store, &api.account.account.id);
         store
             .set_receiving_account(
                 account_id,
@@ -57,7 +56,7 @@ impl Fixture {
         let line: LineItemInput =
             serde_json::from_str(r#"{"title": "Widgets", "quantity": "4", "rate": "25", "taxRate": "0.2"}"#).unwrap();
         lines::add_line_item(
-            &store,
+            store,
             account_id,
             &invoice.id,
             "01a21186-0000-7000-8000-0000000000a1".into(),
@@ -68,7 +67,7 @@ impl Fixture {
         .await
         .unwrap();
         lifecycle::finalize(
-            &store,
+            store,
             account_id,
             &invoice.id,
             NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
@@ -76,56 +75,38 @@ impl Fixture {
         )
         .await
         .unwrap();
-        Fixture { store, account, invoice_id: invoice.id }
+        Fixture { api, invoice_id: invoice.id }
     }
 
-    async fn call(&self, action: &str, body: Value, api_key: &str) -> Response<Body> {
-        let method = if action.is_empty() { "GET" } else { "POST" };
-        let path = format!(
-            "/invoice/{}{}",
-            self.invoice_id,
-            if action.is_empty() { String::new() } else { format!("/{action}") }
-        );
-        let request = lambda_http::http::Request::builder()
-            .method(method)
-            .uri(&path)
-            .header("x-api-key", api_key)
-            .body(if action.is_empty() { Body::Empty } else { Body::Text(body.to_string()) })
-            .unwrap();
-        let request = lambda_http::RequestExt::with_path_parameters(
-            request,
-            std::collections::HashMap::from([("invoiceId".to_string(), self.invoice_id.clone())]),
-        );
-        let gateway = Gateway::new(self.store.clone(), self.store.clone());
-        let store = &self.store;
+    /// Slash's reconcile, unreconcile (`action`) or aggregate (`""`), with `account`'s API key.
+    async fn call(&self, action: &str, body: Value, account: &NewAccount) -> TestResponse {
+        let api = &self.api;
+        let id = &self.invoice_id;
+        let request =
+            |method: &str, path: String| TestRequest::new(method, &path).api_key(account).path("invoiceId", id);
         match action {
             "reconcile" => {
-                gateway
-                    .serve(request, &reconcile_invoice_payments::route(), |c, r| {
-                        reconcile_invoice_payments(store, c, r)
-                    })
-                    .await
+                let request = request("POST", format!("/invoice/{id}/reconcile")).json(&body);
+                api.call(&reconcile_invoice_payments::route(), request, reconcile_invoice_payments).await
             }
             "unreconcile" => {
-                gateway
-                    .serve(request, &unreconcile_invoice_payments::route(), |c, r| {
-                        unreconcile_invoice_payments(store, c, r)
-                    })
-                    .await
+                let request = request("POST", format!("/invoice/{id}/unreconcile")).json(&body);
+                api.call(&unreconcile_invoice_payments::route(), request, unreconcile_invoice_payments).await
             }
             _ => {
-                gateway.serve(request, &get_invoice_aggregate::route(), |c, r| get_invoice_aggregate(store, c, r)).await
+                api.call(
+                    &get_invoice_aggregate::route(),
+                    request("GET", format!("/invoice/{id}")),
+                    get_invoice_aggregate,
+                )
+                .await
             }
         }
     }
 
     async fn as_owner(&self, action: &str, body: Value) -> (u16, Value) {
-        let response = self.call(action, body, &self.account.issued.api_key).await;
-        let body = match response.body() {
-            Body::Text(text) => serde_json::from_str(text).unwrap(),
-            _ => Value::Null,
-        };
-        (response.status().as_u16(), body)
+        let response = self.call(action, body, &self.api.account).await;
+        (response.status, response.json())
     }
 }
 
@@ -149,7 +130,7 @@ async fn a_full_payment_makes_the_invoice_paid_with_every_field_of_the_seed() {
         json!({
             "invoice": {
                 "id": f.invoice_id, "status": "paid", "collectedAmountCents": 12000,
-                "invoiceDetailsId": f.invoice_id, "accountId": f.account.account.id, "legalEntityContactId": "cust-1",
+                "invoiceDetailsId": f.invoice_id, "accountId": f.api.account.account.id, "legalEntityContactId": "cust-1",
                 "invoiceTransactions": [{"transactionType": "external", "transaction": {
                     "paymentMethod": "inbound_ach_transfer", "paidAt": "2026-11-26T10:00:00Z", "amountCents": 12000}}],
                 "invoicePaymentMethods": [{"method": "inbound_ach_transfer", "config": {"passFeeToPayer": false}}],
@@ -176,7 +157,7 @@ async fn a_full_payment_makes_the_invoice_paid_with_every_field_of_the_seed() {
         })
     );
     let sequence =
-        f.store.get_invoice(&f.account.account.id, &f.invoice_id).await.unwrap().unwrap().value.sequence_view();
+        f.api.store.get_invoice(&f.api.account.account.id, &f.invoice_id).await.unwrap().unwrap().value.sequence_view();
     assert_eq!(sequence["paymentStatus"], "PAID");
     assert!(sequence.get("payments").is_none());
 }
@@ -196,7 +177,7 @@ async fn a_partial_payment_then_unreconcile_restores_the_previous_figures() {
         (partial["invoice"]["status"].as_str(), partial["invoice"]["collectedAmountCents"].as_i64()),
         (Some("unpaid"), Some(5000))
     );
-    let sequence = f.store.get_invoice(&f.account.account.id, &f.invoice_id).await.unwrap().unwrap().value;
+    let sequence = f.api.store.get_invoice(&f.api.account.account.id, &f.invoice_id).await.unwrap().unwrap().value;
     assert_eq!(sequence.sequence_view()["paymentStatus"], "PARTIALLY_PAID");
 
     // The seed's body shape: method and paidAt only.
@@ -207,7 +188,7 @@ async fn a_partial_payment_then_unreconcile_restores_the_previous_figures() {
     let mut expected = before.clone();
     expected["invoiceDetails"]["version"] = json!(5);
     assert_eq!(after, expected, "everything but the version is as before the reconcile");
-    let sequence = f.store.get_invoice(&f.account.account.id, &f.invoice_id).await.unwrap().unwrap().value;
+    let sequence = f.api.store.get_invoice(&f.api.account.account.id, &f.invoice_id).await.unwrap().unwrap().value;
     assert_eq!(sequence.sequence_view()["paymentStatus"], "UNPAID");
 }
 
@@ -227,10 +208,9 @@ async fn bad_requests_get_slash_error_bodies() {
             "request body: invalid type: map, expected a sequence at line 1 column 0".to_string()),
     ];
     for (action, body, status, identifier, message) in cases {
-        let response = f.call(action, body.clone(), &f.account.issued.api_key).await;
-        assert_eq!(response.status().as_u16(), status, "{body}");
-        let Body::Text(text) = response.body() else { panic!() };
-        let answer: Value = serde_json::from_str(text).unwrap();
+        let response = f.call(action, body.clone(), &f.api.account).await;
+        assert_eq!(response.status, status, "{body}");
+        let answer = response.json();
         // No Lambda context in process: the request id part is empty.
         assert_eq!(
             answer,
@@ -240,13 +220,14 @@ async fn bad_requests_get_slash_error_bodies() {
     }
 
     // Another account's credentials: 404 exactly like a missing invoice.
-    let stranger = NewAccount::generate("Other", Utc::now());
-    f.store.create_account(&stranger).await.unwrap();
-    let response = f.call("reconcile", json!([ach("2026-11-26T10:00:00Z", None)]), &stranger.issued.api_key).await;
-    assert_eq!(response.status(), 404);
+    let stranger = f.api.another_account("Other").await;
+    let response = f.call("reconcile", json!([ach("2026-11-26T10:00:00Z", None)]), &stranger).await;
+    assert_eq!(response.status, 404);
 
     // A voided invoice takes neither call.
-    lifecycle::transition(&f.store, &f.account.account.id, &f.invoice_id, Invoice::void, &Unrecorded).await.unwrap();
+    lifecycle::transition(&f.api.store, &f.api.account.account.id, &f.invoice_id, Invoice::void, &Unrecorded)
+        .await
+        .unwrap();
     for action in ["reconcile", "unreconcile"] {
         let (status, body) = f.as_owner(action, json!([ach("2026-11-26T10:00:00Z", Some(100))])).await;
         assert_eq!((status, body["identifier"].as_str()), (409, Some("Conflict")), "{action}");

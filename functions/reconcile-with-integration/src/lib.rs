@@ -2,21 +2,23 @@
 //! 202 with `Location`. It never waits on Xero: the `reconcile-worker` consumer does the comparing.
 
 use invoicing_domain::{
+    model::reconcile::{batch_messages, Counts, JobStatus, ReconcileJob, ReconcileMessage, ReconcileRequest},
     ports::{IntegrationSettings, ReconcileJobs, WorkQueue},
-    reconcile::{batch_messages, Counts, JobStatus, ReconcileJob, ReconcileMessage, ReconcileRequest},
     Error,
 };
 use invoicing_http::{parse_json_object, ApiResponse, Request, RequestContext, Route};
 use serde_json::json;
 use std::time::Duration;
 
+/// The route's settings.
 pub fn route() -> Route {
-    Route::sequence("reconcile-with-integration")
+    Route::sequence(env!("CARGO_PKG_NAME"))
 }
 
+/// The handler.
 pub async fn reconcile_with_integration<S, Q>(
-    store: &S,
-    queue: &Q,
+    store: S,
+    queue: Q,
     context: RequestContext,
     request: Request,
 ) -> Result<ApiResponse, Error>
@@ -54,9 +56,9 @@ where
     if let Err(error) = queue.enqueue(&messages, Duration::ZERO).await {
         // The job is accepted (and its answer recorded): it shows FAILED rather than the request
         // answering a 5xx after its change committed.
-        tracing::error!(jobId = %job.id, error = error.detail(), "could not queue a reconcile job's work");
+        tracing::error!(jobId = %job.id, error = %error.report(), "could not queue a reconcile job's work");
         if let Err(error) = store.mark_failed(&context.account_id, &job.id, context.now).await {
-            tracing::error!(jobId = %job.id, error = error.detail(), "could not mark a job FAILED");
+            tracing::error!(jobId = %job.id, error = %error.report(), "could not mark a job FAILED");
         }
     }
     Ok(answer)

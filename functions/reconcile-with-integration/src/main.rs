@@ -1,5 +1,7 @@
+//! The `reconcile-with-integration` Lambda function.
+
 use invoicing_dynamodb::DynamoStore;
-use invoicing_http::{init_tracing, run, Gateway};
+use invoicing_http::{init_tracing, run_with_store};
 use invoicing_sqs::SqsQueue;
 use reconcile_with_integration::{reconcile_with_integration, route};
 
@@ -10,10 +12,8 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::from_config(&config)?;
     let queue = SqsQueue::from_config(&config)?;
-    let gateway = Gateway::new(store.clone(), store.clone());
-    run(gateway, route(), move |context, request| {
-        let (store, queue) = (store.clone(), queue.clone());
-        async move { reconcile_with_integration(&store, &queue, context, request).await }
+    run_with_store(store, route(), move |store, context, request| {
+        reconcile_with_integration(store, queue.clone(), context, request)
     })
     .await
 }

@@ -1,4 +1,4 @@
-//! `reconcile-worker`: the SQS-triggered consumer of reconcile work (SPEC.md section 5).
+//! `reconcile-worker`: the SQS-triggered consumer of reconcile work (docs/contract.md, section 5).
 //!
 //! Each message is a batch of up to 100 invoice ids, or a page of an account's invoices to list.
 //! A batch is read from the store in one batch read, looked up in Xero in batched calls, compared,
@@ -10,13 +10,13 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::future::join_all;
 use invoicing_domain::{
-    concurrency::retry_on_contention,
-    invoice::{Invoice, InvoiceStatus},
-    lines::Versioned,
-    ports::{IntegrationSecrets, IntegrationSettings, InvoiceBatches, InvoiceStore, ReconcileJobs, WorkQueue},
-    reconcile::{
+    model::invoice::{Invoice, InvoiceStatus},
+    model::reconcile::{
         compare, link_to_xero, xero_link, ExternalInvoice, InvoiceOutcome, JobStatus, ReconcileMessage, BATCH_SIZE,
     },
+    model::Versioned,
+    ports::{IntegrationSecrets, IntegrationSettings, InvoiceBatches, InvoiceStore, ReconcileJobs, WorkQueue},
+    service::concurrency::retry_on_contention,
     Error,
 };
 use invoicing_xero::{XeroClient, XeroConnection, XeroError};
@@ -189,7 +189,7 @@ where
                 match self.queue.enqueue(std::slice::from_ref(&message), delay).await {
                     Ok(()) => true,
                     Err(error) => {
-                        tracing::error!(messageId = id, error = error.detail(), "could not queue again");
+                        tracing::error!(messageId = id, error = %error.report(), "could not queue again");
                         false
                     }
                 }
@@ -198,7 +198,7 @@ where
                 tracing::error!(
                     messageId = id,
                     jobId = message.job_id(),
-                    error = error.detail(),
+                    error = %error.report(),
                     "reconcile message failed"
                 );
                 false
@@ -220,7 +220,7 @@ where
 
     async fn expand(&self, job_id: &str, account_id: &str, after: Option<&str>) -> Result<(), Error> {
         let page = self.store.list_reconcilable_invoice_ids(account_id, EXPANSION_PAGE, after).await?;
-        let mut messages = invoicing_domain::reconcile::batch_messages(job_id, account_id, &page.items);
+        let mut messages = invoicing_domain::model::reconcile::batch_messages(job_id, account_id, &page.items);
         if let Some(next) = &page.after {
             messages.push(ReconcileMessage::Expand {
                 job_id: job_id.into(),
@@ -266,7 +266,7 @@ where
         let mut outcomes: Vec<InvoiceOutcome> = invoice_ids
             .iter()
             .filter(|id| !found.contains(id.as_str()))
-            .map(|id| InvoiceOutcome::new(id, invoicing_domain::reconcile::OutcomeKind::NotFound, now))
+            .map(|id| InvoiceOutcome::new(id, invoicing_domain::model::reconcile::OutcomeKind::NotFound, now))
             .collect();
         let (in_progress, compared): (Vec<_>, Vec<_>) =
             invoices.iter().map(|v| &v.value).partition(|i| i.status == InvoiceStatus::InProgress);
@@ -327,7 +327,7 @@ where
         })
         .await;
         if let Err(error) = stored {
-            tracing::warn!(invoiceId = invoice_id, error = error.detail(), "could not store the Xero link");
+            tracing::warn!(invoiceId = invoice_id, error = %error.report(), "could not store the Xero link");
         }
     }
 }

@@ -4,13 +4,13 @@
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{SubsecRound, Utc};
 use invoicing_domain::{
-    account::NewAccount,
-    idempotency::Receipt,
-    invoice::{CreateInvoice, Invoice, InvoiceStatus, LinkedService},
-    lines::Versioned,
-    pagination::Page,
+    model::account::NewAccount,
+    model::idempotency::Receipt,
+    model::invoice::{CreateInvoice, Invoice, InvoiceStatus, LinkedService},
+    model::pagination::Page,
+    model::reconcile::{Counts, IntegrationService, JobStatus, OutcomeKind, Property, ReconcileJob, ReconcileMessage},
+    model::Versioned,
     ports::{AccountStore, InvoiceBatches, InvoiceQuery, InvoiceStore, ReconcileJobs, WorkQueue},
-    reconcile::{Counts, IntegrationService, JobStatus, OutcomeKind, Property, ReconcileJob, ReconcileMessage},
     Result,
 };
 use invoicing_dynamodb::DynamoStore;
@@ -306,7 +306,7 @@ async fn a_thousand_linked_invoices_take_ten_xero_calls_and_batch_reads_of_at_mo
         queue: RecordingQueue::default(),
         max_receive_count: 5,
     };
-    let messages: Vec<(String, Value)> = invoicing_domain::reconcile::batch_messages(&job.id, &account_id, &ids)
+    let messages: Vec<(String, Value)> = invoicing_domain::model::reconcile::batch_messages(&job.id, &account_id, &ids)
         .into_iter()
         .enumerate()
         .map(|(i, m)| (format!("m{i}"), serde_json::to_value(m).unwrap()))

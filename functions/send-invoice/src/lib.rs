@@ -1,18 +1,20 @@
 //! `POST /invoices/{invoiceId}/send`: FINAL to SENT.
 
-use invoicing_domain::{invoice::Invoice, lifecycle, ports::InvoiceStore, Error};
+use invoicing_domain::{model::invoice::Invoice, ports::InvoiceStore, service::lifecycle, views::SequenceView, Error};
 use invoicing_http::{path_param, ApiResponse, Request, RequestContext, Route};
 
+/// The route's settings.
 pub fn route() -> Route {
-    Route::sequence("send-invoice")
+    Route::sequence(env!("CARGO_PKG_NAME"))
 }
 
+/// The handler.
 pub async fn send_invoice<S: InvoiceStore>(
-    store: &S,
+    store: S,
     context: RequestContext,
     request: Request,
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
-    let answer = |invoice: &Invoice| ApiResponse::json(200, &invoice.sequence_view());
-    lifecycle::transition(store, &context.account_id, &invoice_id, Invoice::send, &context.respond(answer)).await
+    let respond = context.respond(|invoice: &Invoice| Ok(ApiResponse::json(200, &invoice.sequence_view())));
+    lifecycle::transition(&store, &context.account_id, &invoice_id, Invoice::send, &respond).await
 }

@@ -1,3 +1,5 @@
+//! The `send-invoice` Lambda function.
+
 use invoicing_dynamodb::DynamoStore;
 use invoicing_http::{init_tracing, run_with_store};
 use send_invoice::{route, send_invoice};
@@ -6,10 +8,5 @@ use send_invoice::{route, send_invoice};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    run_with_store(
-        store,
-        route(),
-        |store, context, request| async move { send_invoice(&store, context, request).await },
-    )
-    .await
+    run_with_store(store, route(), send_invoice).await
 }

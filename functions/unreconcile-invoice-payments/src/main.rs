@@ -1,3 +1,5 @@
+//! The `unreconcile-invoice-payments` Lambda function.
+
 use invoicing_dynamodb::DynamoStore;
 use invoicing_http::{init_tracing, run_with_store};
 use unreconcile_invoice_payments::{route, unreconcile_invoice_payments};
@@ -6,8 +8,5 @@ use unreconcile_invoice_payments::{route, unreconcile_invoice_payments};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     let store = DynamoStore::from_env().await?;
-    run_with_store(store, route(), |store, context, request| async move {
-        unreconcile_invoice_payments(&store, context, request).await
-    })
-    .await
+    run_with_store(store, route(), unreconcile_invoice_payments).await
 }

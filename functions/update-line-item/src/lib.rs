@@ -1,18 +1,21 @@
 //! `PUT /invoices/{invoiceId}/line-items/{lineItemId}`: replaces a line of a DRAFT invoice.
 
 use invoicing_domain::{
-    lines::{self, LineItemInput},
+    model::lines::LineItemInput,
     ports::{InvoiceStore, LineItemStore},
+    service::lines,
     Error,
 };
 use invoicing_http::{parse_json_object, path_param, ApiResponse, Request, RequestContext, Route};
 
+/// The route's settings.
 pub fn route() -> Route {
-    Route::sequence("update-line-item")
+    Route::sequence(env!("CARGO_PKG_NAME"))
 }
 
+/// The handler.
 pub async fn update_line_item<S: InvoiceStore + LineItemStore>(
-    store: &S,
+    store: S,
     context: RequestContext,
     request: Request,
 ) -> Result<ApiResponse, Error> {
@@ -20,6 +23,6 @@ pub async fn update_line_item<S: InvoiceStore + LineItemStore>(
     let line_item_id = path_param(&request, "lineItemId")?;
     let input: LineItemInput = parse_json_object(&request)?;
     let line =
-        lines::update_line_item(store, &context.account_id, &invoice_id, &line_item_id, input, context.now).await?;
+        lines::update_line_item(&store, &context.account_id, &invoice_id, &line_item_id, input, context.now).await?;
     Ok(ApiResponse::json(200, &line))
 }

@@ -1,18 +1,20 @@
 //! `POST /invoices/{invoiceId}/void`: DRAFT, FINAL or SENT to VOIDED.
 
-use invoicing_domain::{invoice::Invoice, lifecycle, ports::InvoiceStore, Error};
+use invoicing_domain::{model::invoice::Invoice, ports::InvoiceStore, service::lifecycle, views::SequenceView, Error};
 use invoicing_http::{path_param, ApiResponse, Request, RequestContext, Route};
 
+/// The route's settings.
 pub fn route() -> Route {
-    Route::sequence("void-invoice")
+    Route::sequence(env!("CARGO_PKG_NAME"))
 }
 
+/// The handler.
 pub async fn void_invoice<S: InvoiceStore>(
-    store: &S,
+    store: S,
     context: RequestContext,
     request: Request,
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
-    let answer = |invoice: &Invoice| ApiResponse::json(200, &invoice.sequence_view());
-    lifecycle::transition(store, &context.account_id, &invoice_id, Invoice::void, &context.respond(answer)).await
+    let respond = context.respond(|invoice: &Invoice| Ok(ApiResponse::json(200, &invoice.sequence_view())));
+    lifecycle::transition(&store, &context.account_id, &invoice_id, Invoice::void, &respond).await
 }

@@ -2,7 +2,7 @@
 //! second for 10, 1,000 and 10,000 lines, including parsing the JSON body as the endpoint does.
 
 use divan::{counter::ItemsCount, Bencher};
-use invoicing_domain::totals::{calculate, TotalsRequest};
+use invoicing_domain::model::totals::{calculate, TotalsRequest};
 
 fn main() {
     divan::main();

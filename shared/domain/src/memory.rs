@@ -1,11 +1,14 @@
 //! In-memory implementations of the ports, for fast unit tests. Never the only test of an adapter.
 
 use crate::{
-    account::{Account, Credential, NewAccount, ReceivingAccount},
-    idempotency::{new_claim_token, Claim, IdempotencyClaim, IdempotencyRecord, Receipt},
-    invoice::Invoice,
-    lines::{LineChange, LineItem, LineItemGroup, Versioned},
-    pagination::Page,
+    model::{
+        account::{Account, Credential, NewAccount, ReceivingAccount},
+        idempotency::{self, new_claim_token, Claim, IdempotencyClaim, IdempotencyRecord, Receipt},
+        invoice::Invoice,
+        lines::{LineChange, LineItem, LineItemGroup},
+        pagination::Page,
+        Versioned,
+    },
     ports::{
         AccountStore, CredentialStore, IdempotencyStore, InvoiceNumbering, InvoiceQuery, InvoiceStore, LineItemStore,
         ReceivingAccounts,
@@ -75,7 +78,7 @@ fn check_receipt(state: &State, receipt: Option<&Receipt>) -> Result<()> {
     let claim = &receipt.claim;
     match state.idempotency.get(&key2(&claim.account_id, &claim.key)) {
         Some(record) if record.token == claim.token && record.response.is_none() => Ok(()),
-        _ => Err(crate::idempotency::in_progress()),
+        _ => Err(idempotency::in_progress()),
     }
 }
 

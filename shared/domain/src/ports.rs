@@ -1,13 +1,15 @@
 //! The capabilities handlers need, one small trait each. Adapters implement them.
 
-use crate::{
+use crate::model::{
     account::{Credential, NewAccount, ReceivingAccount},
+    error::Result,
     idempotency::{Claim, IdempotencyClaim, Receipt},
+    integration::XeroSettings,
     invoice::{Invoice, InvoiceStatus},
-    lines::{LineChange, LineItem, LineItemGroup, Versioned},
+    lines::{LineChange, LineItem, LineItemGroup},
     pagination::Page,
     reconcile::{InvoiceOutcome, OutcomeKind, ReconcileJob, ReconcileMessage},
-    Result,
+    Versioned,
 };
 use chrono::{DateTime, Utc};
 use std::future::Future;
@@ -145,7 +147,7 @@ pub trait ReceivingAccounts: Send + Sync {
     fn receiving_account(&self, account_id: &str) -> impl Future<Output = Result<ReceivingAccount>> + Send;
 }
 
-/// Reconcile jobs and their outcomes (SPEC.md section 5). Counts are exact under redelivery: an
+/// Reconcile jobs and their outcomes (docs/contract.md, section 5). Counts are exact under redelivery: an
 /// outcome is recorded, and counted, once per invoice and job.
 pub trait ReconcileJobs: Send + Sync {
     /// Stores a new job. `expansion_pending` when the queue still has to list the account's invoices.
@@ -237,16 +239,6 @@ pub trait WorkQueue: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
 }
 
-/// The non-secret part of an account's Xero connection; the secret lives in a secret store.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct XeroSettings {
-    pub client_id: String,
-    pub tenant_id: Option<String>,
-    pub api_base_url: String,
-    pub token_url: String,
-}
-
 pub trait IntegrationSettings: Send + Sync {
     fn xero_settings(&self, account_id: &str) -> impl Future<Output = Result<Option<XeroSettings>>> + Send;
 
@@ -258,4 +250,31 @@ pub trait IntegrationSecrets: Send + Sync {
     fn xero_client_secret(&self, account_id: &str) -> impl Future<Output = Result<Option<String>>> + Send;
 
     fn set_xero_client_secret(&self, account_id: &str, secret: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// How a use case answers: it builds the answer from exactly what it is about to commit, and asks
+/// for the receipt to commit with it (`None` when the request carries no idempotency key).
+/// Building the answer before the commit means nothing fallible runs after it.
+pub trait Respond<T> {
+    /// What the use case returns.
+    type Answer;
+    /// The answer for `committed`; an error here stops the use case before anything is written.
+    fn answer(&self, committed: &T) -> Result<Self::Answer>;
+    /// The receipt recording `answer` under the request's idempotency key, if it has one.
+    fn receipt(&self, answer: &Self::Answer) -> Option<Receipt>;
+}
+
+/// Answers with the committed value itself and records nothing: for callers without a request
+/// (workers, tests).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Unrecorded;
+
+impl<T: Clone> Respond<T> for Unrecorded {
+    type Answer = T;
+    fn answer(&self, committed: &T) -> Result<T> {
+        Ok(committed.clone())
+    }
+    fn receipt(&self, _answer: &T) -> Option<Receipt> {
+        None
+    }
 }

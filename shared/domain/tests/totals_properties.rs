@@ -1,8 +1,8 @@
 //! Properties of totals on random lines: negatives, many decimal places, every currency scale.
 
 use invoicing_domain::{
-    currency::Currency,
-    totals::{calculate, line_figures, ExactDecimal, TotalsLine, TotalsRequest},
+    model::currency::Currency,
+    model::totals::{calculate, line_figures, ExactDecimal, TotalsLine, TotalsRequest},
 };
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -40,7 +40,7 @@ proptest! {
         let response = calculate(&request).unwrap();
         let places = currency.map_or(2, Currency::minor_units);
 
-        let sum = |pick: &dyn Fn(&invoicing_domain::totals::Figures) -> Decimal, items: &mut dyn Iterator<Item = invoicing_domain::totals::Figures>| {
+        let sum = |pick: &dyn Fn(&invoicing_domain::model::totals::Figures) -> Decimal, items: &mut dyn Iterator<Item = invoicing_domain::model::totals::Figures>| {
             items.fold(Decimal::ZERO, |acc, f| acc + pick(&f))
         };
         let lines = || response.line_item_totals.iter().map(|l| l.total);

@@ -1,7 +1,7 @@
-use crate::{account_pk, decode, encode, s, sdk_error, DynamoStore, Item};
+use crate::{account_pk, build_error, decode, encode, s, sdk_error, DynamoStore, Item};
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use invoicing_domain::{
-    account::{Account, Credential, NewAccount, ReceivingAccount},
+    model::account::{Account, Credential, NewAccount, ReceivingAccount},
     ports::{AccountStore, CredentialStore, ReceivingAccounts},
     Error, Result,
 };
@@ -47,7 +47,7 @@ impl AccountStore for DynamoStore {
                 .set_item(Some(item))
                 .condition_expression("attribute_not_exists(pk)")
                 .build()
-                .map_err(|e| Error::internal(e.to_string()))?;
+                .map_err(build_error)?;
             Ok::<_, Error>(TransactWriteItem::builder().put(put).build())
         };
         let mut writes = vec![put(encode(&new.account)?, account_pk(&new.account.id), "ACCOUNT", "ACCOUNT")?];
@@ -106,7 +106,8 @@ impl DynamoStore {
         name: &str,
         value: &T,
     ) -> Result<()> {
-        let value = serde_dynamo::to_attribute_value(value).map_err(|e| Error::internal(e.to_string()))?;
+        let value = serde_dynamo::to_attribute_value(value)
+            .map_err(|e| Error::internal_caused("a setting that cannot be encoded", e))?;
         self.client
             .update_item()
             .table_name(&self.table)

@@ -11,7 +11,7 @@
 //! of any size a Lambda can return can be recorded, and the head stays small enough to join the
 //! change's transaction.
 
-use crate::{account_pk, n, s, sdk_error, transact::is_contention, DynamoStore, Item};
+use crate::{account_pk, build_error, n, s, sdk_error, transact::is_contention, DynamoStore, Item};
 use aws_sdk_dynamodb::{
     primitives::Blob,
     types::{AttributeValue, KeysAndAttributes, Update},
@@ -19,7 +19,9 @@ use aws_sdk_dynamodb::{
 use chrono::{DateTime, Utc};
 use flate2::{read::DeflateDecoder, write::DeflateEncoder, Compression};
 use invoicing_domain::{
-    idempotency::{new_claim_token, retention, Claim, IdempotencyClaim, IdempotencyRecord, Receipt, StoredResponse},
+    model::idempotency::{
+        new_claim_token, retention, Claim, IdempotencyClaim, IdempotencyRecord, Receipt, StoredResponse,
+    },
     ports::IdempotencyStore,
     Error, Result,
 };
@@ -69,7 +71,7 @@ fn compress(body: &str) -> Result<Vec<u8>> {
     encoder
         .write_all(body.as_bytes())
         .and_then(|()| encoder.finish())
-        .map_err(|e| Error::internal(format!("compress: {e}")))
+        .map_err(|e| Error::internal_caused("compressing an answer", e))
 }
 
 fn decompress(bytes: &[u8], key: &str) -> Result<String> {
@@ -145,7 +147,7 @@ impl DynamoStore {
                 .set_keys(Some(std::mem::take(&mut wanted)))
                 .consistent_read(true)
                 .build()
-                .map_err(|e| Error::internal(e.to_string()))?;
+                .map_err(build_error)?;
             let output = self
                 .client
                 .batch_get_item()
@@ -178,7 +180,8 @@ pub(crate) async fn record_answer(store: &DynamoStore, receipt: &Receipt) -> Res
     let claim = &receipt.claim;
     let response = &receipt.response;
     let body = compress(&response.body)?;
-    let headers = serde_json::to_string(&response.headers).map_err(|e| Error::internal(e.to_string()))?;
+    let headers = serde_json::to_string(&response.headers)
+        .map_err(|e| Error::internal_caused("headers that cannot be encoded", e))?;
     let mut update = Update::builder()
         .table_name(&store.table)
         .set_key(Some(key_of(&claim.account_id, head_sk(&claim.key))))
@@ -218,7 +221,7 @@ pub(crate) async fn record_answer(store: &DynamoStore, receipt: &Receipt) -> Res
             .expression_attribute_values(":answerId", s(answer_id))
             .expression_attribute_values(":chunks", n(chunks.len()));
     }
-    update.update_expression(set).build().map_err(|e| Error::internal(e.to_string()))
+    update.update_expression(set).build().map_err(build_error)
 }
 
 impl IdempotencyStore for DynamoStore {

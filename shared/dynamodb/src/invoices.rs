@@ -1,5 +1,5 @@
 use crate::{
-    account_pk, collect_page, decode, encode, n, s,
+    account_pk, build_error, collect_page, decode, encode, n, s,
     schema::{CUSTOMER_INDEX, CUSTOMER_KEY, STATUS_INDEX, STATUS_KEY},
     sdk_error,
     transact::{OnConditionFailed, Write},
@@ -7,10 +7,10 @@ use crate::{
 };
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use invoicing_domain::{
-    idempotency::Receipt,
-    invoice::{Invoice, InvoiceStatus},
-    lines::Versioned,
-    pagination::Page,
+    model::idempotency::Receipt,
+    model::invoice::{Invoice, InvoiceStatus},
+    model::pagination::Page,
+    model::Versioned,
     ports::{InvoiceQuery, InvoiceStore},
     Error, Result,
 };
@@ -57,7 +57,7 @@ pub(crate) fn versioned_write(table: &str, invoice: &Invoice, expected_version: 
         .condition_expression(VERSION_CONDITION)
         .expression_attribute_values(":expectedVersion", n(expected_version))
         .build()
-        .map_err(|e| Error::internal(e.to_string()))?;
+        .map_err(build_error)?;
     Ok(Write::new(
         TransactWriteItem::builder().put(put).build(),
         format!("invoice {}", invoice.id),
@@ -85,10 +85,8 @@ impl DynamoStore {
         for chunk in invoices.chunks(25) {
             let mut requests = Vec::with_capacity(chunk.len());
             for invoice in chunk {
-                let put = PutRequest::builder()
-                    .set_item(Some(invoice_item(invoice, 1)?))
-                    .build()
-                    .map_err(|e| Error::internal(e.to_string()))?;
+                let put =
+                    PutRequest::builder().set_item(Some(invoice_item(invoice, 1)?)).build().map_err(build_error)?;
                 requests.push(WriteRequest::builder().put_request(put).build());
             }
             let mut pending = Some(requests);
@@ -119,7 +117,7 @@ impl InvoiceStore for DynamoStore {
             .set_item(Some(invoice_item(invoice, 1)?))
             .condition_expression("attribute_not_exists(pk)")
             .build()
-            .map_err(|e| Error::internal(e.to_string()))?;
+            .map_err(build_error)?;
         let write = Write::new(
             TransactWriteItem::builder().put(put).build(),
             format!("invoice {}", invoice.id),

@@ -23,8 +23,11 @@ mod reconcile;
 pub mod schema;
 pub mod transact;
 
-use aws_sdk_dynamodb::{error::DisplayErrorContext, types::AttributeValue, Client};
-use invoicing_domain::Error;
+use aws_sdk_dynamodb::{types::AttributeValue, Client};
+use invoicing_domain::{
+    model::config::{required_env, ConfigError},
+    Error,
+};
 use std::collections::HashMap;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
@@ -43,13 +46,13 @@ impl DynamoStore {
 
     /// Builds the client from the standard AWS environment (including `AWS_ENDPOINT_URL`, so the
     /// same binary runs against AWS and a local server) and the table from `TABLE_NAME`.
-    pub async fn from_env() -> Result<Self, String> {
+    pub async fn from_env() -> Result<Self, ConfigError> {
         Self::from_config(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
     }
 
     /// With an SDK configuration already loaded (one per function, shared by its clients).
-    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, String> {
-        let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_string())?;
+    pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        let table = required_env("TABLE_NAME")?;
         Ok(Self::new(Client::new(config), table))
     }
 
@@ -74,9 +77,14 @@ pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-/// Any SDK failure is internal: the detail goes to the logs, never to the caller.
-pub(crate) fn sdk_error<E: std::error::Error>(operation: &str, error: E) -> Error {
-    Error::internal(format!("DynamoDB {operation} failed: {}", DisplayErrorContext(error)))
+/// Any SDK failure is internal: it goes to the logs as the error's source, never to the caller.
+pub(crate) fn sdk_error<E: std::error::Error + Send + Sync + 'static>(operation: &str, error: E) -> Error {
+    Error::internal_caused(format!("DynamoDB {operation} failed"), error)
+}
+
+/// A request that could not be built (a required field missing): a bug, kept with its cause.
+pub(crate) fn build_error(error: aws_sdk_dynamodb::error::BuildError) -> Error {
+    Error::internal_caused("building a DynamoDB request", error)
 }
 
 /// A single-item write's failure: contention when a transaction held the item
@@ -84,8 +92,8 @@ pub(crate) fn sdk_error<E: std::error::Error>(operation: &str, error: E) -> Erro
 /// read; anything else is internal.
 pub(crate) fn write_error<E, R>(operation: &str, error: aws_sdk_dynamodb::error::SdkError<E, R>) -> Error
 where
-    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
 {
     if transact::is_contention(&error) {
         Error::contended(format!("DynamoDB {operation}: a concurrent transaction held the item"))
@@ -120,7 +128,7 @@ pub(crate) async fn collect_page<T>(
     query: PageQuery,
     decode_item: impl Fn(Item) -> Result<T, Error>,
     position: impl Fn(&T) -> String,
-) -> Result<invoicing_domain::pagination::Page<T>, Error> {
+) -> Result<invoicing_domain::model::pagination::Page<T>, Error> {
     let PageQuery { request, mut start, page_size, limit, max_evaluated, position_prefix } = query;
     let mut items: Vec<T> = Vec::with_capacity(limit + 1);
     let mut evaluated = 0usize;
@@ -158,7 +166,7 @@ pub(crate) async fn collect_page<T>(
             .and_then(|sk| sk.strip_prefix(&position_prefix))
             .map(str::to_string)
     };
-    Ok(invoicing_domain::pagination::Page { items, after })
+    Ok(invoicing_domain::model::pagination::Page { items, after })
 }
 
 /// Decodes an item. One that cannot be decoded is logged with its key and answered as a clear
@@ -169,13 +177,14 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Er
     serde_dynamo::from_item(item).map_err(|e| {
         tracing::error!(pk = %pk, sk = %sk, error = %e, "a stored item cannot be decoded");
         let what = sk.replace('#', " ").to_lowercase();
-        Error::unreadable(
+        Error::unreadable_caused(
             format!("stored {what} cannot be read; the problem has been logged"),
-            format!("corrupt item {pk} / {sk}: {e}"),
+            format!("corrupt item {pk} / {sk}"),
+            e,
         )
     })
 }
 
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Item, Error> {
-    serde_dynamo::to_item(value).map_err(|e| Error::internal(format!("unencodable item: {e}")))
+    serde_dynamo::to_item(value).map_err(|e| Error::internal_caused("an item that cannot be encoded", e))
 }

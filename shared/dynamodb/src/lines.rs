@@ -1,5 +1,5 @@
 use crate::{
-    account_pk, collect_page, decode, encode,
+    account_pk, build_error, collect_page, decode, encode,
     invoices::versioned_write,
     s, sdk_error,
     transact::{OnConditionFailed, Write},
@@ -7,11 +7,11 @@ use crate::{
 };
 use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, TransactWriteItem};
 use invoicing_domain::{
-    idempotency::Receipt,
-    lines::{LineChange, LineItem, LineItemGroup},
-    pagination::Page,
+    model::idempotency::Receipt,
+    model::lines::{LineChange, LineItem, LineItemGroup},
+    model::pagination::Page,
     ports::LineItemStore,
-    Error, Result,
+    Result,
 };
 
 fn line_prefix(invoice_id: &str) -> String {
@@ -35,8 +35,7 @@ fn keyed(mut item: Item, account_id: &str, sk: String, entity: &str) -> Item {
 
 /// An unconditional put: the invoice's version condition guards the whole change.
 fn put(table: &str, item: Item, what: String) -> Result<Write> {
-    let put =
-        Put::builder().table_name(table).set_item(Some(item)).build().map_err(|e| Error::internal(e.to_string()))?;
+    let put = Put::builder().table_name(table).set_item(Some(item)).build().map_err(build_error)?;
     Ok(Write::new(TransactWriteItem::builder().put(put).build(), what, OnConditionFailed::AlreadyDone))
 }
 
@@ -125,7 +124,7 @@ impl LineItemStore for DynamoStore {
         let output = self
             .client
             .batch_get_item()
-            .request_items(&self.table, keys.build().map_err(|e| Error::internal(e.to_string()))?)
+            .request_items(&self.table, keys.build().map_err(build_error)?)
             .send()
             .await
             .map_err(|e| sdk_error("BatchGetItem", e))?;
@@ -142,7 +141,7 @@ impl LineItemStore for DynamoStore {
                 .key("pk", s(account_pk(account_id)))
                 .key("sk", s(line_sk(&invoice.id, &line.id)))
                 .build()
-                .map_err(|e| Error::internal(e.to_string()))?;
+                .map_err(build_error)?;
             writes.push(Write::new(
                 TransactWriteItem::builder().delete(delete).build(),
                 format!("line item {}", line.id),

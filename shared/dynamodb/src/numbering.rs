@@ -1,12 +1,12 @@
 use crate::{
-    account_pk,
+    account_pk, build_error,
     invoices::versioned_write,
     n, s,
     transact::{OnConditionFailed, Write},
     DynamoStore,
 };
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
-use invoicing_domain::{idempotency::Receipt, invoice::Invoice, ports::InvoiceNumbering, Error, Result};
+use invoicing_domain::{model::idempotency::Receipt, model::invoice::Invoice, ports::InvoiceNumbering, Error, Result};
 
 /// The account item's counter of finalized invoices.
 const COUNTER: &str = "lastInvoiceNumber";
@@ -46,9 +46,7 @@ impl InvoiceNumbering for DynamoStore {
         }
         let writes = vec![
             Write::new(
-                TransactWriteItem::builder()
-                    .update(counter.build().map_err(|e| Error::internal(e.to_string()))?)
-                    .build(),
+                TransactWriteItem::builder().update(counter.build().map_err(build_error)?).build(),
                 "the invoice number counter",
                 OnConditionFailed::Contended("the account's invoice number moved concurrently".into()),
             ),

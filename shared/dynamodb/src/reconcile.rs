@@ -7,7 +7,7 @@
 //! | expanded page     | `ACCOUNT#<id>` | `RECONCILE#<jobId>#PAGE#<pageKey>`   |
 
 use crate::{
-    account_pk, collect_page, decode, encode,
+    account_pk, build_error, collect_page, decode, encode,
     invoices::{decode_versioned, invoice_sk},
     n, s, sdk_error,
     transact::{Committed, OnConditionFailed, Write},
@@ -16,12 +16,13 @@ use crate::{
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use invoicing_domain::{
-    idempotency::Receipt,
-    invoice::Invoice,
-    lines::Versioned,
-    pagination::Page,
-    ports::{IntegrationSettings, InvoiceBatches, ReconcileJobs, XeroSettings},
-    reconcile::{InvoiceOutcome, OutcomeKind, ReconcileJob, BATCH_SIZE},
+    model::idempotency::Receipt,
+    model::integration::XeroSettings,
+    model::invoice::Invoice,
+    model::pagination::Page,
+    model::reconcile::{InvoiceOutcome, OutcomeKind, ReconcileJob, BATCH_SIZE},
+    model::Versioned,
+    ports::{IntegrationSettings, InvoiceBatches, ReconcileJobs},
     Error, Result,
 };
 use serde::{Deserialize, Serialize};
@@ -84,7 +85,7 @@ impl DynamoStore {
             .update_expression(format!("ADD {}", expression.join(", ")))
             .condition_expression("attribute_exists(pk)")
             .build()
-            .map_err(|e| Error::internal(e.to_string()))
+            .map_err(build_error)
     }
 
     fn outcome_put(&self, account_id: &str, job_id: &str, outcome: &InvoiceOutcome) -> Result<Put> {
@@ -97,7 +98,7 @@ impl DynamoStore {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .build()
-            .map_err(|e| Error::internal(e.to_string()))
+            .map_err(build_error)
     }
 
     /// Writes outcomes and their counts in one transaction; `Ok(false)` if one was recorded before.
@@ -135,7 +136,7 @@ impl ReconcileJobs for DynamoStore {
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .build()
-            .map_err(|e| Error::internal(e.to_string()))?;
+            .map_err(build_error)?;
         let write = Write::new(
             TransactWriteItem::builder().put(put).build(),
             format!("reconcile job {}", job.id),
@@ -185,7 +186,7 @@ impl ReconcileJobs for DynamoStore {
             .update_expression("SET #status = :failed, completedAt = :now")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":failed", s("FAILED"))
-            .expression_attribute_values(":now", s(invoicing_domain::payments::format_time(&now)))
+            .expression_attribute_values(":now", s(invoicing_domain::model::payments::format_time(&now)))
             .send()
             .await
             .map_err(|e| write_error("UpdateItem", e))?;
@@ -225,7 +226,7 @@ impl ReconcileJobs for DynamoStore {
             .item("count", n(count))
             .condition_expression("attribute_not_exists(pk)")
             .build()
-            .map_err(|e| Error::internal(e.to_string()))?;
+            .map_err(build_error)?;
         let mut expression = "ADD counts.#total :count".to_string();
         if last {
             expression.push_str(" SET expansionPending = :false");
@@ -248,7 +249,7 @@ impl ReconcileJobs for DynamoStore {
                 OnConditionFailed::AlreadyDone,
             ),
             Write::new(
-                TransactWriteItem::builder().update(total.build().map_err(|e| Error::internal(e.to_string()))?).build(),
+                TransactWriteItem::builder().update(total.build().map_err(build_error)?).build(),
                 format!("reconcile job {job_id}"),
                 OnConditionFailed::AlreadyDone,
             ),
@@ -273,7 +274,7 @@ impl ReconcileJobs for DynamoStore {
             .expression_attribute_values(":queued", s("QUEUED"))
             .expression_attribute_values(":running", s("RUNNING"))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
-            .expression_attribute_values(":now", s(invoicing_domain::payments::format_time(&now)))
+            .expression_attribute_values(":now", s(invoicing_domain::model::payments::format_time(&now)))
             .send()
             .await;
         match completed {
@@ -281,7 +282,7 @@ impl ReconcileJobs for DynamoStore {
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(self
                 .get_job(account_id, job_id)
                 .await?
-                .is_some_and(|job| job.status == invoicing_domain::reconcile::JobStatus::Completed)),
+                .is_some_and(|job| job.status == invoicing_domain::model::reconcile::JobStatus::Completed)),
             Err(e) => Err(write_error("UpdateItem", e)),
         }
     }
@@ -345,7 +346,7 @@ impl InvoiceBatches for DynamoStore {
                 .set_keys(Some(std::mem::take(&mut keys)))
                 .consistent_read(true)
                 .build()
-                .map_err(|e| Error::internal(e.to_string()))?;
+                .map_err(build_error)?;
             let output = self
                 .client
                 .batch_get_item()
@@ -410,7 +411,7 @@ impl IntegrationSettings for DynamoStore {
         {
             Some(value) => serde_dynamo::from_attribute_value(value)
                 .map(Some)
-                .map_err(|e| Error::internal(format!("corrupt Xero settings: {e}"))),
+                .map_err(|e| Error::internal_caused(format!("corrupt Xero settings of account {account_id}"), e)),
             None => Ok(None),
         }
     }

@@ -1,7 +1,8 @@
 //! The table's definition, for local stacks and tests. `template.yaml` declares the same for AWS.
 
 use aws_sdk_dynamodb::{
-    error::DisplayErrorContext,
+    error::{BuildError, SdkError},
+    operation::{create_table::CreateTableError, update_time_to_live::UpdateTimeToLiveError},
     types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
         ScalarAttributeType, TimeToLiveSpecification,
@@ -18,17 +19,37 @@ pub const STATUS_KEY: &str = "statusKey";
 pub const CUSTOMER_INDEX: &str = "invoices-by-customer";
 pub const CUSTOMER_KEY: &str = "customerKey";
 
-pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
-    let key = |name: &str, kind| {
-        KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(|e| e.to_string())
-    };
-    let attribute = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(|e| e.to_string())
-    };
+/// Why the table could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// A part of the table's definition is incomplete (a bug).
+    #[error("the table definition is incomplete")]
+    Definition(#[from] BuildError),
+    /// DynamoDB refused to create the table.
+    #[error("create table {table}")]
+    CreateTable {
+        /// The table.
+        table: String,
+        /// DynamoDB's answer.
+        #[source]
+        source: SdkError<CreateTableError>,
+    },
+    /// DynamoDB refused to turn TTL on.
+    #[error("enable TTL on {table}")]
+    EnableTtl {
+        /// The table.
+        table: String,
+        /// DynamoDB's answer.
+        #[source]
+        source: SdkError<UpdateTimeToLiveError>,
+    },
+}
+
+/// Creates the table with its indexes, and turns TTL on.
+pub async fn create_table(client: &Client, table: &str) -> Result<(), SchemaError> {
+    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let attribute =
+        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
     let index = |name: &str, partition: &str| {
         GlobalSecondaryIndex::builder()
             .index_name(name)
@@ -36,7 +57,6 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
             .key_schema(key("sk", KeyType::Range)?)
             .projection(Projection::builder().projection_type(ProjectionType::All).build())
             .build()
-            .map_err(|e| e.to_string())
     };
     client
         .create_table()
@@ -52,19 +72,15 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), String> {
         .global_secondary_indexes(index(CUSTOMER_INDEX, CUSTOMER_KEY)?)
         .send()
         .await
-        .map_err(|e| format!("create table {table}: {}", DisplayErrorContext(e)))?;
+        .map_err(|source| SchemaError::CreateTable { table: table.to_string(), source })?;
     client
         .update_time_to_live()
         .table_name(table)
         .time_to_live_specification(
-            TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name(TTL_ATTRIBUTE)
-                .build()
-                .map_err(|e| e.to_string())?,
+            TimeToLiveSpecification::builder().enabled(true).attribute_name(TTL_ATTRIBUTE).build()?,
         )
         .send()
         .await
-        .map_err(|e| format!("enable TTL on {table}: {}", DisplayErrorContext(e)))?;
+        .map_err(|source| SchemaError::EnableTtl { table: table.to_string(), source })?;
     Ok(())
 }

@@ -16,7 +16,7 @@ use aws_sdk_dynamodb::{
     operation::transact_write_items::TransactWriteItemsError,
     types::{AttributeValue, TransactWriteItem},
 };
-use invoicing_domain::{idempotency::Receipt, Error, Result};
+use invoicing_domain::{model::idempotency::Receipt, Error, Result};
 use std::time::Duration;
 
 /// The largest item this adapter writes. DynamoDB's limit is 400 KB (409,600 bytes, attribute
@@ -117,7 +117,7 @@ impl DynamoStore {
                     Ok(Committed::Yes)
                 } else {
                     // The claim went stale and another request took the key over: it runs instead.
-                    Err(invoicing_domain::idempotency::in_progress())
+                    Err(invoicing_domain::model::idempotency::in_progress())
                 }
             }
             Cancelled::Condition(index) => match &writes[index].on_condition_failed {

@@ -4,16 +4,17 @@
 
 use chrono::{NaiveDate, SubsecRound, Utc};
 use invoicing_domain::{
-    account::NewAccount,
-    concurrency::retry_on_contention,
-    idempotency::{self, Claim, Unrecorded},
-    invoice::{CreateInvoice, Invoice},
-    lifecycle,
-    lines::{self, LineItemInput},
-    payments::{self, TransactionInput},
-    ports::{AccountStore, IdempotencyStore, InvoiceStore, ReconcileJobs},
-    reconcile::{Counts, IntegrationService, JobStatus, Property, ReconcileJob},
-    slash, ErrorKind,
+    model::{
+        account::NewAccount,
+        idempotency::{self, Claim},
+        invoice::{CreateInvoice, Invoice},
+        lines::LineItemInput,
+        payments::{self, TransactionInput},
+        reconcile::{Counts, IntegrationService, JobStatus, Property, ReconcileJob},
+    },
+    ports::{AccountStore, IdempotencyStore, InvoiceStore, ReconcileJobs, Unrecorded},
+    service::{concurrency::retry_on_contention, lifecycle, lines, payments as slash},
+    ErrorKind,
 };
 use invoicing_dynamodb::DynamoStore;
 use invoicing_test_support::{
@@ -92,7 +93,7 @@ impl Fixture {
         .map(drop)
     }
 
-    async fn stored(&self, invoice_id: &str) -> invoicing_domain::lines::Versioned<Invoice> {
+    async fn stored(&self, invoice_id: &str) -> invoicing_domain::model::Versioned<Invoice> {
         self.store.get_invoice(&self.account_id, invoice_id).await.unwrap().unwrap()
     }
 }
@@ -251,7 +252,7 @@ async fn items_over_400_kb_are_refused_as_bad_requests_and_change_nothing() {
 
 #[tokio::test]
 async fn filtered_lists_read_what_they_answer_and_bounded_pages_still_give_a_cursor() {
-    use invoicing_domain::{invoice::InvoiceStatus, pagination::DEFAULT_LIMIT, ports::InvoiceQuery};
+    use invoicing_domain::{model::invoice::InvoiceStatus, model::pagination::DEFAULT_LIMIT, ports::InvoiceQuery};
     let f = fixture().await;
     let invoice = |customer: &str, status: InvoiceStatus| {
         let request: CreateInvoice =

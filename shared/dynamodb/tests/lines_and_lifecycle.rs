@@ -4,13 +4,14 @@
 use chrono::{NaiveDate, SubsecRound, Utc};
 use futures::future::join_all;
 use invoicing_domain::{
-    account::NewAccount,
-    idempotency::Unrecorded,
-    invoice::{CreateInvoice, Invoice, InvoiceStatus},
-    lifecycle,
-    lines::{self, LineItem, LineItemGroupInput, LineItemInput},
-    ports::{AccountStore, InvoiceStore, LineItemStore},
-    totals::{calculate, ExactDecimal, TotalsLine, TotalsRequest},
+    model::{
+        account::NewAccount,
+        invoice::{self, CreateInvoice, Invoice, InvoiceStatus},
+        lines::{LineItem, LineItemGroupInput, LineItemInput},
+        totals::{calculate, ExactDecimal, TotalsLine, TotalsRequest},
+    },
+    ports::{AccountStore, InvoiceStore, LineItemStore, Unrecorded},
+    service::{lifecycle, lines},
     ErrorKind,
 };
 use invoicing_dynamodb::DynamoStore;
@@ -229,7 +230,7 @@ async fn twenty_concurrent_finalizes_number_1_to_20_without_gaps() {
         join_all(invoices.iter().map(|i| lifecycle::finalize(&store, &account_id, &i.id, day, &Unrecorded))).await;
     let mut numbers: Vec<String> = finalized.into_iter().map(|r| r.unwrap().invoice_number.unwrap()).collect();
     numbers.sort();
-    let expected: Vec<String> = (1..=20).map(lifecycle::invoice_number).collect();
+    let expected: Vec<String> = (1..=20).map(invoice::invoice_number).collect();
     assert_eq!(numbers, expected);
 
     // And the stored invoices carry exactly those numbers.

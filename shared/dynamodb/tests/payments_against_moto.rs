@@ -3,14 +3,14 @@
 use chrono::{Duration, NaiveDate, SubsecRound, Utc};
 use futures::future::join_all;
 use invoicing_domain::{
-    account::{NewAccount, ReceivingAccount},
-    idempotency::Unrecorded,
-    invoice::{CreateInvoice, Invoice, PaymentStatus},
-    lifecycle,
-    lines::{self, LineItemInput},
-    payments::TransactionInput,
-    ports::{AccountStore, InvoiceStore, ReceivingAccounts},
-    slash,
+    model::{
+        account::{NewAccount, ReceivingAccount},
+        invoice::{CreateInvoice, Invoice, PaymentStatus},
+        lines::LineItemInput,
+        payments::TransactionInput,
+    },
+    ports::{AccountStore, InvoiceStore, ReceivingAccounts, Unrecorded},
+    service::{lifecycle, lines, payments as slash},
 };
 use invoicing_test_support::MotoServer;
 use serde_json::json;

@@ -2,10 +2,10 @@
 
 use chrono::{Duration, SubsecRound, Utc};
 use invoicing_domain::{
-    account::NewAccount,
-    idempotency::{self, Claim, IdempotencyClaim, Receipt, StoredResponse},
-    invoice::{CreateInvoice, Invoice, InvoiceStatus},
-    lines::Versioned,
+    model::account::NewAccount,
+    model::idempotency::{self, Claim, IdempotencyClaim, Receipt, StoredResponse},
+    model::invoice::{CreateInvoice, Invoice, InvoiceStatus},
+    model::Versioned,
     ports::{AccountStore, CredentialStore, IdempotencyStore, InvoiceQuery, InvoiceStore},
     ErrorKind,
 };

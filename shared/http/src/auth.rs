@@ -3,7 +3,7 @@
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use invoicing_domain::{
-    account::{is_credential_id, split_api_key, CredentialKind},
+    model::account::{is_credential_id, split_api_key, CredentialKind},
     ports::CredentialStore,
     Error,
 };

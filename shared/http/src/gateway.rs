@@ -5,9 +5,10 @@ use crate::{
 };
 use chrono::{DateTime, SubsecRound, Utc};
 use invoicing_domain::{
-    idempotency::{self, Claim, IdempotencyClaim, Receipt, Respond, StoredResponse},
+    model::idempotency::{self, Claim, IdempotencyClaim, Receipt, StoredResponse},
+    model::version::ApiVersion,
+    ports::Respond,
     ports::{CredentialStore, IdempotencyStore},
-    version::ApiVersion,
     Error, ErrorKind,
 };
 use lambda_http::{http::HeaderValue, service_fn, Body, Request, RequestExt, Response};
@@ -59,7 +60,7 @@ impl RequestContext {
 
     /// How a use case answers this request: `answer` turns what it commits into the HTTP answer,
     /// which is recorded with the change when the request carries an idempotency key.
-    pub fn respond<T, F: Fn(&T) -> ApiResponse>(&self, answer: F) -> Responder<'_, F> {
+    pub fn respond<T, F: Fn(&T) -> Result<ApiResponse, Error>>(&self, answer: F) -> Responder<'_, F> {
         Responder { context: self, answer }
     }
 }
@@ -70,9 +71,9 @@ pub struct Responder<'a, F> {
     answer: F,
 }
 
-impl<T, F: Fn(&T) -> ApiResponse> Respond<T> for Responder<'_, F> {
+impl<T, F: Fn(&T) -> Result<ApiResponse, Error>> Respond<T> for Responder<'_, F> {
     type Answer = ApiResponse;
-    fn answer(&self, committed: &T) -> ApiResponse {
+    fn answer(&self, committed: &T) -> Result<ApiResponse, Error> {
         (self.answer)(committed)
     }
     fn receipt(&self, answer: &ApiResponse) -> Option<Receipt> {
@@ -123,7 +124,7 @@ pub struct Route {
 }
 
 impl Route {
-    /// A Sequence-style route with SPEC.md's default 1 MiB body limit.
+    /// A Sequence-style route with the default 1 MiB body limit (docs/contract.md, section 2).
     pub fn sequence(name: &'static str) -> Route {
         Route { name, error_style: ErrorStyle::Sequence, max_body_bytes: 1024 * 1024 }
     }
@@ -188,7 +189,7 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
 
     fn answer_error(&self, error: &Error, route: &Route, request_id: &str) -> ApiResponse {
         if error.kind() == ErrorKind::Internal {
-            tracing::error!(requestId = %request_id, error = error.detail(), "request failed");
+            tracing::error!(requestId = %request_id, error = %error.report(), "request failed");
         }
         error_response(error, route.error_style, request_id)
     }
@@ -240,7 +241,7 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
                     // Nothing changed: a retry must run again rather than replay a failure or a
                     // passing contention.
                     if let Err(release) = self.idempotency.release(&claim).await {
-                        tracing::warn!(requestId = %request_id, error = release.detail(), "could not release an idempotency claim");
+                        tracing::warn!(requestId = %request_id, error = %release.report(), "could not release an idempotency claim");
                     }
                     return Ok(Served::Fresh(response));
                 }
@@ -253,7 +254,7 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
             // so the answer goes out regardless.
             let receipt = Receipt { claim, response: response.to_stored(version) };
             if let Err(error) = self.idempotency.complete(&receipt).await {
-                tracing::warn!(requestId = %request_id, error = error.detail(), "could not record an idempotent answer");
+                tracing::warn!(requestId = %request_id, error = %error.report(), "could not record an idempotent answer");
                 let _ = self.idempotency.release(&receipt.claim).await;
             }
         }

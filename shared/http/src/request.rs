@@ -51,7 +51,7 @@ pub fn parse_json_object<T: DeserializeOwned>(request: &Request) -> Result<T, Er
 pub fn path_param(request: &Request, name: &str) -> Result<String, Error> {
     let params = request.path_parameters();
     let value = params.first(name).ok_or_else(|| Error::validation(format!("path parameter {name} is missing")))?;
-    if invoicing_domain::ids::is_uuid(value) {
+    if invoicing_domain::model::ids::is_uuid(value) {
         Ok(value.to_ascii_lowercase())
     } else {
         Err(Error::validation(format!("{name}: `{}` is not a valid id", value.chars().take(64).collect::<String>())))

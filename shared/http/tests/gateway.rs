@@ -3,7 +3,7 @@
 
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::Utc;
-use invoicing_domain::{account::NewAccount, memory::InMemoryStore, ports::AccountStore, Error};
+use invoicing_domain::{memory::InMemoryStore, model::account::NewAccount, ports::AccountStore, Error};
 use invoicing_http::{ApiResponse, Body, Gateway, Request, Response, Route};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -290,7 +290,7 @@ impl invoicing_domain::ports::CredentialStore for Counting {
     async fn find_credential(
         &self,
         id: &str,
-    ) -> invoicing_domain::Result<Option<invoicing_domain::account::Credential>> {
+    ) -> invoicing_domain::Result<Option<invoicing_domain::model::account::Credential>> {
         self.lookups.fetch_add(1, Ordering::SeqCst);
         self.inner.find_credential(id).await
     }
@@ -303,17 +303,20 @@ impl invoicing_domain::ports::IdempotencyStore for Counting {
         key: &str,
         fingerprint: &str,
         now: chrono::DateTime<Utc>,
-    ) -> invoicing_domain::Result<invoicing_domain::idempotency::Claim> {
+    ) -> invoicing_domain::Result<invoicing_domain::model::idempotency::Claim> {
         self.inner.claim(account_id, key, fingerprint, now).await
     }
-    async fn complete(&self, receipt: &invoicing_domain::idempotency::Receipt) -> invoicing_domain::Result<()> {
+    async fn complete(&self, receipt: &invoicing_domain::model::idempotency::Receipt) -> invoicing_domain::Result<()> {
         self.completes.fetch_add(1, Ordering::SeqCst);
         if self.fail_completes {
             return Err(Error::internal("DynamoDB UpdateItem failed: connection reset"));
         }
         self.inner.complete(receipt).await
     }
-    async fn release(&self, claim: &invoicing_domain::idempotency::IdempotencyClaim) -> invoicing_domain::Result<()> {
+    async fn release(
+        &self,
+        claim: &invoicing_domain::model::idempotency::IdempotencyClaim,
+    ) -> invoicing_domain::Result<()> {
         self.inner.release(claim).await
     }
 }

@@ -1,7 +1,7 @@
 //! Integration secrets in AWS Secrets Manager, one secret per account and integration, so that
 //! neither the table nor any answer or log ever holds them.
 
-use aws_sdk_secretsmanager::{error::DisplayErrorContext, Client};
+use aws_sdk_secretsmanager::Client;
 use invoicing_domain::{ports::IntegrationSecrets, Error, Result};
 
 #[derive(Clone, Debug)]
@@ -32,8 +32,8 @@ impl SecretsStore {
     }
 }
 
-fn failure<E: std::error::Error>(operation: &str, error: E) -> Error {
-    Error::internal(format!("Secrets Manager {operation} failed: {}", DisplayErrorContext(error)))
+fn failure<E: std::error::Error + Send + Sync + 'static>(operation: &str, error: E) -> Error {
+    Error::internal_caused(format!("Secrets Manager {operation} failed"), error)
 }
 
 impl IntegrationSecrets for SecretsStore {

@@ -1,7 +1,14 @@
 //! The reconcile work queue on SQS: messages are JSON, sent ten at a time.
 
-use aws_sdk_sqs::{error::DisplayErrorContext, types::SendMessageBatchRequestEntry, Client};
-use invoicing_domain::{ports::WorkQueue, reconcile::ReconcileMessage, Error, Result};
+use aws_sdk_sqs::{types::SendMessageBatchRequestEntry, Client};
+use invoicing_domain::{
+    model::{
+        config::{required_env, ConfigError},
+        reconcile::ReconcileMessage,
+    },
+    ports::WorkQueue,
+    Error, Result,
+};
 use std::time::Duration;
 
 /// SQS's limit of entries per SendMessageBatch.
@@ -21,13 +28,13 @@ impl SqsQueue {
     }
 
     /// From the standard AWS environment (`AWS_ENDPOINT_URL` included) and `QUEUE_URL`.
-    pub async fn from_env() -> std::result::Result<Self, String> {
+    pub async fn from_env() -> std::result::Result<Self, ConfigError> {
         Self::from_config(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
     }
 
     /// With an SDK configuration already loaded (one per function, shared by its clients).
-    pub fn from_config(config: &aws_config::SdkConfig) -> std::result::Result<Self, String> {
-        let queue_url = std::env::var("QUEUE_URL").map_err(|_| "QUEUE_URL is not set".to_string())?;
+    pub fn from_config(config: &aws_config::SdkConfig) -> std::result::Result<Self, ConfigError> {
+        let queue_url = required_env("QUEUE_URL")?;
         Ok(Self::new(Client::new(config), queue_url))
     }
 }
@@ -38,13 +45,14 @@ impl WorkQueue for SqsQueue {
         for chunk in messages.chunks(ENTRIES_PER_BATCH) {
             let mut entries = Vec::with_capacity(chunk.len());
             for (index, message) in chunk.iter().enumerate() {
-                let body = serde_json::to_string(message).map_err(|e| Error::internal(e.to_string()))?;
+                let body =
+                    serde_json::to_string(message).map_err(|e| Error::internal_caused("a reconcile message", e))?;
                 let entry = SendMessageBatchRequestEntry::builder()
                     .id(index.to_string())
                     .message_body(body)
                     .delay_seconds(delay_seconds)
                     .build()
-                    .map_err(|e| Error::internal(e.to_string()))?;
+                    .map_err(|e| Error::internal_caused("an SQS batch entry", e))?;
                 entries.push(entry);
             }
             let output = self
@@ -54,7 +62,7 @@ impl WorkQueue for SqsQueue {
                 .set_entries(Some(entries))
                 .send()
                 .await
-                .map_err(|e| Error::internal(format!("SQS SendMessageBatch failed: {}", DisplayErrorContext(e))))?;
+                .map_err(|e| Error::internal_caused("SQS SendMessageBatch failed", e))?;
             if let Some(failed) = output.failed.first() {
                 return Err(Error::internal(format!(
                     "SQS refused {} of {} messages: {}",

@@ -1,7 +1,7 @@
 //! The SQS adapter against moto_server: batches of ten, JSON bodies, delays.
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use invoicing_domain::{ports::WorkQueue, reconcile::ReconcileMessage};
+use invoicing_domain::{model::reconcile::ReconcileMessage, ports::WorkQueue};
 use invoicing_sqs::SqsQueue;
 use invoicing_test_support::MotoServer;
 use std::time::Duration;

@@ -1,6 +1,9 @@
-//! Test-only helpers. Each test starts its own `moto_server` on a free loopback port and stops it
-//! when the returned guard drops, so tests run in parallel without sharing state.
+//! Test-only helpers, shared by every test of the workspace: [`api::TestApi`] to call handlers in
+//! process, a `moto_server` per test on a free loopback port ([`MotoServer`], stopped when dropped,
+//! so tests run in parallel without sharing state), [`XeroLocal`] likewise, doubles of DynamoDB's
+//! failure modes and of the Lambda Runtime API, and process guards.
 
+pub mod api;
 pub mod dynamo_double;
 pub mod lambda_runtime;
 
@@ -166,5 +169,40 @@ impl MotoServer {
             .http_client(double.http_client(inner))
             .build();
         DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table)
+    }
+}
+
+/// `xero-local` (the local Xero emulator) on a free loopback port, stopped when dropped.
+pub struct XeroLocal {
+    /// Its base URL (`http://127.0.0.1:<port>`): the API under `/api.xro/2.0`, tokens at
+    /// `/connect/token`.
+    pub base_url: String,
+    _process: ProcessGuard,
+}
+
+impl XeroLocal {
+    /// Starts it (it accepts any client credentials).
+    pub fn start() -> XeroLocal {
+        for _ in 0..3 {
+            let port = free_port();
+            let process = ProcessGuard::spawn(
+                Command::new(venv_tool("xero-local"))
+                    .env("XERO_HOST", "127.0.0.1")
+                    .env("XERO_PORT", port.to_string())
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null()),
+            )
+            .unwrap_or_else(|e| panic!("start xero-local: {e} (run `make test`, which installs it)"));
+            if wait_for_port(port, Duration::from_secs(60)).is_ok() {
+                return XeroLocal { base_url: format!("http://127.0.0.1:{port}"), _process: process };
+            }
+        }
+        panic!("xero-local did not start");
+    }
+
+    /// Its token URL.
+    pub fn token_url(&self) -> String {
+        format!("{}/connect/token", self.base_url)
     }
 }

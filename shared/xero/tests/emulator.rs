@@ -1,38 +1,20 @@
 //! The client against the local Xero emulator (`xero-local`), which honours `InvoiceNumbers`
 //! but ignores `IDs` and pages by 100.
 
-use invoicing_test_support::{free_port, venv_tool, wait_for_port, ProcessGuard};
+use invoicing_test_support::XeroLocal;
 use invoicing_xero::{XeroClient, XeroConnection, XeroInvoice};
 use serde_json::{json, Value};
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
 const TENANT: &str = "emulator-tenant";
 const STATUSES: [&str; 3] = ["AUTHORISED", "PAID", "DRAFT"];
 
 struct Emulator {
-    base_url: String,
-    _process: ProcessGuard,
+    xero: XeroLocal,
 }
 
 impl Emulator {
     fn start() -> Emulator {
-        for _ in 0..3 {
-            let port = free_port();
-            let process = ProcessGuard::spawn(
-                Command::new(venv_tool("xero-local"))
-                    .env("XERO_HOST", "127.0.0.1")
-                    .env("XERO_PORT", port.to_string())
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null()),
-            )
-            .expect("start xero-local");
-            if wait_for_port(port, Duration::from_secs(30)).is_ok() {
-                return Emulator { base_url: format!("http://127.0.0.1:{port}"), _process: process };
-            }
-        }
-        panic!("xero-local did not start");
+        Emulator { xero: XeroLocal::start() }
     }
 
     fn connection(&self, tenant_id: Option<&str>) -> XeroConnection {
@@ -40,8 +22,8 @@ impl Emulator {
             client_id: "client-id".into(),
             client_secret: "client-secret".into(),
             tenant_id: tenant_id.map(str::to_owned),
-            api_base_url: self.base_url.clone(),
-            token_url: format!("{}/connect/token", self.base_url),
+            api_base_url: self.xero.base_url.clone(),
+            token_url: self.xero.token_url(),
         }
     }
 
@@ -50,7 +32,7 @@ impl Emulator {
     async fn create_invoices(&self, tenant_id: Option<&str>, invoices: &[(String, &str)]) -> Vec<XeroInvoice> {
         let http = reqwest::Client::new();
         let token: Value = http
-            .post(format!("{}/connect/token", self.base_url))
+            .post(format!("{}/connect/token", self.xero.base_url))
             .form(&[("grant_type", "client_credentials")])
             .send()
             .await
@@ -74,7 +56,7 @@ impl Emulator {
                 })
                 .collect();
             let mut request = http
-                .post(format!("{}/api.xro/2.0/Invoices", self.base_url))
+                .post(format!("{}/api.xro/2.0/Invoices", self.xero.base_url))
                 .bearer_auth(&token)
                 .json(&json!({ "Invoices": body }));
             if let Some(tenant) = tenant_id {

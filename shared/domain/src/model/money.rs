@@ -1,6 +1,6 @@
 //! Money is `rust_decimal::Decimal`, rounded half away from zero to the currency's minor units.
 
-use crate::currency::Currency;
+use super::currency::Currency;
 use rust_decimal::{prelude::ToPrimitive, Decimal, RoundingStrategy};
 
 /// Rounds to `places` decimal places, half away from zero, with exactly `places` digits of scale

@@ -1,6 +1,6 @@
-//! Lists answer `{"items": [...], "pagination": {"after": cursor | null}}` (SPEC.md section 4).
+//! Lists answer `{"items": [...], "pagination": {"after": cursor | null}}` (docs/contract.md, section 4).
 
-use crate::Error;
+use super::error::Error;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::{Serialize, Serializer};
 
@@ -44,7 +44,7 @@ pub fn decode_cursor(cursor: &str) -> Result<String, Error> {
         .filter(|cursor| cursor.len() <= 64)
         .and_then(|cursor| URL_SAFE_NO_PAD.decode(cursor.as_bytes()).ok())
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|position| crate::ids::is_uuid(position))
+        .filter(|position| super::ids::is_uuid(position))
         .map(|position| position.to_ascii_lowercase())
         .ok_or_else(|| Error::validation("after: not a cursor returned by this API"))
 }

@@ -1,6 +1,6 @@
 //! `Sequence-Version`: which dated version of the API serves a request.
 
-use crate::{Error, ErrorKind};
+use super::error::{Error, ErrorKind};
 use std::fmt;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

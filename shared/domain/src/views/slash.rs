@@ -2,19 +2,58 @@
 //! stored invoice as Sequence's shape.
 
 use crate::{
-    account::ReceivingAccount,
-    concurrency::retry_on_contention,
-    idempotency::Respond,
-    invoice::{self, Invoice, PaymentOption},
-    lines::{LineItem, Versioned},
-    money,
-    payments::{self, format_time, PaymentMethod, PaymentRequest, RecordedPayment, TransactionInput},
-    ports::{InvoiceStore, LineItemStore, ReceivingAccounts},
+    model::{
+        account::ReceivingAccount,
+        invoice::{Invoice, InvoiceStatus, PaymentOption, PaymentStatus},
+        lines::LineItem,
+        money,
+        payments::{format_time, PaymentMethod, RecordedPayment},
+        Versioned,
+    },
     Error, Result,
 };
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{NaiveDate, NaiveTime};
 use rust_decimal::{prelude::ToPrimitive, Decimal, RoundingStrategy};
+use serde::Serialize;
 use serde_json::{json, Value};
+
+/// The Slash status of an invoice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SlashStatus {
+    /// DRAFT (or IN_PROGRESS).
+    Draft,
+    /// Owed, not yet due (or without a due date).
+    Unpaid,
+    /// Owed past its due date.
+    Overdue,
+    /// Collected in full.
+    Paid,
+    /// VOIDED.
+    Void,
+}
+
+/// An invoice's Slash status on `today` (UTC).
+pub fn status(invoice: &Invoice, today: NaiveDate) -> SlashStatus {
+    match invoice.status {
+        InvoiceStatus::Voided => SlashStatus::Void,
+        InvoiceStatus::Draft | InvoiceStatus::InProgress => SlashStatus::Draft,
+        _ if invoice.payment_status == PaymentStatus::Paid => SlashStatus::Paid,
+        _ if invoice.due_date.is_some_and(|due| due < today) => SlashStatus::Overdue,
+        _ => SlashStatus::Unpaid,
+    }
+}
+
+/// What the aggregate shows: the invoice (as committed), its lines and the receiving account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AggregateParts {
+    /// The invoice with the version it has (or will have once the change commits).
+    pub invoice: Versioned<Invoice>,
+    /// Every line, in creation order.
+    pub lines: Vec<LineItem>,
+    /// The bank account the invoice is paid into.
+    pub receiving: ReceivingAccount,
+}
 
 /// Slash's transaction shape.
 fn transaction(payment: &RecordedPayment) -> Value {
@@ -65,12 +104,9 @@ fn unshowable(invoice: &Invoice) -> Error {
     )
 }
 
-pub fn aggregate(
-    invoice: &Versioned<Invoice>,
-    lines: &[LineItem],
-    receiving: &ReceivingAccount,
-    today: NaiveDate,
-) -> Result<Value> {
+/// The aggregate of `parts` on `today` (UTC); a clear error for amounts it cannot show in cents.
+pub fn aggregate(parts: &AggregateParts, today: NaiveDate) -> Result<Value> {
+    let AggregateParts { invoice, lines, receiving } = parts;
     let version = invoice.version;
     let invoice = &invoice.value;
     let places = invoice.currency.minor_units();
@@ -85,7 +121,7 @@ pub fn aggregate(
             .ok_or_else(|| unshowable(invoice))?
     };
     let mut line_items = Vec::with_capacity(lines.len());
-    for line in lines {
+    for line in lines.iter() {
         line_items.push(json!({
             "name": line.title,
             "quantity": number(line.quantity),
@@ -97,7 +133,7 @@ pub fn aggregate(
     Ok(json!({
         "invoice": {
             "id": invoice.id,
-            "status": invoice.slash_status(today),
+            "status": status(invoice, today),
             "collectedAmountCents": invoice.collected_amount_cents().ok_or_else(|| unshowable(invoice))?,
             "invoiceDetailsId": invoice.id,
             "accountId": invoice.sequence_account_id,
@@ -149,61 +185,28 @@ pub fn aggregate(
     }))
 }
 
-/// Every line of an invoice, in creation order.
-async fn all_lines<S: LineItemStore>(store: &S, account_id: &str, invoice_id: &str) -> Result<Vec<LineItem>> {
-    let mut lines = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.list_line_items(account_id, invoice_id, 100, after.as_deref()).await?;
-        lines.extend(page.items);
-        match page.after {
-            Some(next) => after = Some(next),
-            None => return Ok(lines),
-        }
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::invoice::CreateInvoice;
+    use chrono::Utc;
+    use serde_json::json;
+
+    #[test]
+    fn statuses_follow_the_invoice_its_payments_and_its_due_date() {
+        let request: CreateInvoice =
+            serde_json::from_value(json!({"currency": "USD", "customerId": "c", "dueDate": "2026-12-01"})).unwrap();
+        let mut invoice = Invoice::new_draft("inv".into(), "acct", request, Utc::now());
+        let today = NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+        let later = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        assert_eq!(status(&invoice, today), SlashStatus::Draft);
+        invoice.status = InvoiceStatus::Final;
+        assert_eq!((status(&invoice, today), status(&invoice, later)), (SlashStatus::Unpaid, SlashStatus::Overdue));
+        invoice.payment_status = PaymentStatus::PartiallyPaid;
+        assert_eq!(status(&invoice, later), SlashStatus::Overdue);
+        invoice.payment_status = PaymentStatus::Paid;
+        assert_eq!(status(&invoice, later), SlashStatus::Paid);
+        invoice.status = InvoiceStatus::Voided;
+        assert_eq!(status(&invoice, today), SlashStatus::Void);
     }
-}
-
-/// Loads what the aggregate shows besides the invoice (its lines, the receiving account) and builds it.
-pub async fn load_aggregate<S: LineItemStore + ReceivingAccounts>(
-    store: &S,
-    account_id: &str,
-    invoice: &Versioned<Invoice>,
-    today: NaiveDate,
-) -> Result<Value> {
-    let lines = all_lines(store, account_id, &invoice.value.id).await?;
-    let receiving = store.receiving_account(account_id).await?;
-    aggregate(invoice, &lines, &receiving, today)
-}
-
-/// Slash's reconcile and unreconcile: checks the transactions, applies `change`
-/// (`Invoice::record_payments` or `Invoice::remove_payments`) to the stored invoice, optimistically
-/// (concurrent calls never lose a transaction), and answers the new aggregate as `respond` says.
-/// Everything the aggregate shows is read and built before the invoice is written, so that
-/// nothing can fail between the write and the answer.
-pub async fn change_payments_and_show<S, R>(
-    store: &S,
-    account_id: &str,
-    invoice_id: &str,
-    transactions: Vec<TransactionInput>,
-    now: DateTime<Utc>,
-    change: fn(&mut Invoice, &[PaymentRequest], DateTime<Utc>) -> Result<()>,
-    respond: &R,
-) -> Result<R::Answer>
-where
-    S: InvoiceStore + LineItemStore + ReceivingAccounts,
-    R: Respond<Value> + Sync,
-    R::Answer: Send,
-{
-    let requests = payments::validate(transactions)?;
-    retry_on_contention(|| async {
-        let current = store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))?;
-        let mut updated = current.value;
-        change(&mut updated, &requests, now)?;
-        let committed = Versioned { value: updated, version: current.version + 1 };
-        let view = load_aggregate(store, account_id, &committed, now.date_naive()).await?;
-        let answer = respond.answer(&view);
-        store.replace_invoice(&committed.value, current.version, respond.receipt(&answer).as_ref()).await?;
-        Ok(answer)
-    })
-    .await
 }

@@ -10,7 +10,7 @@ macro_rules! currencies {
         impl Currency {
             pub const ALL: &'static [Currency] = &[$(Currency::$code),+];
 
-            /// Decimal places of the currency's minor unit (SPEC.md section 1).
+            /// Decimal places of the currency's minor unit (docs/contract.md, section 1).
             pub fn minor_units(self) -> u32 {
                 match self { $(Currency::$code => $minor),+ }
             }

@@ -1,10 +1,10 @@
-//! Exact invoice totals (SPEC.md section 1): one implementation for `/invoices-totals` and for
+//! Exact invoice totals (docs/contract.md, section 1): one implementation for `/invoices-totals` and for
 //! every stored invoice.
 //!
 //! A line's figures are rounded to the currency's minor units (half away from zero); group and
 //! invoice totals are sums of the rounded line figures, so an invoice always adds up line by line.
 
-use crate::{currency::Currency, money, Error};
+use super::{currency::Currency, error::Error, money};
 use rust_decimal::Decimal;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;

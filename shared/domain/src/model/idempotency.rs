@@ -1,7 +1,7 @@
-//! Idempotency keys (SPEC.md section 3): the first completed response is stored for 24 hours and
+//! Idempotency keys (docs/contract.md, section 3): the first completed response is stored for 24 hours and
 //! replayed; a different request under the same key is refused.
 
-use crate::{Error, ErrorKind};
+use super::error::{Error, ErrorKind, Result};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -73,30 +73,6 @@ pub struct IdempotencyClaim {
 pub struct Receipt {
     pub claim: IdempotencyClaim,
     pub response: StoredResponse,
-}
-
-/// How a use case answers: it builds the answer from exactly what it is about to commit, and asks
-/// for the receipt to commit with it (`None` when the request carries no idempotency key).
-/// Building the answer before the commit means nothing fallible runs after it.
-pub trait Respond<T> {
-    type Answer;
-    fn answer(&self, committed: &T) -> Self::Answer;
-    fn receipt(&self, answer: &Self::Answer) -> Option<Receipt>;
-}
-
-/// Answers with the committed value itself and records nothing: for callers without a request
-/// (workers, tests).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Unrecorded;
-
-impl<T: Clone> Respond<T> for Unrecorded {
-    type Answer = T;
-    fn answer(&self, committed: &T) -> T {
-        committed.clone()
-    }
-    fn receipt(&self, _answer: &T) -> Option<Receipt> {
-        None
-    }
 }
 
 /// A stored idempotency record.

@@ -1,9 +1,9 @@
-//! Reconcile with integration (SPEC.md section 5): compare invoices with their copies in Xero and
+//! Reconcile with integration (docs/contract.md, section 5): compare invoices with their copies in Xero and
 //! record one outcome per invoice. Reconcile reports; it changes neither side (the link aside).
 
-use crate::{
+use super::{
+    error::{Error, Result},
     invoice::{Invoice, InvoiceStatus, LinkedService},
-    Error, Result,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -47,10 +47,10 @@ impl ReconcileRequest {
             )));
         }
         for (index, id) in self.invoice_ids.iter_mut().enumerate() {
-            if !crate::ids::is_uuid(id) {
+            if !super::ids::is_uuid(id) {
                 return Err(Error::validation(format!(
                     "invoiceIds[{index}]: `{}` is not an invoice id",
-                    crate::ids::shown(id, 64)
+                    super::ids::shown(id, 64)
                 )));
             }
             id.make_ascii_lowercase();
@@ -314,7 +314,7 @@ pub fn batch_messages(job_id: &str, account_id: &str, invoice_ids: &[String]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::invoice::CreateInvoice;
+    use crate::model::invoice::CreateInvoice;
     use serde_json::json;
 
     fn invoice(status: InvoiceStatus, number: Option<&str>) -> Invoice {
