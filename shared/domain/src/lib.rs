@@ -9,6 +9,7 @@
 //! - [`service`]: the use cases, on the model through the ports.
 //!
 //! `python3 ../shared/tools/module_cycles.py shared/domain/src` shows there is no cycle.
+#![warn(missing_docs)]
 
 pub mod model;
 pub mod ports;

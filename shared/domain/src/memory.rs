@@ -42,6 +42,7 @@ pub struct InMemoryStore {
 }
 
 impl InMemoryStore {
+    /// An empty store.
     pub fn new() -> Self {
         Self::default()
     }

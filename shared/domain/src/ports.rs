@@ -17,13 +17,17 @@ use std::future::Future;
 /// Filters and position of `GET /invoices`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct InvoiceQuery {
+    /// Only invoices in this status.
     pub status: Option<InvoiceStatus>,
+    /// Only this customer's invoices.
     pub customer_id: Option<String>,
+    /// The page size.
     pub limit: usize,
     /// The id of the last invoice of the previous page.
     pub after: Option<String>,
 }
 
+/// Invoices of an account.
 pub trait InvoiceStore: Send + Sync {
     /// Stores a new invoice; its id must be new in the account. With a receipt, the answer is
     /// recorded in the same transaction (as every write below that takes one).
@@ -53,10 +57,13 @@ pub trait InvoiceStore: Send + Sync {
     ) -> impl Future<Output = Result<Page<Invoice>>> + Send;
 }
 
+/// Credentials, found by their public id.
 pub trait CredentialStore: Send + Sync {
+    /// The credential with this id, if any.
     fn find_credential(&self, credential_id: &str) -> impl Future<Output = Result<Option<Credential>>> + Send;
 }
 
+/// Accounts.
 pub trait AccountStore: Send + Sync {
     /// Stores an account and its credentials atomically.
     fn create_account(&self, account: &NewAccount) -> impl Future<Output = Result<()>> + Send;
@@ -69,6 +76,7 @@ pub trait AccountStore: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// Idempotency records (docs/contract.md, section 3).
 pub trait IdempotencyStore: Send + Sync {
     /// Claims a key for a request with this fingerprint. Exactly one of concurrent claimers gets
     /// `Acquired`; the others get a replay, or an error (`Conflict` while the first still runs,
@@ -90,7 +98,9 @@ pub trait IdempotencyStore: Send + Sync {
     fn release(&self, claim: &IdempotencyClaim) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// Lines and groups of invoices.
 pub trait LineItemStore: Send + Sync {
+    /// A line of an invoice, if it has it.
     fn get_line_item(
         &self,
         account_id: &str,
@@ -159,6 +169,7 @@ pub trait ReconcileJobs: Send + Sync {
         receipt: Option<&Receipt>,
     ) -> impl Future<Output = Result<()>> + Send;
 
+    /// A job of the account, if it has it.
     fn get_job(&self, account_id: &str, job_id: &str) -> impl Future<Output = Result<Option<ReconcileJob>>> + Send;
 
     /// QUEUED -> RUNNING (no change otherwise).
@@ -232,6 +243,7 @@ pub trait InvoiceBatches: Send + Sync {
 
 /// The queue that buffers reconcile work.
 pub trait WorkQueue: Send + Sync {
+    /// Sends messages, each visible after `delay` (at most 15 minutes).
     fn enqueue(
         &self,
         messages: &[ReconcileMessage],
@@ -239,16 +251,21 @@ pub trait WorkQueue: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// Integration settings of an account.
 pub trait IntegrationSettings: Send + Sync {
+    /// The account's Xero settings, if it is connected.
     fn xero_settings(&self, account_id: &str) -> impl Future<Output = Result<Option<XeroSettings>>> + Send;
 
+    /// Connects the account to Xero.
     fn set_xero_settings(&self, account_id: &str, settings: &XeroSettings) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Secrets of integrations, never stored beside the data.
 pub trait IntegrationSecrets: Send + Sync {
+    /// The account's Xero client secret, if any.
     fn xero_client_secret(&self, account_id: &str) -> impl Future<Output = Result<Option<String>>> + Send;
 
+    /// Stores the account's Xero client secret.
     fn set_xero_client_secret(&self, account_id: &str, secret: &str) -> impl Future<Output = Result<()>> + Send;
 }
 

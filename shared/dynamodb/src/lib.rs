@@ -13,6 +13,7 @@
 //! Every key this adapter builds comes from an id the service gave out or a value whose shape was
 //! checked at the edge (UUIDs, credential ids, idempotency keys of at most 255 characters), so no
 //! key can exceed DynamoDB's 1,024-byte sort key.
+#![warn(missing_docs)]
 
 mod accounts;
 mod idempotency;
@@ -40,6 +41,7 @@ pub struct DynamoStore {
 }
 
 impl DynamoStore {
+    /// A store on `table` through `client`.
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Self { client, table: table.into() }
     }
@@ -56,10 +58,12 @@ impl DynamoStore {
         Ok(Self::new(Client::new(config), table))
     }
 
+    /// The DynamoDB client.
     pub fn client(&self) -> &Client {
         &self.client
     }
 
+    /// The table's name.
     pub fn table(&self) -> &str {
         &self.table
     }

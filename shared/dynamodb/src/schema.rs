@@ -14,9 +14,11 @@ use aws_sdk_dynamodb::{
 pub const TTL_ATTRIBUTE: &str = "ttl";
 /// Invoices by status (`ACCOUNT#<id>#STATUS#<status>`), in creation order (`sk`).
 pub const STATUS_INDEX: &str = "invoices-by-status";
+/// The status index's partition key attribute.
 pub const STATUS_KEY: &str = "statusKey";
 /// Invoices by customer (`ACCOUNT#<id>#CUSTOMER#<sha256 of customerId>`), in creation order (`sk`).
 pub const CUSTOMER_INDEX: &str = "invoices-by-customer";
+/// The customer index's partition key attribute.
 pub const CUSTOMER_KEY: &str = "customerKey";
 
 /// Why the table could not be created.

@@ -25,6 +25,7 @@ pub fn status_code(kind: ErrorKind) -> u16 {
     }
 }
 
+/// The answer for an error: its status and the route's error body.
 pub fn error_response(error: &Error, style: ErrorStyle, request_id: &str) -> ApiResponse {
     let status = status_code(error.kind());
     let body = match style {

@@ -26,8 +26,11 @@ use std::{
 /// Who is asking, under which API version, and when.
 #[derive(Debug, Clone)]
 pub struct RequestContext {
+    /// The account the credentials belong to.
     pub account_id: String,
+    /// The version serving the request.
     pub version: ApiVersion,
+    /// Lambda's request id.
     pub request_id: String,
     /// The request's time, to the millisecond, so stored and returned times agree.
     pub now: DateTime<Utc>,
@@ -84,12 +87,16 @@ impl<T, F: Fn(&T) -> Result<ApiResponse, Error>> Respond<T> for Responder<'_, F>
 /// What a handler answers: a status, a JSON body and extra headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiResponse {
+    /// The HTTP status.
     pub status: u16,
+    /// The body (JSON, or empty).
     pub body: String,
+    /// Extra headers, names in lower case.
     pub headers: Vec<(String, String)>,
 }
 
 impl ApiResponse {
+    /// A JSON answer.
     pub fn json<T: Serialize + ?Sized>(status: u16, body: &T) -> ApiResponse {
         let body = serde_json::to_string(body).expect("API bodies are always serializable");
         ApiResponse { status, body, headers: Vec::new() }
@@ -100,6 +107,7 @@ impl ApiResponse {
         ApiResponse { status, body: String::new(), headers: Vec::new() }
     }
 
+    /// With an extra header.
     pub fn with_header(mut self, name: &str, value: impl Into<String>) -> ApiResponse {
         self.headers.push((name.to_ascii_lowercase(), value.into()));
         self
@@ -118,8 +126,11 @@ impl ApiResponse {
 /// Per-route settings.
 #[derive(Debug, Clone)]
 pub struct Route {
+    /// The function's name (in logs).
     pub name: &'static str,
+    /// Which API's error bodies.
     pub error_style: ErrorStyle,
+    /// The largest body accepted (413 beyond).
     pub max_body_bytes: usize,
 }
 
@@ -142,6 +153,7 @@ pub struct Gateway<C, I> {
 }
 
 impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
+    /// A gateway authenticating with `credentials` and keeping idempotency records in `idempotency`.
     pub fn new(credentials: C, idempotency: I) -> Self {
         Self { credentials, idempotency }
     }

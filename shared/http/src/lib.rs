@@ -1,6 +1,7 @@
 //! The HTTP edge every API function shares (docs/contract.md, sections 2 and 3), implemented once:
 //! `Sequence-Version`, credentials, body limits, `Idempotency-Key`, error bodies and JSON logs.
 //! Handlers only see an authenticated [`RequestContext`] and return an [`ApiResponse`] or an error.
+#![warn(missing_docs)]
 
 mod auth;
 mod errors;

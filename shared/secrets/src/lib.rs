@@ -1,9 +1,11 @@
 //! Integration secrets in AWS Secrets Manager, one secret per account and integration, so that
 //! neither the table nor any answer or log ever holds them.
+#![warn(missing_docs)]
 
 use aws_sdk_secretsmanager::Client;
 use invoicing_domain::{ports::IntegrationSecrets, Error, Result};
 
+/// Integration secrets in Secrets Manager, one secret per account and integration.
 #[derive(Clone, Debug)]
 pub struct SecretsStore {
     client: Client,
@@ -11,6 +13,7 @@ pub struct SecretsStore {
 }
 
 impl SecretsStore {
+    /// Secrets named `<prefix>/accounts/<accountId>/...` through `client`.
     pub fn new(client: Client, prefix: impl Into<String>) -> Self {
         Self { client, prefix: prefix.into() }
     }

@@ -1,4 +1,5 @@
 //! The reconcile work queue on SQS: messages are JSON, sent ten at a time.
+#![warn(missing_docs)]
 
 use aws_sdk_sqs::{types::SendMessageBatchRequestEntry, Client};
 use invoicing_domain::{
@@ -16,6 +17,7 @@ const ENTRIES_PER_BATCH: usize = 10;
 /// SQS's longest message delay.
 const MAX_DELAY: Duration = Duration::from_secs(900);
 
+/// The reconcile work queue.
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
     client: Client,
@@ -23,6 +25,7 @@ pub struct SqsQueue {
 }
 
 impl SqsQueue {
+    /// A queue at `queue_url` through `client`.
     pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
         Self { client, queue_url: queue_url.into() }
     }

@@ -67,6 +67,7 @@ impl fmt::Debug for DynamoDouble {
 }
 
 impl DynamoDouble {
+    /// A double with nothing planned.
     pub fn new() -> DynamoDouble {
         DynamoDouble::default()
     }

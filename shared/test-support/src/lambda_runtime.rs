@@ -11,8 +11,10 @@ use wiremock::{
     Mock, MockServer, ResponseTemplate,
 };
 
+/// The request id of the event served.
 pub const REQUEST_ID: &str = "8476a536-e9f4-11e8-9739-2dfe598c3fcd";
 
+/// The Runtime API double (see the module documentation).
 pub struct LambdaRuntime {
     server: MockServer,
 }

@@ -2,6 +2,7 @@
 //! process, a `moto_server` per test on a free loopback port ([`MotoServer`], stopped when dropped,
 //! so tests run in parallel without sharing state), [`XeroLocal`] likewise, doubles of DynamoDB's
 //! failure modes and of the Lambda Runtime API, and process guards.
+#![warn(missing_docs)]
 
 pub mod api;
 pub mod dynamo_double;
@@ -17,6 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// The region every test client uses.
 pub const REGION: &str = "us-east-1";
 
 /// The workspace's root directory.
@@ -65,6 +67,7 @@ impl ProcessGuard {
         Ok(ProcessGuard { child })
     }
 
+    /// The process id.
     pub fn id(&self) -> u32 {
         self.child.id()
     }
@@ -100,11 +103,13 @@ fn next_table_name() -> String {
 /// moto's server (DynamoDB, SQS and more over the real AWS protocol) on a free loopback port, run by
 /// `scripts/serialized_moto.py` so that transactions stay atomic under concurrent requests.
 pub struct MotoServer {
+    /// `http://127.0.0.1:<port>`.
     pub endpoint: String,
     _process: ProcessGuard,
 }
 
 impl MotoServer {
+    /// Starts one (serialized; see scripts/serialized_moto.py).
     pub fn start() -> MotoServer {
         let binary = venv_tool("python");
         let script = workspace_root().join("scripts/serialized_moto.py");
@@ -136,6 +141,7 @@ impl MotoServer {
             .await
     }
 
+    /// A DynamoDB client for it.
     pub fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
         let config = aws_sdk_dynamodb::Config::builder()
             .behavior_version(BehaviorVersion::latest())

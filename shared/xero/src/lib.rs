@@ -3,6 +3,7 @@
 //! It reads invoices in batches of at most [`MAX_BATCH`] ids or numbers per call, keeps within
 //! Xero's per-tenant limits (5 calls in flight, 60 a minute, 5,000 a day), retries what is worth
 //! retrying and hands long rate-limit waits back to the caller as [`XeroError::RateLimited`].
+#![warn(missing_docs)]
 
 use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER};
 use reqwest::{RequestBuilder, StatusCode};
@@ -18,7 +19,9 @@ use tokio::time::Instant;
 
 /// Most ids (or numbers) Xero accepts in one filter, and its page size.
 pub const MAX_BATCH: usize = 100;
+/// Xero's API.
 pub const DEFAULT_API_BASE_URL: &str = "https://api.xero.com";
+/// Xero's token endpoint.
 pub const DEFAULT_TOKEN_URL: &str = "https://identity.xero.com/connect/token";
 
 /// Xero allows 5 calls in flight per tenant; one client serves one tenant.
@@ -37,10 +40,15 @@ const TENANT_HEADER: &str = "xero-tenant-id";
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct XeroConnection {
+    /// The app's client id.
     pub client_id: String,
+    /// The app's client secret.
     pub client_secret: String,
+    /// The organisation (`xero-tenant-id`), when set.
     pub tenant_id: Option<String>,
+    /// The API base URL.
     pub api_base_url: String,
+    /// The token URL.
     pub token_url: String,
 }
 
@@ -57,33 +65,54 @@ impl std::fmt::Debug for XeroConnection {
     }
 }
 
+/// A Xero invoice, as far as reconcile reads it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XeroInvoice {
+    /// `InvoiceID`.
     pub invoice_id: String,
+    /// `InvoiceNumber`.
     pub invoice_number: Option<String>,
+    /// `Status`.
     pub status: String,
+    /// `Url`, when set.
     pub url: Option<String>,
 }
 
 /// HTTP attempts made by a client, retries included.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CallCounts {
+    /// Token requests made.
     pub token_calls: u64,
+    /// API requests made.
     pub api_calls: u64,
 }
 
+/// Why a Xero call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum XeroError {
     /// Xero asked to wait longer than the client is willing to: retry the whole batch later.
     #[error("Xero rate limit ({problem:?}); retry after {retry_after:?}")]
-    RateLimited { retry_after: Duration, problem: Option<String> },
+    RateLimited {
+        /// How long Xero asked to wait.
+        retry_after: Duration,
+        /// Xero's `X-Rate-Limit-Problem` (minute, concurrent, daily...).
+        problem: Option<String>,
+    },
+    /// The credentials were refused.
     #[error("Xero rejected the credentials")]
     Unauthorized,
+    /// Any other answer Xero refused the call with.
     #[error("Xero answered {status}: {body}")]
-    Api { status: u16, body: String },
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// Xero's body, for the logs.
+        body: String,
+    },
     /// 5xx answers, timeouts or connection errors that outlasted the retries.
     #[error("Xero unavailable: {0}")]
     Unavailable(String),
+    /// An answer that could not be read.
     #[error("unexpected answer from Xero: {0}")]
     Decode(String),
 }
@@ -95,9 +124,11 @@ pub struct RetryPolicy {
     pub max_retries: u32,
     /// Backoff before the first retry; it doubles per retry (with full jitter) up to `max_delay`.
     pub base_delay: Duration,
+    /// The longest wait for a 429's `Retry-After` inside one call; longer ones are returned as `RateLimited`.
     pub max_delay: Duration,
     /// A 429 asking to wait longer than this is returned as [`XeroError::RateLimited`].
     pub max_rate_limit_wait: Duration,
+    /// How many 429s one call waits out.
     pub max_rate_limit_retries: u32,
     /// Per HTTP attempt, from connecting until the body has been read.
     pub request_timeout: Duration,
@@ -223,10 +254,12 @@ impl From<RawInvoice> for XeroInvoice {
 }
 
 impl XeroClient {
+    /// A client with the default retry policy.
     pub fn new(connection: XeroConnection) -> XeroClient {
         XeroClient::with_policy(connection, RetryPolicy::default())
     }
 
+    /// A client with `policy`.
     pub fn with_policy(connection: XeroConnection, policy: RetryPolicy) -> XeroClient {
         XeroClient {
             connection,
@@ -240,6 +273,7 @@ impl XeroClient {
         }
     }
 
+    /// What it connects to.
     pub fn connection(&self) -> &XeroConnection {
         &self.connection
     }
@@ -254,6 +288,7 @@ impl XeroClient {
         self.invoices_by(Filter::Numbers, numbers).await
     }
 
+    /// How many calls it made.
     pub fn calls(&self) -> CallCounts {
         CallCounts {
             token_calls: self.token_calls.load(Ordering::Relaxed),

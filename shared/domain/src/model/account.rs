@@ -7,11 +7,15 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+/// An account: what every other item belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Account {
+    /// Its id (a UUID).
     pub id: String,
+    /// Its name.
     pub name: String,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
 }
 
@@ -19,7 +23,9 @@ pub struct Account {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CredentialKind {
+    /// `Authorization: Basic`.
     ClientSecret,
+    /// `X-API-Key`.
     ApiKey,
 }
 
@@ -30,9 +36,13 @@ pub enum CredentialKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Credential {
+    /// The public id (client id, or an API key's id).
     pub id: String,
+    /// The account it belongs to.
     pub account_id: String,
+    /// How it is presented.
     pub kind: CredentialKind,
+    /// The SHA-256 of the secret, hex.
     pub secret_hash: String,
 }
 
@@ -48,11 +58,17 @@ impl Credential {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReceivingAccount {
+    /// Its id.
     pub id: String,
+    /// Its name.
     pub name: String,
+    /// Slash's account group.
     pub slash_account_group_id: String,
+    /// Slash's account type.
     pub account_type: String,
+    /// The account number (shown masked).
     pub account_number: String,
+    /// The routing number.
     pub routing_number: String,
 }
 
@@ -79,15 +95,21 @@ impl ReceivingAccount {
 /// The plaintext credentials of a new account: shown once, never stored.
 #[derive(Debug, Clone)]
 pub struct IssuedCredentials {
+    /// For Basic credentials.
     pub client_id: String,
+    /// For Basic credentials; shown once.
     pub client_secret: String,
+    /// `<keyId>.<secret>`; shown once.
     pub api_key: String,
 }
 
 /// A new account with its credentials: the records to store and the plaintext to show once.
 pub struct NewAccount {
+    /// The account.
     pub account: Account,
+    /// Its credentials, hashed.
     pub credentials: Vec<Credential>,
+    /// The plaintext, to show once.
     pub issued: IssuedCredentials,
 }
 
@@ -95,6 +117,7 @@ pub struct NewAccount {
 const API_KEY_SEPARATOR: char = '.';
 
 impl NewAccount {
+    /// A new account named `name` with a client id and secret and an API key, all random.
     pub fn generate(name: &str, now: DateTime<Utc>) -> NewAccount {
         let account = Account { id: uuid::Uuid::now_v7().to_string(), name: name.to_string(), created_at: now };
         let client_id = format!("ci_{}", random_token(12));
@@ -160,6 +183,7 @@ pub fn is_credential_id(id: &str) -> bool {
         && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
+/// The stored form of a secret: SHA-256, hex.
 pub fn hash_secret(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }

@@ -5,9 +5,10 @@ macro_rules! currencies {
     ($($code:ident => $minor:expr),+ $(,)?) => {
         /// The invoice currencies the API accepts (Sequence's list), each with its minor units.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum Currency { $($code),+ }
+        pub enum Currency { $(#[doc = concat!("ISO 4217 `", stringify!($code), "`.")] $code),+ }
 
         impl Currency {
+            /// Every supported currency.
             pub const ALL: &'static [Currency] = &[$(Currency::$code),+];
 
             /// Decimal places of the currency's minor unit (docs/contract.md, section 1).
@@ -15,6 +16,7 @@ macro_rules! currencies {
                 match self { $(Currency::$code => $minor),+ }
             }
 
+            /// The ISO 4217 code.
             pub fn code(self) -> &'static str {
                 match self { $(Currency::$code => stringify!($code)),+ }
             }
@@ -38,6 +40,7 @@ currencies! {
     PLN => 2, SEK => 2, SGD => 2, THB => 2, USD => 2, UYU => 2, ZAR => 2,
 }
 
+/// A currency code this API does not support.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown currency `{0}`")]
 pub struct UnknownCurrency(pub String);

@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The longest key accepted.
 pub const MAX_KEY_LENGTH: usize = 255;
 
 /// How long a completed response is kept and replayed.
@@ -49,9 +50,13 @@ pub fn fingerprint(method: &str, path: &str, body: &[u8]) -> String {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredResponse {
+    /// The HTTP status.
     pub status: u16,
+    /// The body, as sent.
     pub body: String,
+    /// Headers worth replaying, as (name, value).
     pub headers: Vec<(String, String)>,
+    /// The API version that served the original (absent in records older than that).
     #[serde(default)]
     pub version: Option<String>,
 }
@@ -60,9 +65,13 @@ pub struct StoredResponse {
 /// `token` tells this claim from a later one that took the key over after this one went stale.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyClaim {
+    /// The account the key belongs to.
     pub account_id: String,
+    /// The key, as the client sent it.
     pub key: String,
+    /// What the request was (method, path, body).
     pub fingerprint: String,
+    /// This claim's random token.
     pub token: String,
 }
 
@@ -71,17 +80,24 @@ pub struct IdempotencyClaim {
 /// replays the answer of a committed change and never applies the change twice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
+    /// The claim the answer is recorded under.
     pub claim: IdempotencyClaim,
+    /// The answer.
     pub response: StoredResponse,
 }
 
 /// A stored idempotency record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyRecord {
+    /// What the request was.
     pub fingerprint: String,
+    /// The token of the claim holding the record.
     pub token: String,
+    /// The answer, once recorded.
     pub response: Option<StoredResponse>,
+    /// When the record expires (24 hours after the claim).
     pub expires_at: DateTime<Utc>,
+    /// Until when an unanswered claim blocks other claims.
     pub locked_until: DateTime<Utc>,
 }
 
@@ -100,6 +116,7 @@ pub fn new_claim_token() -> String {
 }
 
 impl IdempotencyRecord {
+    /// A new claim's record: no answer yet, locked for the claim timeout.
     pub fn in_progress(fingerprint: &str, token: &str, now: DateTime<Utc>) -> Self {
         Self {
             fingerprint: fingerprint.to_string(),

@@ -10,17 +10,24 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// Where an invoice is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum InvoiceStatus {
+    /// Being built by a billing run (not compared by reconcile).
     InProgress,
+    /// Editable; no number yet.
     Draft,
+    /// Numbered and owed; lines are frozen.
     Final,
+    /// Sent to the customer.
     Sent,
+    /// Cancelled.
     Voided,
 }
 
 impl InvoiceStatus {
+    /// Every status.
     pub const ALL: &'static [InvoiceStatus] = &[
         InvoiceStatus::InProgress,
         InvoiceStatus::Draft,
@@ -29,6 +36,7 @@ impl InvoiceStatus {
         InvoiceStatus::Voided,
     ];
 
+    /// The API's name of the status.
     pub fn as_str(self) -> &'static str {
         match self {
             InvoiceStatus::InProgress => "IN_PROGRESS",
@@ -39,42 +47,61 @@ impl InvoiceStatus {
         }
     }
 
+    /// The status with this API name.
     pub fn parse(value: &str) -> Option<InvoiceStatus> {
         Self::ALL.iter().copied().find(|s| s.as_str() == value)
     }
 }
 
+/// Sequence's payment status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentStatus {
+    /// Nothing collected.
     Unpaid,
+    /// Something collected, less than the gross total.
     PartiallyPaid,
+    /// Collected in full.
     Paid,
+    /// Written off.
     Uncollectible,
 }
 
+/// How the customer may pay.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentOption {
+    /// By bank transfer.
     BankTransfer,
+    /// By a payment link (card).
     Link,
 }
 
+/// Sequence's dunning status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DunningStatus {
+    /// Reminders are scheduled.
     Scheduled,
+    /// An overdue check is scheduled.
     OverdueCheckScheduled,
+    /// Dunning finished.
     Completed,
+    /// Dunning failed.
     Failed,
+    /// No dunning needed.
     NotRequired,
 }
 
+/// How the customer is taxed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CustomerTaxStatus {
+    /// Taxed normally.
     Taxed,
+    /// Exempt.
     TaxExempt,
+    /// Reverse charged.
     ReverseCharged,
 }
 
@@ -82,31 +109,43 @@ pub enum CustomerTaxStatus {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Address {
+    /// First line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line1: Option<String>,
+    /// Second line.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line2: Option<String>,
+    /// Town or city.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub town: Option<String>,
+    /// State or region.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Postal code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub postcode: Option<String>,
+    /// Country.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
 }
 
+/// The period an invoice bills for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct BillingPeriod {
+    /// First day.
     pub start: NaiveDate,
+    /// Last day.
     pub end: NaiveDate,
 }
 
+/// A key and value the client attaches to an invoice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct MetadataEntry {
+    /// The key.
     pub key: String,
+    /// The value.
     pub value: String,
 }
 
@@ -114,9 +153,13 @@ pub struct MetadataEntry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkedService {
+    /// The service (`Xero`).
     pub external_service: String,
+    /// The invoice's id there.
     pub external_id: String,
+    /// When the link was made or last confirmed.
     pub sync_time: DateTime<Utc>,
+    /// Where to see it there.
     #[serde(default)]
     pub external_url: Option<String>,
 }
@@ -125,22 +168,39 @@ pub struct LinkedService {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateInvoice {
+    /// The billing schedule that produced the invoice.
     pub billing_schedule_id: Option<String>,
+    /// The invoice's currency.
     pub currency: Currency,
+    /// When payment is due.
     pub due_date: Option<NaiveDate>,
+    /// The customer's purchase order number.
     pub purchase_order_number: Option<String>,
+    /// A reference of the client's.
     pub reference: Option<String>,
+    /// Where the invoice is sent.
     pub customer_emails: Option<Vec<String>>,
+    /// The customer's legal name.
     pub customer_legal_company_name: Option<String>,
+    /// Where the customer is billed.
     pub customer_billing_address: Option<Address>,
+    /// Where goods are shipped.
     pub customer_shipping_address: Option<Address>,
+    /// A note printed on the invoice.
     pub memo: Option<String>,
+    /// How the customer may pay.
     pub payment_options: Option<Vec<PaymentOption>>,
+    /// The period billed for.
     pub billing_period: Option<BillingPeriod>,
+    /// The customer (required).
     pub customer_id: String,
+    /// The client's key-value pairs.
     pub metadata: Option<Vec<MetadataEntry>>,
+    /// Credit balances applied, as the client gives them.
     pub credit_balances: Option<String>,
+    /// The billing run that produced the invoice.
     pub billing_run_id: Option<String>,
+    /// The accounting date; the creation date when absent.
     pub accounting_date: Option<NaiveDate>,
 }
 
@@ -149,40 +209,75 @@ pub struct CreateInvoice {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Invoice {
+    /// Its id (a UUID v7, so ids sort by creation).
     pub id: String,
+    /// The account it belongs to.
     pub sequence_account_id: String,
+    /// The billing schedule that produced it.
     pub billing_schedule_id: Option<String>,
+    /// The billing run that produced it.
     pub billing_run_id: Option<String>,
+    /// Where it is in its lifecycle.
     pub status: InvoiceStatus,
+    /// Its currency.
     pub currency: Currency,
+    /// `INV-000001`..., from finalize on.
     pub invoice_number: Option<String>,
+    /// The finalize day.
     pub issue_date: Option<NaiveDate>,
+    /// When payment is due.
     pub due_date: Option<NaiveDate>,
+    /// The customer's purchase order number.
     pub purchase_order_number: Option<String>,
+    /// A reference of the client's.
     pub reference: Option<String>,
+    /// Where it is sent.
     pub customer_emails: Vec<String>,
+    /// The customer's legal name.
     pub customer_legal_company_name: String,
+    /// Where the customer is billed.
     pub customer_billing_address: Address,
+    /// Where goods are shipped.
     pub customer_shipping_address: Address,
+    /// A note printed on it.
     pub memo: Option<String>,
+    /// How the customer may pay.
     pub payment_options: Vec<PaymentOption>,
+    /// The period billed for.
     pub billing_period: Option<BillingPeriod>,
+    /// The customer.
     pub customer_id: String,
+    /// Sum of the lines' rounded tax.
     pub total_tax: Decimal,
+    /// Sum of the lines' rounded net.
     pub net_total: Decimal,
+    /// Net plus tax.
     pub gross_total: Decimal,
+    /// The client's key-value pairs.
     pub metadata: Vec<MetadataEntry>,
+    /// The customer's tax id.
     pub customer_tax_id: Option<String>,
+    /// Follows the payments recorded.
     pub payment_status: PaymentStatus,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
+    /// Credit notes against it.
     pub credit_note_ids: Vec<String>,
+    /// Its copies in other services.
     pub linked_services: Vec<LinkedService>,
+    /// Sequence's merchant details (not set by this API).
     pub merchant_details: Option<serde_json::Value>,
+    /// Credit balances applied.
     pub credit_balances: Option<String>,
+    /// Sequence's dunning status (not set by this API).
     pub dunning_status: Option<DunningStatus>,
+    /// The accounting date.
     pub accounting_date: NaiveDate,
+    /// Sequence's calculation time (not set by this API).
     pub calculated_at: Option<DateTime<Utc>>,
+    /// How the customer is taxed.
     pub customer_tax_status: Option<CustomerTaxStatus>,
+    /// Sequence's render settings (empty).
     pub render_settings: serde_json::Map<String, serde_json::Value>,
     /// Payments recorded against the invoice (Slash's reconcile). Not part of Sequence's shape.
     #[serde(default)]
@@ -195,6 +290,7 @@ pub struct Invoice {
     /// Not part of Sequence's shape.
     #[serde(default)]
     pub line_count: u32,
+    /// See `line_count`.
     #[serde(default)]
     pub line_title_bytes: u64,
 }

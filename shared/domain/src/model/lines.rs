@@ -15,17 +15,23 @@ use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+/// An id of the line in another system.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExternalId {
+    /// The system.
     pub key: String,
+    /// The id there.
     pub value: String,
 }
 
+/// The period a line's service covers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ServicePeriod {
+    /// First day.
     pub start_date: NaiveDate,
+    /// Last day.
     pub end_date: NaiveDate,
 }
 
@@ -33,40 +39,66 @@ pub struct ServicePeriod {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LineItemInput {
+    /// What is sold.
     pub title: String,
+    /// More about it.
     #[serde(default)]
     pub description: Option<String>,
+    /// How many.
     pub quantity: ExactDecimal,
+    /// The price of one.
     pub rate: ExactDecimal,
+    /// A fraction from 0 to 1.
     pub tax_rate: ExactDecimal,
+    /// How the rate is shown.
     #[serde(default)]
     pub rate_display: Option<RateDisplay>,
+    /// The group the line counts in.
     #[serde(default)]
     pub group_id: Option<String>,
+    /// Its ids in other systems.
     #[serde(default)]
     pub external_ids: Option<Vec<ExternalId>>,
+    /// The period it covers.
     #[serde(default)]
     pub service_period: Option<ServicePeriod>,
 }
 
+/// A stored line of an invoice, with its rounded figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LineItem {
+    /// Its id.
     pub id: String,
+    /// Its invoice.
     pub invoice_id: String,
+    /// What is sold.
     pub title: String,
+    /// More about it.
     pub description: Option<String>,
+    /// How many.
     pub quantity: Decimal,
+    /// The price of one.
     pub rate: Decimal,
+    /// A fraction from 0 to 1.
     pub tax_rate: Decimal,
+    /// How the rate is shown.
     pub rate_display: RateDisplay,
+    /// The group it counts in.
     pub group_id: Option<String>,
+    /// Its ids in other systems.
     pub external_ids: Vec<ExternalId>,
+    /// The period it covers.
     pub service_period: Option<ServicePeriod>,
+    /// Quantity times rate, rounded.
     pub net_total: Decimal,
+    /// Net times tax rate, rounded.
     pub total_tax: Decimal,
+    /// Net plus tax.
     pub gross_total: Decimal,
+    /// When it was added.
     pub created_at: DateTime<Utc>,
+    /// When it last changed.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -74,21 +106,32 @@ pub struct LineItem {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LineItemGroupInput {
+    /// The group's name.
     pub title: String,
+    /// More about it.
     #[serde(default)]
     pub description: Option<String>,
 }
 
+/// A group of an invoice's lines, with the sums of their figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LineItemGroup {
+    /// Its id.
     pub id: String,
+    /// Its invoice.
     pub invoice_id: String,
+    /// Its name.
     pub title: String,
+    /// More about it.
     pub description: Option<String>,
+    /// Sum of its lines' net.
     pub net_total: Decimal,
+    /// Sum of its lines' tax.
     pub total_tax: Decimal,
+    /// Sum of its lines' gross.
     pub gross_total: Decimal,
+    /// When it was created.
     pub created_at: DateTime<Utc>,
 }
 
@@ -96,10 +139,15 @@ pub struct LineItemGroup {
 /// `expected_version`), at most one line put or deleted, and the groups whose totals moved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineChange {
+    /// The invoice as it will be.
     pub invoice: Invoice,
+    /// The version it must still have.
     pub expected_version: u64,
+    /// The line written (added or replaced).
     pub put_line: Option<LineItem>,
+    /// The line deleted.
     pub delete_line: Option<LineItem>,
+    /// The groups written (their totals moved, or a new one).
     pub put_groups: Vec<LineItemGroup>,
 }
 
@@ -117,12 +165,14 @@ fn figures_of(net_total: Decimal, total_tax: Decimal, gross_total: Decimal) -> F
 }
 
 impl LineItem {
+    /// Its figures.
     pub fn figures(&self) -> Figures {
         figures_of(self.net_total, self.total_tax, self.gross_total)
     }
 }
 
 impl LineItemGroup {
+    /// A new, empty group of the invoice.
     pub fn new(id: String, invoice: &Invoice, input: LineItemGroupInput, now: DateTime<Utc>) -> Result<Self, Error> {
         check_text("title", &input.title, MAX_TITLE_LENGTH, true)?;
         if let Some(description) = &input.description {
@@ -141,6 +191,7 @@ impl LineItemGroup {
         })
     }
 
+    /// Its figures.
     pub fn figures(&self) -> Figures {
         figures_of(self.net_total, self.total_tax, self.gross_total)
     }
@@ -240,6 +291,7 @@ impl LineItemInput {
 /// The groups a change may touch, as read from the store.
 #[derive(Debug, Clone, Default)]
 pub struct TouchedGroups {
+    /// The groups found.
     pub groups: Vec<LineItemGroup>,
 }
 

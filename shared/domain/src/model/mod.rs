@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod config;
+/// Accounts, their credentials and receiving bank accounts.
 pub mod currency;
 pub mod error;
 pub mod idempotency;

@@ -4,13 +4,17 @@ use super::error::Error;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::{Serialize, Serializer};
 
+/// The page size when `limit` is absent.
 pub const DEFAULT_LIMIT: usize = 20;
+/// The largest `limit`.
 pub const MAX_LIMIT: usize = 100;
 
 /// One page of a list. `after` is the position of the last item, when more may follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Page<T> {
+    /// The page's items.
     pub items: Vec<T>,
+    /// The position of the last item, when more may follow.
     pub after: Option<String>,
 }
 
@@ -78,6 +82,7 @@ impl<T: Serialize> Page<T> {
     }
 }
 
+/// `limit`: 1 to 100, 20 when absent.
 pub fn parse_limit(raw: Option<&str>) -> Result<usize, Error> {
     let Some(raw) = raw else {
         return Ok(DEFAULT_LIMIT);

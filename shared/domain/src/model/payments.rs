@@ -9,6 +9,7 @@ use super::{
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 
+/// The most transactions one reconcile or unreconcile request carries.
 pub const MAX_TRANSACTIONS_PER_REQUEST: usize = 100;
 /// The most transactions one invoice records: with the bounds on each, the invoice stays within
 /// DynamoDB's 400 KB item and its sum of payments far from overflowing.
@@ -19,20 +20,30 @@ pub const MAX_CONFIG_BYTES: usize = 2_048;
 /// ...and at most this many levels of nested objects and arrays (the config object is level 1).
 pub const MAX_CONFIG_DEPTH: usize = 8;
 
+/// Slash's transaction types: only external (recorded, not moved by us).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TransactionType {
+    /// A payment made outside the platform, recorded here.
     External,
 }
 
 /// `"inbound_ach_transfer"` or `{"method": "...", "config": {...}}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PaymentMethod {
+    /// A method by name (`"inbound_ach_transfer"`).
     Name(String),
-    Configured { method: String, config: serde_json::Map<String, serde_json::Value> },
+    /// A method with the client's settings for it.
+    Configured {
+        /// The method's name.
+        method: String,
+        /// The client's settings, kept as given.
+        config: serde_json::Map<String, serde_json::Value>,
+    },
 }
 
 impl PaymentMethod {
+    /// The method's name.
     pub fn method(&self) -> &str {
         match self {
             PaymentMethod::Name(name) => name,
@@ -138,15 +149,21 @@ mod as_json_text {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransactionInput {
+    /// Always `external`.
     pub transaction_type: TransactionType,
+    /// What was paid.
     pub transaction: TransactionDetails,
 }
 
+/// A transaction as a request gives it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TransactionDetails {
+    /// How it was paid.
     pub payment_method: PaymentMethod,
+    /// When, as RFC 3339 text (checked by `validate`).
     pub paid_at: String,
+    /// How much, in minor units; absent means the outstanding balance (reconcile) or any amount (unreconcile).
     #[serde(default)]
     pub amount_cents: Option<i64>,
 }
@@ -156,19 +173,27 @@ pub struct TransactionDetails {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RecordedPayment {
+    /// Always `external`.
     pub transaction_type: TransactionType,
+    /// How it was paid.
     #[serde(with = "as_json_text")]
     pub payment_method: PaymentMethod,
+    /// When it was paid.
     pub paid_at: DateTime<Utc>,
+    /// How much, in minor units.
     pub amount_cents: i64,
+    /// When it was recorded here.
     pub recorded_at: DateTime<Utc>,
 }
 
 /// A checked transaction of a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PaymentRequest {
+    /// How it was paid.
     pub payment_method: PaymentMethod,
+    /// When it was paid.
     pub paid_at: DateTime<Utc>,
+    /// How much, if given.
     pub amount_cents: Option<i64>,
 }
 

@@ -8,20 +8,27 @@ use super::{
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+/// The most ids one request names.
 pub const MAX_INVOICE_IDS: usize = 10_000;
 /// Invoices per queue message, per store batch read and per Xero call.
 pub const BATCH_SIZE: usize = 100;
+/// The name of Xero in links.
 pub const XERO: &str = "Xero";
 
+/// The integrations reconcile compares with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum IntegrationService {
+    /// Xero.
     Xero,
 }
 
+/// What reconcile compares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Property {
+    /// The invoice number.
     InvoiceNumber,
+    /// The status (by the mapping of docs/contract.md, section 5).
     Status,
 }
 
@@ -29,8 +36,11 @@ pub enum Property {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReconcileRequest {
+    /// Must be `Xero`.
     pub integration_service: IntegrationService,
+    /// The invoices to compare; empty means every FINAL, SENT or VOIDED invoice.
     pub invoice_ids: Vec<String>,
+    /// What to compare.
     pub properties_to_compare: Vec<Property>,
 }
 
@@ -67,27 +77,40 @@ fn dedupe<T: Eq + std::hash::Hash + Clone>(items: &mut Vec<T>) {
     items.retain(|item| seen.insert(item.clone()));
 }
 
+/// Where a reconcile job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobStatus {
+    /// Accepted, not started.
     Queued,
+    /// Comparing.
     Running,
+    /// Every invoice has its outcome.
     Completed,
+    /// Its work could not be queued.
     Failed,
 }
 
+/// One invoice's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum OutcomeKind {
+    /// Every property agrees.
     Matched,
+    /// Some property differs.
     Mismatched,
+    /// No copy in the integration.
     NotInIntegration,
+    /// No such invoice in the account.
     NotFound,
+    /// Not compared (IN_PROGRESS).
     Skipped,
+    /// Could not be compared.
     Failed,
 }
 
 impl OutcomeKind {
+    /// Every outcome.
     pub const ALL: [OutcomeKind; 6] = [
         OutcomeKind::Matched,
         OutcomeKind::Mismatched,
@@ -97,6 +120,7 @@ impl OutcomeKind {
         OutcomeKind::Failed,
     ];
 
+    /// The API's name.
     pub fn as_str(self) -> &'static str {
         match self {
             OutcomeKind::Matched => "MATCHED",
@@ -108,6 +132,7 @@ impl OutcomeKind {
         }
     }
 
+    /// The outcome with this API name.
     pub fn parse(value: &str) -> Option<OutcomeKind> {
         Self::ALL.into_iter().find(|k| k.as_str() == value)
     }
@@ -125,19 +150,28 @@ impl OutcomeKind {
     }
 }
 
+/// How many invoices a job covers, and how many ended in each outcome.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Counts {
+    /// Invoices in the job.
     pub total: u64,
+    /// Matched.
     pub matched: u64,
+    /// Mismatched.
     pub mismatched: u64,
+    /// Not in the integration.
     pub not_in_integration: u64,
+    /// Not found.
     pub not_found: u64,
+    /// Skipped.
     pub skipped: u64,
+    /// Failed.
     pub failed: u64,
 }
 
 impl Counts {
+    /// How many have an outcome.
     pub fn processed(&self) -> u64 {
         self.matched + self.mismatched + self.not_in_integration + self.not_found + self.skipped + self.failed
     }
@@ -147,20 +181,31 @@ impl Counts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ReconcileJob {
+    /// Its id.
     pub id: String,
+    /// Where it is.
     pub status: JobStatus,
+    /// The integration.
     pub integration_service: IntegrationService,
+    /// What is compared.
     pub properties_to_compare: Vec<Property>,
+    /// Its counts.
     pub counts: Counts,
+    /// When it was accepted.
     pub created_at: DateTime<Utc>,
+    /// When it completed or failed.
     pub completed_at: Option<DateTime<Utc>>,
 }
 
+/// A property that differs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Difference {
+    /// Which.
     pub property: Property,
+    /// Our value.
     pub sequence_value: Option<String>,
+    /// The integration's value.
     pub integration_value: Option<String>,
 }
 
@@ -168,20 +213,30 @@ pub struct Difference {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct InvoiceOutcome {
+    /// The invoice.
     pub invoice_id: String,
+    /// Its outcome.
     pub outcome: OutcomeKind,
+    /// Its id in the integration, when found.
     pub integration_id: Option<String>,
+    /// What differs (MISMATCHED).
     pub differences: Vec<Difference>,
+    /// Why (FAILED, SKIPPED).
     pub reason: Option<String>,
+    /// When it was compared.
     pub compared_at: DateTime<Utc>,
 }
 
 /// An invoice as the integration has it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExternalInvoice {
+    /// Its id there.
     pub external_id: String,
+    /// Its number there.
     pub invoice_number: Option<String>,
+    /// Its status there.
     pub status: String,
+    /// Where to see it there.
     pub url: Option<String>,
 }
 
@@ -196,6 +251,7 @@ pub fn expected_xero_statuses(status: InvoiceStatus) -> Option<&'static [&'stati
 }
 
 impl InvoiceOutcome {
+    /// An outcome without differences or reason.
     pub fn new(invoice_id: &str, outcome: OutcomeKind, now: DateTime<Utc>) -> InvoiceOutcome {
         InvoiceOutcome {
             invoice_id: invoice_id.to_string(),
@@ -207,6 +263,7 @@ impl InvoiceOutcome {
         }
     }
 
+    /// A FAILED outcome with its reason.
     pub fn failed(invoice_id: &str, reason: impl Into<String>, now: DateTime<Utc>) -> InvoiceOutcome {
         InvoiceOutcome { reason: Some(reason.into()), ..InvoiceOutcome::new(invoice_id, OutcomeKind::Failed, now) }
     }
@@ -285,13 +342,30 @@ pub fn link_to_xero(invoice: &mut Invoice, external: &ExternalInvoice, now: Date
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum ReconcileMessage {
+    /// Compare these invoices (at most `BATCH_SIZE`).
     #[serde(rename_all = "camelCase")]
-    Invoices { job_id: String, account_id: String, invoice_ids: Vec<String> },
+    Invoices {
+        /// The job.
+        job_id: String,
+        /// The job's account.
+        account_id: String,
+        /// The invoices.
+        invoice_ids: Vec<String>,
+    },
+    /// List the next page of the account's FINAL, SENT and VOIDED invoices and queue their batches.
     #[serde(rename_all = "camelCase")]
-    Expand { job_id: String, account_id: String, after: Option<String> },
+    Expand {
+        /// The job.
+        job_id: String,
+        /// The job's account.
+        account_id: String,
+        /// Where the page starts (after this invoice id); `None` for the first.
+        after: Option<String>,
+    },
 }
 
 impl ReconcileMessage {
+    /// The job the message belongs to.
     pub fn job_id(&self) -> &str {
         match self {
             ReconcileMessage::Invoices { job_id, .. } | ReconcileMessage::Expand { job_id, .. } => job_id,

@@ -10,6 +10,7 @@ use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use std::{collections::HashMap, str::FromStr};
 
+/// The most lines one `/invoices-totals` request takes.
 pub const MAX_LINES: usize = 10_000;
 
 /// A decimal read exactly from JSON: a string such as `"20000.10"`, or a number read from its
@@ -109,8 +110,10 @@ fn scale_by_power_of_ten(mut value: Decimal, exponent: i64) -> Option<Decimal> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum RateDisplay {
+    /// A rate shown as an amount.
     #[default]
     Absolute,
+    /// A rate shown as a percentage.
     Percentage,
 }
 
@@ -118,12 +121,16 @@ pub enum RateDisplay {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Figures {
+    /// Net plus tax.
     pub gross_total: Decimal,
+    /// Quantity times rate, rounded.
     pub net_total: Decimal,
+    /// Net times tax rate, rounded.
     pub total_tax: Decimal,
 }
 
 impl Figures {
+    /// Zero figures with `places` decimals.
     pub fn zero(places: u32) -> Figures {
         let zero = money::round_to_places(Decimal::ZERO, places);
         Figures { gross_total: zero, net_total: zero, total_tax: zero }
@@ -174,41 +181,59 @@ pub fn line_figures(quantity: Decimal, rate: Decimal, tax_rate: Decimal, places:
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TotalsRequest {
+    /// Decides the rounding (minor units); 2 decimal places when absent.
     pub currency: Option<Currency>,
+    /// The lines, at most 10,000.
     pub line_items: Vec<TotalsLine>,
 }
 
+/// One line of `/invoices-totals` (fields totals do not use are ignored).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TotalsLine {
+    /// Echoed in the answer.
     #[serde(default)]
     pub id: Option<String>,
+    /// How many.
     pub quantity: ExactDecimal,
+    /// The price of one.
     pub rate: ExactDecimal,
+    /// A fraction from 0 to 1.
     pub tax_rate: ExactDecimal,
+    /// The group the line counts in, if any.
     #[serde(default)]
     pub group_id: Option<String>,
 }
 
+/// A line's figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LineTotal {
+    /// The line's `id`, if it had one.
     pub id: Option<String>,
+    /// Its figures.
     pub total: Figures,
 }
 
+/// A group's figures: the sums of its lines'.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupTotal {
+    /// The group id.
     pub id: String,
+    /// Its figures.
     pub total: Figures,
 }
 
+/// The answer of `/invoices-totals`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TotalsResponse {
+    /// Per group, in order of first appearance.
     pub line_item_group_totals: Vec<GroupTotal>,
+    /// Per line, in input order.
     pub line_item_totals: Vec<LineTotal>,
+    /// The whole request's.
     pub total: Figures,
 }
 

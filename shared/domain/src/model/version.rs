@@ -3,16 +3,22 @@
 use super::error::{Error, ErrorKind};
 use std::fmt;
 
+/// The `Sequence-Version`s the API serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ApiVersion {
+    /// `2024-01-01`.
     V2024_01_01,
+    /// `2024-07-30`, the latest.
     V2024_07_30,
 }
 
 impl ApiVersion {
+    /// What a request without `Sequence-Version` gets.
     pub const LATEST: ApiVersion = ApiVersion::V2024_07_30;
+    /// Every version, oldest first.
     pub const ALL: &'static [ApiVersion] = &[ApiVersion::V2024_01_01, ApiVersion::V2024_07_30];
 
+    /// The header's value.
     pub fn as_str(self) -> &'static str {
         match self {
             ApiVersion::V2024_01_01 => "2024-01-01",

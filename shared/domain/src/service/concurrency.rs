@@ -8,6 +8,7 @@ use std::{future::Future, time::Duration};
 /// Enough for dozens of writers racing on one item (each round, one of them wins).
 pub const MAX_ATTEMPTS: u32 = 60;
 
+/// Runs `operation` until it does not lose a race, waiting a little longer (with jitter) each time; a lost race after `MAX_ATTEMPTS` is a contention answer ("retry shortly").
 pub async fn retry_on_contention<T, F, Fut>(mut operation: F) -> Result<T>
 where
     F: FnMut() -> Fut,

@@ -1,10 +1,10 @@
 //! Hostile and extreme input over HTTP (issue 9): every bad input is a 4xx that changes nothing,
 //! and stored extremes never make a route panic.
 
-use super::json_of;
+use crate::helpers::{json_of, Stack};
 use base64::{engine::general_purpose::STANDARD, Engine};
 use chrono::{SubsecRound, Utc};
-use end_to_end_tests::Stack;
+
 use invoicing_domain::{
     model::invoice::{CreateInvoice, Invoice, InvoiceStatus},
     model::lines::LineItem,

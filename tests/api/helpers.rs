@@ -1,5 +1,6 @@
-//! The local stack for end-to-end tests: a moto_server and `cargo lambda watch` serving every
-//! function with the deployed routes, both on free loopback ports, both stopped on drop.
+//! The local stack for end-to-end tests (moto_server, xero-local, every function behind
+//! `cargo lambda watch` with the deployed routes, the local SQS trigger), on free loopback ports
+//! and stopped on drop, and the helpers the scenarios share.
 
 use chrono::Utc;
 use invoicing_domain::{
@@ -9,35 +10,25 @@ use invoicing_domain::{
 };
 use invoicing_dynamodb::DynamoStore;
 use invoicing_secrets::SecretsStore;
-use invoicing_test_support::{free_port, venv_tool, wait_for_port, workspace_root, MotoServer, ProcessGuard};
+use invoicing_test_support::{
+    free_port, venv_tool, wait_for_port, workspace_root, MotoServer, ProcessGuard, XeroLocal,
+};
 use std::{
     path::PathBuf,
     process::{Command, Stdio},
     time::Duration,
 };
 
-/// The functions `cargo lambda watch` serves in these tests.
-pub const FUNCTIONS: &[&str] = &[
-    "create-invoice",
-    "get-invoice",
-    "list-invoices",
-    "calculate-invoice-totals",
-    "add-line-item",
-    "update-line-item",
-    "remove-line-item",
-    "list-line-items",
-    "create-line-item-group",
-    "finalize-invoice",
-    "send-invoice",
-    "void-invoice",
-    "reconcile-invoice-payments",
-    "unreconcile-invoice-payments",
-    "get-invoice-aggregate",
-    "reconcile-with-integration",
-    "get-reconcile-job",
-    "list-reconcile-results",
-    "reconcile-worker",
-];
+/// Every function of the workspace: the folders under `functions/` (the one list of functions;
+/// tests/routes_agree.py checks the rest against it).
+pub fn functions() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(workspace_root().join("functions"))
+        .expect("the functions folder")
+        .filter_map(|entry| entry.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+        .collect();
+    names.sort();
+    names
+}
 
 /// The local Xero client secret every connected test account uses.
 const XERO_SECRET: &str = "e2e-xero-secret";
@@ -62,7 +53,7 @@ pub struct Stack {
     // Dropped first: the trigger and the functions stop before what they use.
     _trigger: ProcessGuard,
     _watch: ProcessGuard,
-    _xero: ProcessGuard,
+    _xero: XeroLocal,
     pub moto: MotoServer,
 }
 
@@ -78,18 +69,8 @@ impl Stack {
         let root = workspace_root();
         let moto = MotoServer::start();
         let store = runtime.block_on(moto.fresh_store());
-        let xero_port = free_port();
-        let xero = ProcessGuard::spawn(
-            Command::new(venv_tool("xero-local"))
-                .env("XERO_HOST", "127.0.0.1")
-                .env("XERO_PORT", xero_port.to_string())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null()),
-        )
-        .expect("start xero-local");
-        wait_for_port(xero_port, Duration::from_secs(60)).unwrap();
-        let xero_url = format!("http://127.0.0.1:{xero_port}");
+        let xero = XeroLocal::start();
+        let xero_url = xero.base_url.clone();
         let secrets_prefix = format!("invoicing-e2e-{}", std::process::id());
 
         let (acme, globex, events_account, initech, (queue_url, dead_letter_queue_url)) = runtime.block_on(async {
@@ -135,8 +116,8 @@ impl Stack {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(&cargo);
         build.arg("build").current_dir(&root);
-        for function in FUNCTIONS {
-            build.args(["-p", function]);
+        for function in functions() {
+            build.args(["-p", &function]);
         }
         assert!(build.status().expect("run cargo build").success(), "cargo build of the functions failed");
 
@@ -344,4 +325,17 @@ impl Stack {
             .unwrap();
         assert!(response.status().is_success(), "xero-local update: {}", response.status());
     }
+}
+/// An answer's status, headers and JSON body.
+pub async fn json_of(
+    response: reqwest::Response,
+) -> (reqwest::StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.json::<serde_json::Value>().await.expect("a JSON body");
+    (status, headers, body)
+}
+/// A value unique to this moment, for names that must not collide between runs.
+pub fn uuid_like() -> String {
+    format!("{:x}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos())
 }

@@ -1,0 +1,136 @@
+#!/usr/bin/env bash
+# The local stack, for `make run` (scripts/run-local.sh) and the contract run
+# (scripts/contract_test.sh): moto_server (DynamoDB, SQS, Secrets Manager) with DynamoDB requests
+# applied one at a time, xero-local, the table and queues, a development account (with the events/
+# API key, a receiving account and a Xero connection), every function behind `cargo lambda watch`,
+# and the local SQS trigger that feeds the reconcile queue to reconcile-worker.
+#
+#   scripts/local-stack.sh start DIR   starts it; writes DIR/stack.env (endpoints, ports, names),
+#                                      DIR/dev-account.env (CLIENT_ID, CLIENT_SECRET, API_KEY),
+#                                      DIR/pids and the logs; returns once everything listens
+#   scripts/local-stack.sh stop DIR    stops every process `start` started
+#
+# Settings (environment): API_PORT, MOTO_PORT, XERO_PORT (a free loopback port each when unset),
+# STACK_NAME (suffix of the table, queue and secret names; default `local`), SQS_TRIGGER (1, or 0
+# to leave the queue unconsumed), RELOAD (1 rebuilds functions when their code changes, as
+# `make run` wants; default 0), RUST_LOG (default info).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+
+command=${1:-}
+dir=${2:-}
+if [ -z "$command" ] || [ -z "$dir" ]; then
+  echo "usage: $0 start|stop DIR" >&2
+  exit 2
+fi
+
+stop() {
+  [ -f "$dir/pids" ] || return 0
+  while read -r pid _; do kill -TERM -- "-$pid" 2>/dev/null || true; done <"$dir/pids"
+  sleep 1
+  while read -r pid _; do kill -KILL -- "-$pid" 2>/dev/null || true; done <"$dir/pids"
+  rm -f "$dir/pids"
+}
+
+if [ "$command" = stop ]; then
+  stop
+  exit 0
+fi
+[ "$command" = start ] || { echo "unknown command $command" >&2; exit 2; }
+
+mkdir -p "$dir"
+: >"$dir/pids"
+# A failure half-way stops what was started.
+trap 'status=$?; if [ $status -ne 0 ]; then stop; echo "local stack failed; logs in $dir" >&2; fi' EXIT
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+wait_for_port() {
+  local port=$1 name=$2
+  for _ in $(seq 1 1200); do
+    if in_use "$port"; then return 0; fi
+    sleep 0.1
+  done
+  echo "error: $name did not listen on 127.0.0.1:$port (see $dir)" >&2
+  return 1
+}
+
+# Starts a command in its own process group (so that `stop` stops whatever it starts too).
+launch() {
+  local name=$1 log=$2
+  shift 2
+  setsid "$@" >"$log" 2>&1 &
+  echo "$! $name" >>"$dir/pids"
+}
+
+MOTO_PORT=${MOTO_PORT:-$(free_port)}
+XERO_PORT=${XERO_PORT:-$(free_port)}
+API_PORT=${API_PORT:-$(free_port)}
+for port in "$API_PORT" "$MOTO_PORT" "$XERO_PORT"; do
+  if in_use "$port"; then
+    echo "error: port $port is in use (another stack?); set API_PORT / MOTO_PORT / XERO_PORT" >&2
+    exit 1
+  fi
+done
+name=${STACK_NAME:-local}
+
+echo "==> building the functions and the admin tool"
+cargo build --quiet --workspace --bins
+
+echo "==> moto_server (DynamoDB, SQS, Secrets Manager) on 127.0.0.1:$MOTO_PORT"
+launch moto "$dir/moto.log" python scripts/serialized_moto.py -H 127.0.0.1 -p "$MOTO_PORT"
+echo "==> xero-local (Xero emulator) on 127.0.0.1:$XERO_PORT"
+launch xero-local "$dir/xero.log" env XERO_HOST=127.0.0.1 XERO_PORT="$XERO_PORT" xero-local
+wait_for_port "$MOTO_PORT" moto_server
+wait_for_port "$XERO_PORT" xero-local
+
+cat >"$dir/stack.env" <<ENV
+API_PORT=$API_PORT
+MOTO_PORT=$MOTO_PORT
+XERO_PORT=$XERO_PORT
+AWS_ENDPOINT_URL=http://127.0.0.1:$MOTO_PORT
+AWS_REGION=us-east-1
+AWS_ACCESS_KEY_ID=local
+AWS_SECRET_ACCESS_KEY=local
+TABLE_NAME=invoicing-$name
+QUEUE_NAME=reconcile-requests-$name
+DLQ_NAME=reconcile-requests-$name-dlq
+QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/reconcile-requests-$name
+SECRETS_PREFIX=invoicing-$name
+MAX_RECEIVE_COUNT=5
+XERO_BASE_URL=http://127.0.0.1:$XERO_PORT
+RUST_LOG=${RUST_LOG:-info}
+ENV
+set -a; . "$dir/stack.env"; set +a
+
+admin=${CARGO_TARGET_DIR:-target}/debug/invoicing-admin
+"$admin" init-local
+# The development account's API key is the one the events/ files carry, so that
+# `cargo lambda invoke --data-file events/...` works against this stack.
+events_api_key=$(python3 -c 'import json; print(json.load(open("events/create-invoice.json"))["headers"]["x-api-key"])')
+"$admin" create-account --name Development --api-key "$events_api_key" >"$dir/dev-account.env"
+(. "$dir/dev-account.env" && "$admin" set-receiving-account --client-id "$CLIENT_ID" \
+  --name "Development operating account" --account-number 000123456789 --routing-number 021000021)
+(. "$dir/dev-account.env" && XERO_CLIENT_SECRET=local-secret "$admin" connect-xero \
+  --client-id "$CLIENT_ID" --xero-client-id local-client \
+  --api-base-url "$XERO_BASE_URL" --token-url "$XERO_BASE_URL/connect/token")
+
+echo "==> API on http://127.0.0.1:$API_PORT"
+reload=(--ignore-changes)
+[ "${RELOAD:-0}" = 1 ] && reload=()
+launch api "$dir/api.log" cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
+  "${reload[@]}" --env-file "$dir/stack.env"
+wait_for_port "$API_PORT" "cargo lambda watch"
+
+if [ "${SQS_TRIGGER:-1}" = 1 ]; then
+  echo "==> SQS trigger: $QUEUE_NAME -> reconcile-worker"
+  launch sqs-trigger "$dir/sqs-trigger.log" python scripts/sqs_trigger.py --queue-url "$QUEUE_URL" \
+    --function reconcile-worker --invoke-url "http://127.0.0.1:$API_PORT"
+fi

@@ -1,0 +1,54 @@
+//! The `events/` files drive every function as `sam local invoke` would.
+
+use crate::helpers::{functions, Stack};
+use serde_json::{json, Value};
+
+pub async fn every_event_file_works_with_cargo_lambda_invoke(stack: &Stack) {
+    let answer = |function: &str| {
+        let response = stack.invoke_event(function, &format!("{function}.json"));
+        let body = response["body"].as_str().map(|b| serde_json::from_str::<Value>(b).unwrap_or(Value::Null));
+        (response["statusCode"].as_u64().unwrap(), body.unwrap_or(Value::Null))
+    };
+    let (status, invoice) = answer("create-invoice");
+    assert_eq!(status, 201);
+    assert_eq!(invoice["customerId"], "cust-example");
+    assert_eq!(invoice["sequenceAccountId"], stack.events_account.account.id);
+
+    let (status, page) = answer("list-invoices");
+    assert_eq!(status, 200);
+    assert!(page["items"].as_array().unwrap().iter().any(|i| i["id"] == invoice["id"]));
+
+    let (status, totals) = answer("calculate-invoice-totals");
+    assert_eq!(status, 200);
+    assert_eq!(totals["total"], json!({"grossTotal": "48000.24", "netTotal": "40000.20", "totalTax": "8000.04"}));
+
+    // The other events name an invoice that does not exist: each function answers 404 for it.
+    let (status, job) = answer("reconcile-with-integration");
+    assert_eq!((status, job["status"].as_str()), (202, Some("QUEUED")));
+    // The SQS event names a job that does not exist: the worker drops the message, failing nothing.
+    let worker = stack.invoke_event("reconcile-worker", "reconcile-worker.json");
+    assert_eq!(worker, json!({"batchItemFailures": []}));
+
+    let found_or_listed = [
+        "create-invoice",
+        "list-invoices",
+        "calculate-invoice-totals",
+        "reconcile-with-integration",
+        "reconcile-worker",
+    ];
+    for function in functions().iter().map(String::as_str).filter(|f| !found_or_listed.contains(f)) {
+        let (status, error) = answer(function);
+        // Slash routes answer Slash's error body, with the event's request id.
+        let error_type = error["error"]["type"].as_str().or(error["identifier"].as_str());
+        assert_eq!((status, error_type), (404, Some("NotFound")), "{function}");
+    }
+    // Slash's message carries the Lambda request id of the invocation that answered.
+    let (_, slash_error) = answer("get-invoice-aggregate");
+    assert_eq!(slash_error["identifier"], "NotFound");
+    let message = slash_error["message"].as_str().unwrap();
+    let request_id = message
+        .strip_prefix("no invoice with id 01a21186-0000-7000-8000-000000000000 [NotFound-")
+        .and_then(|rest| rest.strip_suffix(']'))
+        .unwrap_or_else(|| panic!("unexpected message {message}"));
+    assert_eq!(request_id.len(), 36, "a request id: {request_id}");
+}
