@@ -23,15 +23,7 @@ fn from_our_edge(headers: &reqwest::header::HeaderMap) -> bool {
 
 pub async fn extreme_values_are_refused_where_they_arrive(stack: &Stack) {
     let account = &stack.acme;
-    let (_, _, draft) = json_of(
-        stack
-            .as_account(account, Method::POST, "/invoices")
-            .json(&json!({"currency": "GBP", "customerId": "cust-extreme"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let draft = stack.create_invoice(account, json!({"currency": "GBP", "customerId": "cust-extreme"})).await;
     let id = draft["id"].as_str().unwrap();
     // The line: it nets 1.00, but its price has no minor-unit form.
     let line = json!({"title": "x", "quantity": "0.000000000000000000000000001",
@@ -215,15 +207,7 @@ pub async fn stored_extremes_never_make_a_route_panic(stack: &Stack) {
 pub async fn keys_and_credentials_are_checked_by_shape(stack: &Stack) {
     let account = &stack.acme;
     let oversize_cursor = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("a".repeat(1_500));
-    let (_, _, created) = json_of(
-        stack
-            .as_account(account, Method::POST, "/invoices")
-            .json(&json!({"currency": "GBP", "customerId": "cust-keys"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let created = stack.create_invoice(account, json!({"currency": "GBP", "customerId": "cust-keys"})).await;
     let id = created["id"].as_str().unwrap();
     for path in
         [format!("/invoices?after={oversize_cursor}"), format!("/invoices/{id}/line-items?after={oversize_cursor}")]

@@ -196,6 +196,24 @@ impl Stack {
             .basic_auth(&account.issued.client_id, Some(&account.issued.client_secret))
     }
 
+    /// A POST with an account's Basic credentials and a JSON body: its status, headers and JSON.
+    pub async fn post_json(
+        &self,
+        account: &NewAccount,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> (reqwest::StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
+        json_of(self.as_account(account, reqwest::Method::POST, path).json(body).send().await.expect("the request"))
+            .await
+    }
+
+    /// A new DRAFT invoice of an account: its Sequence JSON.
+    pub async fn create_invoice(&self, account: &NewAccount, body: serde_json::Value) -> serde_json::Value {
+        let (status, _, invoice) = self.post_json(account, "/invoices", &body).await;
+        assert_eq!(status, reqwest::StatusCode::CREATED, "{invoice}");
+        invoice
+    }
+
     /// How many invoices the account has in DynamoDB, counted directly in the table.
     pub async fn stored_invoice_count(&self, account: &NewAccount) -> i32 {
         use aws_sdk_dynamodb::types::AttributeValue;

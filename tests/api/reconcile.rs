@@ -5,15 +5,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 async fn finalized_invoice(stack: &Stack, account: &invoicing_domain::model::account::NewAccount) -> (String, String) {
-    let (_, _, created) = json_of(
-        stack
-            .as_account(account, Method::POST, "/invoices")
-            .json(&json!({"currency": "GBP", "customerId": "cust-xero"}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let created = stack.create_invoice(account, json!({"currency": "GBP", "customerId": "cust-xero"})).await;
     let id = created["id"].as_str().unwrap().to_string();
     let (status, _, finalized) =
         json_of(stack.as_account(account, Method::POST, &format!("/invoices/{id}/finalize")).send().await.unwrap())

@@ -1,7 +1,7 @@
 //! `POST /invoices-totals` over HTTP.
 
-use crate::helpers::{json_of, Stack};
-use reqwest::{Method, StatusCode};
+use crate::helpers::Stack;
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 pub async fn invoices_totals_over_http(stack: &Stack) {
@@ -10,9 +10,7 @@ pub async fn invoices_totals_over_http(stack: &Stack) {
     )
     .unwrap();
     let seed: Value = serde_json::from_str(body["body"].as_str().unwrap()).unwrap();
-    let (status, _, totals) =
-        json_of(stack.as_account(&stack.acme, Method::POST, "/invoices-totals").json(&seed).send().await.unwrap())
-            .await;
+    let (status, _, totals) = stack.post_json(&stack.acme, "/invoices-totals", &seed).await;
     assert_eq!(status, StatusCode::OK);
     let figures = json!({"grossTotal": "48000.24", "netTotal": "40000.20", "totalTax": "8000.04"});
     assert_eq!(
@@ -23,15 +21,13 @@ pub async fn invoices_totals_over_http(stack: &Stack) {
             "total": figures
         })
     );
-    let (status, _, error) = json_of(
-        stack
-            .as_account(&stack.acme, Method::POST, "/invoices-totals")
-            .json(&json!({"currency": "JPY", "lineItems": [{"quantity": "1", "rate": "1", "taxRate": "1.5"}]}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, error) = stack
+        .post_json(
+            &stack.acme,
+            "/invoices-totals",
+            &json!({"currency": "JPY", "lineItems": [{"quantity": "1", "rate": "1", "taxRate": "1.5"}]}),
+        )
+        .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         error["error"]["message"],

@@ -14,7 +14,7 @@
 use crate::{account_pk, build_error, n, s, sdk_error, transact::is_contention, DynamoStore, Item};
 use aws_sdk_dynamodb::{
     primitives::Blob,
-    types::{AttributeValue, KeysAndAttributes, Update},
+    types::{AttributeValue, Update},
 };
 use chrono::{DateTime, Utc};
 use flate2::{read::DeflateDecoder, write::DeflateEncoder, Compression};
@@ -138,32 +138,13 @@ impl DynamoStore {
 
     async fn read_chunks(&self, account_id: &str, key: &str, answer_id: &str, count: usize) -> Result<Vec<u8>> {
         let mut found: Vec<Option<Vec<u8>>> = vec![None; count];
-        let mut wanted: Vec<Item> = (0..count).map(|i| key_of(account_id, chunk_sk(answer_id, i))).collect();
-        for _ in 0..10 {
-            if wanted.is_empty() {
-                break;
+        let wanted: Vec<Item> = (0..count).map(|i| key_of(account_id, chunk_sk(answer_id, i))).collect();
+        for item in self.batch_get(wanted).await? {
+            let index = number(&item, "chunk").and_then(|i| usize::try_from(i).ok()).filter(|i| *i < count);
+            match (index, item.get("data")) {
+                (Some(index), Some(AttributeValue::B(data))) => found[index] = Some(data.as_ref().to_vec()),
+                _ => return Err(corrupt(key, "a chunk without data")),
             }
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut wanted)))
-                .consistent_read(true)
-                .build()
-                .map_err(build_error)?;
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| sdk_error("BatchGetItem", e))?;
-            for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                let index = number(&item, "chunk").and_then(|i| usize::try_from(i).ok()).filter(|i| *i < count);
-                match (index, item.get("data")) {
-                    (Some(index), Some(AttributeValue::B(data))) => found[index] = Some(data.as_ref().to_vec()),
-                    _ => return Err(corrupt(key, "a chunk without data")),
-                }
-            }
-            wanted =
-                output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
         }
         let mut body = Vec::new();
         for chunk in found {

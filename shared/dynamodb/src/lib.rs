@@ -106,6 +106,38 @@ where
     }
 }
 
+impl DynamoStore {
+    /// The items with these keys (consistent reads), in no particular order; missing ones are
+    /// left out. Keys DynamoDB leaves unprocessed under load are asked for again.
+    pub(crate) async fn batch_get(&self, mut keys: Vec<Item>) -> Result<Vec<Item>, Error> {
+        let mut found = Vec::with_capacity(keys.len());
+        for _ in 0..10 {
+            if keys.is_empty() {
+                return Ok(found);
+            }
+            let request = aws_sdk_dynamodb::types::KeysAndAttributes::builder()
+                .set_keys(Some(std::mem::take(&mut keys)))
+                .consistent_read(true)
+                .build()
+                .map_err(build_error)?;
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, request)
+                .send()
+                .await
+                .map_err(|e| sdk_error("BatchGetItem", e))?;
+            found.extend(output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default());
+            keys = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
+        }
+        if keys.is_empty() {
+            Ok(found)
+        } else {
+            Err(Error::internal("BatchGetItem left keys unprocessed"))
+        }
+    }
+}
+
 /// A query for one page of a list, and how far it may read.
 pub(crate) struct PageQuery {
     pub request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,

@@ -5,7 +5,7 @@ use crate::{
     transact::{OnConditionFailed, Write},
     DynamoStore, Item, PageQuery,
 };
-use aws_sdk_dynamodb::types::{Delete, KeysAndAttributes, Put, TransactWriteItem};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use invoicing_domain::{
     model::idempotency::Receipt,
     model::lines::{LineChange, LineItem, LineItemGroup},
@@ -110,26 +110,17 @@ impl LineItemStore for DynamoStore {
         if group_ids.is_empty() {
             return Ok(Vec::new());
         }
-        let mut keys = KeysAndAttributes::builder().consistent_read(true);
-        let mut seen = Vec::new();
-        for id in group_ids {
-            if !seen.contains(id) {
-                seen.push(*id);
-                keys = keys.keys(Item::from([
+        // At most two groups; BatchGetItem may leave keys unprocessed, which `batch_get` asks for again.
+        let mut keys: Vec<Item> = Vec::with_capacity(group_ids.len());
+        for (index, id) in group_ids.iter().enumerate() {
+            if !group_ids[..index].contains(id) {
+                keys.push(Item::from([
                     ("pk".into(), s(account_pk(account_id))),
                     ("sk".into(), s(group_sk(invoice_id, id))),
                 ]));
             }
         }
-        let output = self
-            .client
-            .batch_get_item()
-            .request_items(&self.table, keys.build().map_err(build_error)?)
-            .send()
-            .await
-            .map_err(|e| sdk_error("BatchGetItem", e))?;
-        let items = output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default();
-        items.into_iter().map(decode).collect()
+        self.batch_get(keys).await?.into_iter().map(decode).collect()
     }
 
     async fn commit_line_change(&self, account_id: &str, change: &LineChange, receipt: Option<&Receipt>) -> Result<()> {

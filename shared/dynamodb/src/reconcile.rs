@@ -13,7 +13,7 @@ use crate::{
     transact::{Committed, OnConditionFailed, Write},
     write_error, DynamoStore, Item, PageQuery, MAX_EVALUATED_PER_PAGE,
 };
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 use chrono::{DateTime, Utc};
 use invoicing_domain::{
     model::idempotency::Receipt,
@@ -336,33 +336,7 @@ impl InvoiceBatches for DynamoStore {
         for id in invoice_ids.iter().filter(|id| seen.insert(id.as_str())) {
             keys.push(Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(invoice_sk(id)))]));
         }
-        let mut found = Vec::with_capacity(keys.len());
-        // BatchGetItem may leave keys unprocessed under load: ask again for those.
-        for _ in 0..10 {
-            if keys.is_empty() {
-                break;
-            }
-            let request = KeysAndAttributes::builder()
-                .set_keys(Some(std::mem::take(&mut keys)))
-                .consistent_read(true)
-                .build()
-                .map_err(build_error)?;
-            let output = self
-                .client
-                .batch_get_item()
-                .request_items(&self.table, request)
-                .send()
-                .await
-                .map_err(|e| sdk_error("BatchGetItem", e))?;
-            for item in output.responses.and_then(|mut r| r.remove(&self.table)).unwrap_or_default() {
-                found.push(decode_versioned(item)?);
-            }
-            keys = output.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).map(|k| k.keys).unwrap_or_default();
-        }
-        if !keys.is_empty() {
-            return Err(Error::internal("BatchGetItem left keys unprocessed"));
-        }
-        Ok(found)
+        self.batch_get(keys).await?.into_iter().map(decode_versioned).collect()
     }
 
     async fn list_reconcilable_invoice_ids(
