@@ -179,6 +179,22 @@ fn fault_response(fault: Fault, request_body: &serde_json::Value) -> HttpRespons
     }
 }
 
+/// Sends the call to the server; a transaction that succeeds has its token remembered.
+async fn forward(
+    inner: SharedHttpConnector,
+    double: DynamoDouble,
+    request: HttpRequest,
+    token: Option<String>,
+) -> Result<HttpResponse, aws_smithy_runtime_api::client::result::ConnectorError> {
+    let response = inner.call(request).await?;
+    if response.status().is_success() {
+        if let Some(token) = token {
+            double.state.lock().unwrap().committed_tokens.insert(token);
+        }
+    }
+    Ok(response)
+}
+
 impl HttpConnector for DoubleConnector {
     fn call(&self, request: HttpRequest) -> HttpConnectorFuture {
         let operation = request
@@ -201,32 +217,14 @@ impl HttpConnector for DoubleConnector {
             }
             state.planned.get_mut(&operation).and_then(|faults| (!faults.is_empty()).then(|| faults.remove(0)))
         };
+        let (inner, double) = (self.inner.clone(), self.double.clone());
         match fault {
-            Some(Fault::LoseAnswer) => {
-                let (inner, double) = (self.inner.clone(), self.double.clone());
-                HttpConnectorFuture::new(async move {
-                    let response = inner.call(request).await?;
-                    if response.status().is_success() {
-                        if let Some(token) = token {
-                            double.state.lock().unwrap().committed_tokens.insert(token);
-                        }
-                    }
-                    Ok(fault_response(Fault::LoseAnswer, &body))
-                })
-            }
+            Some(Fault::LoseAnswer) => HttpConnectorFuture::new(async move {
+                forward(inner, double, request, token).await?;
+                Ok(fault_response(Fault::LoseAnswer, &body))
+            }),
             Some(fault) => HttpConnectorFuture::ready(Ok(fault_response(fault, &body))),
-            None => {
-                let (inner, double) = (self.inner.clone(), self.double.clone());
-                HttpConnectorFuture::new(async move {
-                    let response = inner.call(request).await?;
-                    if response.status().is_success() {
-                        if let Some(token) = token {
-                            double.state.lock().unwrap().committed_tokens.insert(token);
-                        }
-                    }
-                    Ok(response)
-                })
-            }
+            None => HttpConnectorFuture::new(forward(inner, double, request, token)),
         }
     }
 }

@@ -48,10 +48,21 @@ fn shorten(text: &str) -> String {
     }
 }
 
+/// Why a text is not an exact decimal.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecimalError {
+    /// Not the syntax of a decimal number (the text, shortened).
+    #[error("`{0}` is not a decimal number")]
+    NotADecimal(String),
+    /// A decimal `rust_decimal` cannot hold without losing a digit (the text, shortened).
+    #[error("`{0}` cannot be represented exactly (at most 28 significant digits and 28 decimal places)")]
+    OutOfRange(String),
+}
+
 /// Parses `-?digits(.digits)?(e[+-]?digits)?` exactly; anything `rust_decimal` cannot hold without
 /// losing a digit is refused.
-pub fn parse_decimal(text: &str) -> Result<Decimal, String> {
-    let invalid = || format!("`{}` is not a decimal number", shorten(text));
+pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
+    let invalid = || DecimalError::NotADecimal(shorten(text));
     let (mantissa, exponent) = match text.find(['e', 'E']) {
         Some(at) => (&text[..at], Some(&text[at + 1..])),
         None => (text, None),
@@ -65,12 +76,7 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, String> {
     if !digits(whole) || fraction.is_some_and(|f| !digits(f)) {
         return Err(invalid());
     }
-    let out_of_range = || {
-        format!(
-            "`{}` cannot be represented exactly (at most 28 significant digits and 28 decimal places)",
-            shorten(text)
-        )
-    };
+    let out_of_range = || DecimalError::OutOfRange(shorten(text));
     match exponent {
         None => Decimal::from_str_exact(text).map_err(|_| out_of_range()),
         Some(exponent) => {
@@ -273,7 +279,7 @@ pub fn calculate(request: &TotalsRequest) -> Result<TotalsResponse, Error> {
 }
 
 impl FromStr for ExactDecimal {
-    type Err = String;
+    type Err = DecimalError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         parse_decimal(s).map(ExactDecimal)
     }
@@ -365,10 +371,11 @@ mod tests {
         assert_eq!(parse_decimal("1e3").unwrap(), Decimal::from(1000));
         assert_eq!(parse_decimal("25E-2").unwrap().to_string(), "0.25");
         for bad in ["", "abc", "1.", ".5", "+1", "1_000", "1,5", "0x10", "1e", "--1", " 1"] {
-            assert!(parse_decimal(bad).unwrap_err().contains("is not a decimal number"), "{bad}");
+            assert_eq!(parse_decimal(bad).unwrap_err(), DecimalError::NotADecimal(bad.to_string()), "{bad}");
         }
         for huge in ["1e400", "123456789012345678901234567890", "0.00000000000000000000000000001"] {
-            assert!(parse_decimal(huge).unwrap_err().contains("cannot be represented exactly"), "{huge}");
+            assert!(matches!(parse_decimal(huge).unwrap_err(), DecimalError::OutOfRange(_)), "{huge}");
+            assert!(parse_decimal(huge).unwrap_err().to_string().contains("cannot be represented exactly"), "{huge}");
         }
     }
 
