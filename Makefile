@@ -7,12 +7,18 @@ VENV := .venv
 TOOLS := $(VENV)/.tools-$(shell cksum requirements-dev.txt | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run test tools lint deny routes unit e2e contract template package coldstart clean
+.PHONY: run run-sam test tools lint deny routes unit e2e contract template sam sam-invoke sam-start-api sam-build \
+	package coldstart clean
 
 run: $(TOOLS)
 	scripts/run-local.sh
 
-test: $(TOOLS) lint deny routes unit e2e contract template
+# The API under SAM's own emulator instead of `cargo lambda watch` (port SAM_PORT, 3000).
+run-sam: $(TOOLS)
+	cargo build --quiet --workspace --bins
+	$(VENV)/bin/python scripts/sam_local.py start-api $${SAM_PORT:-3000}
+
+test: $(TOOLS) lint deny routes unit e2e contract template sam
 
 tools: $(TOOLS)
 
@@ -58,6 +64,24 @@ contract: $(TOOLS)
 template: $(TOOLS)
 	cfn-lint template.yaml
 	SAM_CLI_TELEMETRY=0 sam validate --lint --template template.yaml --region us-east-1
+
+# SAM's own Lambda emulator (tests/sam, scripts/sam_local.py): Docker is installed and started if
+# need be (apt-get, dockerd; stopped again afterwards), the Lambda base image built here if missing,
+# then every function runs its events/ file under `sam local invoke` (sam-invoke) and every route
+# answers through `sam local start-api` (sam-start-api). Where Docker cannot be made available, the
+# run prints why and skips these tests (pytest -rs shows the reason).
+SAM_TESTS = $(VENV)/bin/python -m pytest -q -rs -p no:cacheprovider
+sam: $(TOOLS)
+	cargo build --quiet --workspace --bins
+	$(SAM_TESTS) tests/sam
+
+sam-invoke: $(TOOLS)
+	cargo build --quiet --workspace --bins
+	$(SAM_TESTS) tests/sam/test_sam_invoke.py
+
+sam-start-api: $(TOOLS)
+	cargo build --quiet --workspace --bins
+	$(SAM_TESTS) tests/sam/test_sam_start_api.py
 
 # Release builds of every function under functions/ (and nothing else) for Lambda (arm64), as SAM's
 # rust-cargolambda build does; a function's package, binary and folder share its name.

@@ -13,7 +13,10 @@
 # Settings (environment): API_PORT, MOTO_PORT, XERO_PORT (a free loopback port each when unset),
 # STACK_NAME (suffix of the table, queue and secret names; default `local`), SQS_TRIGGER (1, or 0
 # to leave the queue unconsumed), RELOAD (1 rebuilds functions when their code changes, as
-# `make run` wants; default 0), RUST_LOG (default info).
+# `make run` wants; default 0), RUST_LOG (default info), API (1, or 0 when SAM serves the functions
+# instead of `cargo lambda watch`), ALSO_LISTEN_ON (an address of a Docker network the caller made:
+# moto and xero-local listen there too, and the account's Xero connection points there, so that
+# functions in SAM's containers reach them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -85,9 +88,11 @@ echo "==> building the functions and the admin tool"
 cargo build --quiet --workspace --bins
 
 echo "==> moto_server (DynamoDB, SQS, Secrets Manager) on 127.0.0.1:$MOTO_PORT"
-launch moto "$dir/moto.log" python scripts/serialized_moto.py -H 127.0.0.1 -p "$MOTO_PORT"
-echo "==> xero-local (Xero emulator) on 127.0.0.1:$XERO_PORT"
-launch xero-local "$dir/xero.log" env XERO_HOST=127.0.0.1 XERO_PORT="$XERO_PORT" xero-local
+hosts=(-H 127.0.0.1)
+[ -n "${ALSO_LISTEN_ON:-}" ] && hosts+=(-H "$ALSO_LISTEN_ON")
+launch moto "$dir/moto.log" python scripts/serialized_moto.py "${hosts[@]}" -p "$MOTO_PORT"
+echo "==> xero-local (Xero emulator) on 127.0.0.1:$XERO_PORT ${ALSO_LISTEN_ON:+and $ALSO_LISTEN_ON:$XERO_PORT}"
+launch xero-local "$dir/xero.log" python scripts/xero_emulator.py "${hosts[@]}" -p "$XERO_PORT"
 wait_for_port "$MOTO_PORT" moto_server
 wait_for_port "$XERO_PORT" xero-local
 
@@ -112,16 +117,22 @@ set -a; . "$dir/stack.env"; set +a
 
 admin=${CARGO_TARGET_DIR:-target}/debug/invoicing-admin
 "$admin" init-local
-# The development account's API key is the one the events/ files carry, so that
-# `cargo lambda invoke --data-file events/...` works against this stack.
+# The development account has the API key and account id the events/ files carry, and the invoice,
+# line and job they name, so that `cargo lambda invoke --data-file events/...` and
+# `sam local invoke -e events/...` reach real data on this stack.
 events_api_key=$(python3 -c 'import json; print(json.load(open("events/create-invoice.json"))["headers"]["x-api-key"])')
-"$admin" create-account --name Development --api-key "$events_api_key" >"$dir/dev-account.env"
+events_account_id=$(python3 -c 'import json; print(json.loads(json.load(open("events/reconcile-worker.json"))["Records"][0]["body"])["accountId"])')
+"$admin" create-account --name Development --api-key "$events_api_key" --account-id "$events_account_id" \
+  >"$dir/dev-account.env"
+(. "$dir/dev-account.env" && "$admin" seed-examples --client-id "$CLIENT_ID")
 (. "$dir/dev-account.env" && "$admin" set-receiving-account --client-id "$CLIENT_ID" \
   --name "Development operating account" --account-number 000123456789 --routing-number 021000021)
+xero_url="http://${ALSO_LISTEN_ON:-127.0.0.1}:$XERO_PORT"
 (. "$dir/dev-account.env" && XERO_CLIENT_SECRET=local-secret "$admin" connect-xero \
   --client-id "$CLIENT_ID" --xero-client-id local-client \
-  --api-base-url "$XERO_BASE_URL" --token-url "$XERO_BASE_URL/connect/token")
+  --api-base-url "$xero_url" --token-url "$xero_url/connect/token")
 
+[ "${API:-1}" = 1 ] || exit 0
 echo "==> API on http://127.0.0.1:$API_PORT"
 reload=(--ignore-changes)
 [ "${RELOAD:-0}" = 1 ] && reload=()

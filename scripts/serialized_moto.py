@@ -6,7 +6,7 @@ meantime. DynamoDB never does that. Serializing DynamoDB requests (connections a
 threads, and other services, such as SQS long polls, are not held up) makes the local server keep
 DynamoDB's guarantees, which the concurrency tests depend on.
 
-Usage: python serialized_moto.py -H 127.0.0.1 -p 5050
+Usage: python serialized_moto.py -H 127.0.0.1 [-H 172.30.0.1 ...] -p 5050 (every host, one state)
 """
 
 import argparse
@@ -21,7 +21,7 @@ from moto.moto_server.werkzeug_app import (
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import run_simple
+from listen import serve_on_hosts
 
 
 class _NoTableCopies:
@@ -106,11 +106,11 @@ class Serialized:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-H", "--host", default="127.0.0.1")
+    parser.add_argument("-H", "--host", action="append", help="address to listen on (repeatable; default 127.0.0.1)")
     parser.add_argument("-p", "--port", type=int, required=True)
     args = parser.parse_args()
     app = DomainDispatcherApplication(create_backend_app)
-    run_simple(args.host, args.port, Serialized(app), threaded=True, request_handler=MotoRequestHandler)
+    serve_on_hosts(args.host or ["127.0.0.1"], args.port, Serialized(app), request_handler=MotoRequestHandler)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,15 @@ use invoicing_domain::{
         account::{NewAccount, ReceivingAccount},
         config::{required_env, ConfigError},
         integration::XeroSettings,
+        invoice::{CreateInvoice, Invoice},
+        lines::LineItemInput,
+        reconcile::{Counts, IntegrationService, JobStatus, Property, ReconcileJob},
     },
-    ports::{AccountStore, CredentialStore, IntegrationSecrets, IntegrationSettings},
+    ports::{
+        AccountStore, CredentialStore, IntegrationSecrets, IntegrationSettings, InvoiceStore, LineItemStore,
+        ReconcileJobs, Unrecorded,
+    },
+    service::lines,
 };
 use invoicing_dynamodb::{
     schema::{self, SchemaError},
@@ -37,6 +44,8 @@ enum AdminError {
         #[source]
         source: aws_sdk_sqs::Error,
     },
+    #[error("an example does not parse")]
+    Example(#[source] serde_json::Error),
     #[error("reading the Xero client secret from standard input")]
     Stdin(#[source] std::io::Error),
 }
@@ -57,6 +66,9 @@ enum Command {
         /// Use this API key (`<keyId>.<secret>`) instead of a random one. For local fixtures only.
         #[arg(long)]
         api_key: Option<String>,
+        /// Use this account id (a UUID) instead of a new one. For local fixtures only.
+        #[arg(long)]
+        account_id: Option<String>,
     },
     /// Set the bank account an account's invoices are paid into (Slash's `invoiceAccount`). The
     /// account is named by one of its credential ids (CLIENT_ID, or the key id of its API key).
@@ -90,6 +102,12 @@ enum Command {
     /// Create the table (TABLE_NAME) and the reconcile queues (QUEUE_NAME, DLQ_NAME) on a local
     /// stack. On AWS, template.yaml creates them.
     InitLocal,
+    /// Give an account (named by one of its credential ids) the invoice, line and reconcile job
+    /// that the events/ files name, so that each event reaches real data. Existing ones are kept.
+    SeedExamples {
+        #[arg(long)]
+        client_id: String,
+    },
 }
 
 #[tokio::main]
@@ -112,7 +130,7 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> Result<(), AdminError> {
     let store = DynamoStore::from_env().await?;
     match cli.command {
-        Command::CreateAccount { name, api_key } => {
+        Command::CreateAccount { name, api_key, account_id } => {
             let name = name.trim();
             if name.is_empty() {
                 return Err(AdminError::Usage("--name must not be empty".into()));
@@ -120,6 +138,9 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
             let mut new = NewAccount::generate(name, Utc::now().trunc_subsecs(3));
             if let Some(api_key) = api_key {
                 new = new.with_api_key(&api_key).map_err(AdminError::Usage)?;
+            }
+            if let Some(account_id) = account_id {
+                new = new.with_account_id(&account_id).map_err(AdminError::Usage)?;
             }
             store.create_account(&new).await?;
             eprintln!("# account {} ({}) created; the secrets below are shown only once", new.account.id, name);
@@ -163,6 +184,10 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
             eprintln!("# account {account_id} connected to Xero");
             Ok(())
         }
+        Command::SeedExamples { client_id } => {
+            let account_id = account_of(&store, &client_id).await?;
+            seed_examples(&store, &account_id).await
+        }
         Command::InitLocal => {
             schema::create_table(store.client(), store.table()).await.map_err(Box::new)?;
             let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
@@ -196,6 +221,57 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
             Ok(())
         }
     }
+}
+
+/// The ids the events/ files name.
+mod examples {
+    pub const INVOICE_ID: &str = "01a21186-0000-7000-8000-000000000000";
+    pub const LINE_ITEM_ID: &str = "01a21186-0000-7000-8000-0000000000a1";
+    pub const JOB_ID: &str = "01a21186-0000-7000-8000-00000000a0b0";
+}
+
+/// The draft invoice (with one line) and the queued Xero reconcile job of the events/ files.
+async fn seed_examples(store: &DynamoStore, account_id: &str) -> Result<(), AdminError> {
+    let now = Utc::now().trunc_subsecs(3);
+    if store.get_invoice(account_id, examples::INVOICE_ID).await?.is_none() {
+        let request: CreateInvoice = serde_json::from_value(serde_json::json!({
+            "currency": "GBP",
+            "customerId": "cust-example",
+            "customerLegalCompanyName": "Example Ltd",
+            "customerEmails": ["billing@example.test"],
+            "dueDate": "2026-12-31",
+        }))
+        .map_err(AdminError::Example)?;
+        let invoice = Invoice::new_draft(examples::INVOICE_ID.into(), account_id, request, now);
+        store.insert_invoice(&invoice, None).await?;
+    }
+    if store.get_line_item(account_id, examples::INVOICE_ID, examples::LINE_ITEM_ID).await?.is_none() {
+        let input: LineItemInput = serde_json::from_value(serde_json::json!({
+            "title": "Design", "quantity": "2", "rate": "100.00", "taxRate": "0.2",
+        }))
+        .map_err(AdminError::Example)?;
+        let (id, invoice) = (examples::LINE_ITEM_ID.to_string(), examples::INVOICE_ID);
+        lines::add_line_item(store, account_id, invoice, id, input, now, &Unrecorded).await?;
+    }
+    if store.get_job(account_id, examples::JOB_ID).await?.is_none() {
+        let job = ReconcileJob {
+            id: examples::JOB_ID.into(),
+            status: JobStatus::Queued,
+            integration_service: IntegrationService::Xero,
+            properties_to_compare: vec![Property::InvoiceNumber, Property::Status],
+            counts: Counts { total: 1, ..Counts::default() },
+            created_at: now,
+            completed_at: None,
+        };
+        store.create_job(account_id, &job, false, None).await?;
+    }
+    eprintln!(
+        "# account {account_id}: invoice {}, line {}, reconcile job {}",
+        examples::INVOICE_ID,
+        examples::LINE_ITEM_ID,
+        examples::JOB_ID
+    );
+    Ok(())
 }
 
 /// The account a credential id (CLIENT_ID, or an API key's id) belongs to.

@@ -165,6 +165,19 @@ impl NewAccount {
         self.issued.api_key = api_key.to_string();
         Ok(self)
     }
+
+    /// Gives the account a chosen id (a UUID), for local fixtures that must be known in advance
+    /// (the reconcile-worker's event names its account). Never use it for a real account.
+    pub fn with_account_id(mut self, account_id: &str) -> Result<NewAccount, String> {
+        if !super::ids::is_uuid(account_id) {
+            return Err("an account id is a UUID".into());
+        }
+        self.account.id = account_id.to_string();
+        for credential in &mut self.credentials {
+            credential.account_id = account_id.to_string();
+        }
+        Ok(self)
+    }
 }
 
 /// Splits an API key into its credential id and secret.
@@ -223,6 +236,16 @@ mod tests {
         assert_eq!(new.issued.api_key, "ak_fixed.0123456789abcdef");
         assert!(NewAccount::generate("L", Utc::now()).with_api_key("ak_fixed.short").is_err());
         assert!(NewAccount::generate("L", Utc::now()).with_api_key("no-separator-0123456789").is_err());
+    }
+
+    #[test]
+    fn a_chosen_account_id_is_the_account_and_every_credential_s() {
+        let id = "01a21186-0000-7000-8000-00000000acc7";
+        let new = NewAccount::generate("Local", Utc::now()).with_account_id(id).unwrap();
+        assert_eq!(new.account.id, id);
+        assert_eq!(new.credentials.len(), 2);
+        assert!(new.credentials.iter().all(|c| c.account_id == id));
+        assert!(NewAccount::generate("L", Utc::now()).with_account_id("acc7").is_err());
     }
 
     #[test]

@@ -1,0 +1,158 @@
+"""The events/ files in the order of one invoice's life, each with the answer it must get. The
+development account is seeded (invoicing-admin seed-examples) with the draft invoice, line and
+reconcile job the events name; the steps then create, edit, finalize, send, pay, unpay, reconcile
+with Xero and void. Both SAM tests walk it: `sam local invoke` per event, and HTTP requests built
+from the events against `sam local start-api`."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[2]
+INVOICE = "01a21186-0000-7000-8000-000000000000"
+LINE = "01a21186-0000-7000-8000-0000000000a1"
+JOB = "01a21186-0000-7000-8000-00000000a0b0"
+ACCOUNT = "01a21186-0000-7000-8000-00000000acc7"
+
+
+@dataclass
+class Answer:
+    status: int
+    headers: dict
+    body: object  # parsed JSON, or None when empty
+
+
+@dataclass
+class Step:
+    function: str
+    status: int
+    check: Callable[[Answer], None]
+
+    @property
+    def event(self):
+        return ROOT / "events" / f"{self.function}.json"
+
+
+def _created_invoice(answer):
+    body = answer.body
+    assert body["status"] == "DRAFT" and body["customerId"] == "cust-example"
+    assert body["sequenceAccountId"] == ACCOUNT
+    assert answer.headers["location"] == f"/invoices/{body['id']}"
+
+
+def _totals(answer):
+    assert answer.body["total"] == {"grossTotal": "48000.24", "netTotal": "40000.20", "totalTax": "8000.04"}
+    assert [t["id"] for t in answer.body["lineItemTotals"]] == ["af60cab3-812d-4250-a051-0fb7133a00c7"]
+
+
+def _invoice_list(answer):
+    ids = [invoice["id"] for invoice in answer.body["items"]]
+    assert INVOICE in ids and len(ids) == 2, ids  # the seeded invoice and the one just created
+
+
+def _seeded_draft(answer):
+    body = answer.body
+    assert (body["id"], body["status"], body["grossTotal"]) == (INVOICE, "DRAFT", "240.00")
+
+
+def _seeded_lines(answer):
+    assert [(line["id"], line["grossTotal"]) for line in answer.body["items"]] == [(LINE, "240.00")]
+    assert answer.body["pagination"] == {"after": None}
+
+
+def _group(answer):
+    body = answer.body
+    assert (body["invoiceId"], body["title"], body["grossTotal"]) == (INVOICE, "Cars", "0.00")
+
+
+def _added_line(answer):
+    body = answer.body
+    assert (body["invoiceId"], body["netTotal"], body["totalTax"], body["grossTotal"]) == (
+        INVOICE, "1500.00", "300.00", "1800.00")
+    assert answer.headers["location"] == f"/invoices/{INVOICE}/line-items/{body['id']}"
+
+
+def _updated_line(answer):
+    body = answer.body
+    assert (body["id"], body["title"], body["grossTotal"]) == (LINE, "Consulting", "1800.00")
+
+
+def _removed(answer):
+    assert answer.body is None
+
+
+def _invoice_in(status, number="INV-000001"):
+    def check(answer):
+        body = answer.body
+        assert (body["id"], body["status"], body["invoiceNumber"], body["grossTotal"]) == (
+            INVOICE, status, number, "1800.00")
+    return check
+
+
+def _aggregate(status, collected, transactions):
+    def check(answer):
+        invoice = answer.body["invoice"]
+        assert (invoice["id"], invoice["status"], invoice["collectedAmountCents"]) == (INVOICE, status, collected)
+        assert len(invoice["invoiceTransactions"]) == transactions
+        assert answer.body["invoiceDetails"]["lineItemsAndTotals"]["totalAmountCents"] == 180000
+    return check
+
+
+def _job_accepted(answer):
+    assert answer.body["status"] == "QUEUED" and answer.body["id"] != JOB
+    assert answer.headers["location"] == f"/invoices/reconcile-with-integration/{answer.body['id']}"
+
+
+def _worker(answer):
+    # Every message of the batch handled: nothing to be delivered again.
+    assert answer.body == {"batchItemFailures": []}
+
+
+def _job_completed(answer):
+    body = answer.body
+    assert (body["id"], body["status"]) == (JOB, "COMPLETED")
+    assert body["counts"] == {"total": 1, "matched": 0, "mismatched": 0, "notInIntegration": 1,
+                              "notFound": 0, "skipped": 0, "failed": 0}
+
+
+def _job_results(answer):
+    # xero-local has no invoice INV-000001.
+    assert [(r["invoiceId"], r["outcome"]) for r in answer.body["items"]] == [(INVOICE, "NOT_IN_INTEGRATION")]
+
+
+STORY = [
+    Step("create-invoice", 201, _created_invoice),
+    Step("calculate-invoice-totals", 200, _totals),
+    Step("list-invoices", 200, _invoice_list),
+    Step("get-invoice", 200, _seeded_draft),
+    Step("list-line-items", 200, _seeded_lines),
+    Step("create-line-item-group", 201, _group),
+    Step("add-line-item", 201, _added_line),
+    Step("update-line-item", 200, _updated_line),
+    Step("remove-line-item", 204, _removed),
+    Step("finalize-invoice", 200, _invoice_in("FINAL")),
+    Step("send-invoice", 200, _invoice_in("SENT")),
+    Step("reconcile-invoice-payments", 200, _aggregate("paid", 180000, 1)),
+    Step("get-invoice-aggregate", 200, _aggregate("paid", 180000, 1)),
+    Step("unreconcile-invoice-payments", 200, _aggregate("unpaid", 0, 0)),
+    Step("reconcile-with-integration", 202, _job_accepted),
+    Step("reconcile-worker", None, _worker),
+    Step("get-reconcile-job", 200, _job_completed),
+    Step("list-reconcile-results", 200, _job_results),
+    Step("void-invoice", 200, _invoice_in("VOIDED")),
+]
+
+
+def lambda_answer(step, answer):
+    """An API Gateway (payload 2.0) answer as SAM's invoke prints it; the worker's as is."""
+    if step.status is None:
+        return Answer(status=None, headers={}, body=answer)
+    body = answer.get("body") or ""
+    return Answer(status=answer["statusCode"], headers=answer.get("headers") or {},
+                  body=json.loads(body) if body else None)
+
+
+def check(step, answer):
+    assert answer.status == step.status, f"{step.function}: {answer.status} {answer.body}"
+    step.check(answer)
