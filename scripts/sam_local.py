@@ -25,6 +25,7 @@ import json
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -369,12 +370,12 @@ def serve(port):
         # Warm containers: each function starts once and then answers like a warm Lambda.
         api = subprocess.Popen(start_api_command(template, image, network, port, "--warm-containers", "LAZY"),
                                env=sam_environment(), cwd=ROOT)
-        try:
-            return api.wait()
-        except KeyboardInterrupt:
-            api.send_signal(2)
-            api.wait(timeout=60)
-            return 130
+        # Ctrl-C or a TERM: SAM stops on TERM and removes its warm containers (it may be ignoring
+        # SIGINT when started from a script in the background).
+        stop = lambda *_: api.terminate()  # noqa: E731
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        return api.wait()
     finally:
         stop_stack(directory)
         remove_network(network)

@@ -41,7 +41,7 @@ def api(stack):
                 time.sleep(0.5)
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.send_signal(2)  # as Ctrl-C: SAM removes its containers
+        server.terminate()  # SAM stops on TERM and removes its containers
         try:
             server.wait(timeout=30)
         except subprocess.TimeoutExpired:
