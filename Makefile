@@ -83,6 +83,12 @@ sam-start-api: $(TOOLS)
 	cargo build --quiet --workspace --bins
 	$(SAM_TESTS) tests/sam/test_sam_start_api.py
 
+# `sam build` of template.yaml, as a deployer runs it: `cargo lambda build --release --arm64` per
+# function (BuildMethod rust-cargolambda) into .aws-sam/build; then `sam deploy --guided` (README).
+sam-build: $(TOOLS)
+	SAM_CLI_TELEMETRY=0 sam build --template template.yaml
+	@for b in .aws-sam/build/*Function/bootstrap; do printf '%-40s %10d bytes\n' "$$b" "$$(stat -c %s "$$b")"; done
+
 # Release builds of every function under functions/ (and nothing else) for Lambda (arm64), as SAM's
 # rust-cargolambda build does; a function's package, binary and folder share its name.
 package: $(TOOLS)
