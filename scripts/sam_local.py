@@ -63,7 +63,8 @@ def _apt_install(packages, log):
     if os.geteuid() != 0:
         raise Unavailable(f"installing {' '.join(packages)} needs root (apt-get), and this is uid {os.geteuid()}")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    install = ["apt-get", "install", "-y", "-q", "--no-install-recommends", *packages]
+    # With recommends (cgroupfs-mount, tini for docker-init, iptables backends): the set tried here.
+    install = ["apt-get", "install", "-y", "-q", *packages]
     with open(log, "ab") as out:
         if subprocess.run(install, stdout=out, stderr=out, env=env).returncode == 0:
             return
