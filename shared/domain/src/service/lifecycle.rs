@@ -1,8 +1,8 @@
 //! The invoice lifecycle on stored invoices: transitions and gapless numbering, optimistically.
 
-use super::concurrency::retry_on_contention;
+use super::{concurrency::retry_on_contention, load_invoice};
 use crate::{
-    model::invoice::{self, Invoice},
+    model::invoice::Invoice,
     ports::{InvoiceNumbering, InvoiceStore, Respond},
     Error, Result,
 };
@@ -23,7 +23,7 @@ where
     R::Answer: Send,
 {
     retry_on_contention(|| async {
-        let current = store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))?;
+        let current = load_invoice(store, account_id, invoice_id).await?;
         let mut updated = current.value;
         apply(&mut updated)?;
         let answer = respond.answer(&updated)?;
@@ -48,7 +48,7 @@ where
     R::Answer: Send,
 {
     retry_on_contention(|| async {
-        let current = store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))?;
+        let current = load_invoice(store, account_id, invoice_id).await?;
         let number =
             store.last_invoice_number(account_id).await?.checked_add(1).ok_or_else(|| {
                 Error::internal(format!("account {account_id}: the invoice number counter is exhausted"))

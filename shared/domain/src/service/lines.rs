@@ -1,24 +1,16 @@
 //! Line items and groups of a DRAFT invoice: each change is read, computed by the model and
 //! written with the invoice's new totals in one optimistic write, retried on contention.
 
-use super::concurrency::retry_on_contention;
+use super::{concurrency::retry_on_contention, load_invoice};
 use crate::{
-    model::{
-        invoice::{self, Invoice},
-        lines::{
-            add_group, add_line, line_not_found, remove_line, replace_line, LineItem, LineItemGroup,
-            LineItemGroupInput, LineItemInput, TouchedGroups,
-        },
-        Versioned,
+    model::lines::{
+        add_group, add_line, line_not_found, remove_line, replace_line, LineItem, LineItemGroup, LineItemGroupInput,
+        LineItemInput, TouchedGroups,
     },
     ports::{InvoiceStore, LineItemStore, Respond},
     Error, Result,
 };
 use chrono::{DateTime, Utc};
-
-async fn load_invoice<S: InvoiceStore>(store: &S, account_id: &str, invoice_id: &str) -> Result<Versioned<Invoice>> {
-    store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))
-}
 
 async fn load_line<S: LineItemStore>(
     store: &S,

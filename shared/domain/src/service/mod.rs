@@ -5,3 +5,17 @@ pub mod concurrency;
 pub mod lifecycle;
 pub mod lines;
 pub mod payments;
+
+use crate::{
+    model::{
+        invoice::{self, Invoice},
+        Versioned,
+    },
+    ports::InvoiceStore,
+    Result,
+};
+
+/// A stored invoice of the account and its version, or the 404 that names it.
+async fn load_invoice<S: InvoiceStore>(store: &S, account_id: &str, invoice_id: &str) -> Result<Versioned<Invoice>> {
+    store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))
+}

@@ -1,10 +1,10 @@
 //! Payments recorded against a stored invoice (Slash's reconcile and unreconcile), and what their
 //! answer shows.
 
-use super::concurrency::retry_on_contention;
+use super::{concurrency::retry_on_contention, load_invoice};
 use crate::{
     model::{
-        invoice::{self, Invoice},
+        invoice::Invoice,
         lines::LineItem,
         payments::{self, PaymentRequest, TransactionInput},
         Versioned,
@@ -61,7 +61,7 @@ where
 {
     let requests = payments::validate(transactions)?;
     retry_on_contention(|| async {
-        let current = store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))?;
+        let current = load_invoice(store, account_id, invoice_id).await?;
         let mut updated = current.value;
         change(&mut updated, &requests, now)?;
         let committed = Versioned { value: updated, version: current.version.saturating_add(1) };
