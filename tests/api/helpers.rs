@@ -295,17 +295,7 @@ impl Stack {
 impl Stack {
     /// A bearer token from xero-local (it accepts any credentials).
     pub async fn xero_token(&self) -> String {
-        let token: serde_json::Value = self
-            .http
-            .post(format!("{}/connect/token", self.xero_url))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        token["access_token"].as_str().unwrap().to_string()
+        invoicing_test_support::xero_local_token(&self.http, &self.xero_url).await
     }
 
     /// Creates invoices in an account's Xero organisation in xero-local: (number, status) pairs;

@@ -186,6 +186,20 @@ pub struct XeroLocal {
     _process: ProcessGuard,
 }
 
+/// A bearer token from the xero-local at `base_url` (it accepts any client credentials).
+pub async fn xero_local_token(http: &reqwest::Client, base_url: &str) -> String {
+    let token: serde_json::Value = http
+        .post(format!("{base_url}/connect/token"))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    token["access_token"].as_str().unwrap().to_owned()
+}
+
 impl XeroLocal {
     /// Starts it (it accepts any client credentials).
     pub fn start() -> XeroLocal {

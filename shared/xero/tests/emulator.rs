@@ -31,16 +31,7 @@ impl Emulator {
     /// as Xero stored them.
     async fn create_invoices(&self, tenant_id: Option<&str>, invoices: &[(String, &str)]) -> Vec<XeroInvoice> {
         let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{}/connect/token", self.xero.base_url))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = token["access_token"].as_str().unwrap().to_owned();
+        let token = invoicing_test_support::xero_local_token(&http, &self.xero.base_url).await;
         let mut created = Vec::new();
         for chunk in invoices.chunks(50) {
             let body: Vec<Value> = chunk
