@@ -28,15 +28,7 @@ pub async fn extreme_values_are_refused_where_they_arrive(stack: &Stack) {
     // The line: it nets 1.00, but its price has no minor-unit form.
     let line = json!({"title": "x", "quantity": "0.000000000000000000000000001",
                       "rate": "1000000000000000000000000000", "taxRate": "0"});
-    let (status, _, error) = json_of(
-        stack
-            .as_account(account, Method::POST, &format!("/invoices/{id}/line-items"))
-            .json(&line)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, error) = stack.post_json(account, &format!("/invoices/{id}/line-items"), &line).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
         error,
@@ -58,10 +50,7 @@ pub async fn extreme_values_are_refused_where_they_arrive(stack: &Stack) {
     stack.as_account(account, Method::POST, &format!("/invoices/{id}/finalize")).send().await.unwrap();
     let huge = json!([{"transactionType": "external",
         "transaction": {"paymentMethod": "x", "paidAt": "2026-11-25T10:00:00Z", "amountCents": i64::MAX}}]);
-    let (status, _, error) = json_of(
-        stack.as_account(account, Method::POST, &format!("/invoice/{id}/reconcile")).json(&huge).send().await.unwrap(),
-    )
-    .await;
+    let (status, _, error) = stack.post_json(account, &format!("/invoice/{id}/reconcile"), &huge).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error["message"]
         .as_str()
@@ -71,15 +60,7 @@ pub async fn extreme_values_are_refused_where_they_arrive(stack: &Stack) {
     let deep = (0..40).fold(json!(true), |inner, _| json!({"a": inner}));
     let nested = json!([{"transactionType": "external",
         "transaction": {"paymentMethod": {"method": "card", "config": deep}, "paidAt": "2026-11-25T10:00:00Z"}}]);
-    let (status, _, error) = json_of(
-        stack
-            .as_account(account, Method::POST, &format!("/invoice/{id}/reconcile"))
-            .json(&nested)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, error) = stack.post_json(account, &format!("/invoice/{id}/reconcile"), &nested).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(error["message"].as_str().unwrap().starts_with(
         "[0].transaction.paymentMethod: `config` must nest at most 8 levels of objects and arrays, got 40"
@@ -88,15 +69,7 @@ pub async fn extreme_values_are_refused_where_they_arrive(stack: &Stack) {
     let odd = json!({"S": {"N": "1", "M": [{"NULL": true}]}, "BOOL": "x"});
     let tagged = json!([{"transactionType": "external",
         "transaction": {"paymentMethod": {"method": "card", "config": odd}, "paidAt": "2026-11-25T10:00:00Z", "amountCents": 1}}]);
-    let (status, _, paid) = json_of(
-        stack
-            .as_account(account, Method::POST, &format!("/invoice/{id}/reconcile"))
-            .json(&tagged)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (status, _, paid) = stack.post_json(account, &format!("/invoice/{id}/reconcile"), &tagged).await;
     assert_eq!(status, StatusCode::OK, "{paid}");
     let (status, _, read_back) =
         json_of(stack.as_account(account, Method::GET, &format!("/invoice/{id}")).send().await.unwrap()).await;
