@@ -37,12 +37,12 @@ def network(docker):
 class Stack:
     """A local stack reachable from SAM's containers, and the template that runs the functions."""
 
-    def __init__(self, directory, network, gateway, image):
+    def __init__(self, directory, network, gateway, image, template):
         self.directory = directory
         self.network = network
         self.gateway = gateway
         self.image = image
-        self.template = None
+        self.template = template
         self.functions = sam_local.function_binaries()
 
     def invoke(self, function, event):
@@ -58,8 +58,8 @@ def stack(network, tmp_path_factory):
     directory = tmp_path_factory.mktemp("stack")
     try:
         sam_local.start_stack(directory, gateway, STACK_NAME="sam")
-        running = Stack(directory, name, gateway, sam_local.base_image(sam_local.built_binaries()))
-        running.template = sam_local.derived_template(directory / "sam", directory / "stack.env", gateway)
-        yield running
+        image = sam_local.base_image(sam_local.built_binaries())
+        template = sam_local.derived_template(directory / "sam", directory / "stack.env", gateway)
+        yield Stack(directory, name, gateway, image, template)
     finally:
         sam_local.stop_stack(directory)
