@@ -262,6 +262,7 @@ async fn seed_examples(store: &DynamoStore, account_id: &str) -> Result<(), Admi
             counts: Counts { total: 1, ..Counts::default() },
             created_at: now,
             completed_at: None,
+            xero_calls: 0,
         };
         store.create_job(account_id, &job, false, None).await?;
     }

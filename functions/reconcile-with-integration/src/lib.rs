@@ -2,7 +2,7 @@
 //! 202 with `Location`. It never waits on Xero: the `reconcile-worker` consumer does the comparing.
 
 use invoicing_domain::{
-    model::reconcile::{batch_messages, Counts, JobStatus, ReconcileJob, ReconcileMessage, ReconcileRequest},
+    model::reconcile::{batch_messages, Counts, JobStatus, ReconcileJob, ReconcileMessage, ReconcileRequest, Work},
     ports::{IntegrationSettings, ReconcileJobs, WorkQueue},
     Error,
 };
@@ -40,16 +40,18 @@ where
         counts: Counts { total: body.invoice_ids.len() as u64, ..Counts::default() },
         created_at: context.now,
         completed_at: None,
+        xero_calls: 0,
     };
-    // An empty list means every FINAL, SENT or VOIDED invoice: the consumer lists them page by
-    // page, so that accepting the request does not depend on the account's size.
-    let expand = body.invoice_ids.is_empty();
+    // An empty list means every FINAL, SENT or VOIDED invoice: the consumer lists Xero's sales
+    // invoices (1,000 a call) and then ours, page by page, so that accepting the request does not
+    // depend on the account's size and the job costs the fewest Xero calls.
+    let all_invoices = body.invoice_ids.is_empty();
     let answer = ApiResponse::json(202, &json!({"id": job.id, "status": job.status}))
         .with_header("location", format!("/invoices/reconcile-with-integration/{}", job.id));
     // The job and the answer commit together; the queue cannot join that transaction.
-    store.create_job(&context.account_id, &job, expand, context.receipt(&answer).as_ref()).await?;
-    let messages = if expand {
-        vec![ReconcileMessage::Expand { job_id: job.id.clone(), account_id: context.account_id.clone(), after: None }]
+    store.create_job(&context.account_id, &job, all_invoices, context.receipt(&answer).as_ref()).await?;
+    let messages = if all_invoices {
+        vec![ReconcileMessage::new(&job.id, &context.account_id, Work::XeroPage { page: 1 })]
     } else {
         batch_messages(&job.id, &context.account_id, &body.invoice_ids)
     };

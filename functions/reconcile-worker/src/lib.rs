@@ -1,64 +1,97 @@
 //! `reconcile-worker`: the SQS-triggered consumer of reconcile work (docs/contract.md, section 5).
 //!
-//! Each message is a batch of up to 100 invoice ids, or a page of an account's invoices to list.
-//! A batch is read from the store in one batch read, looked up in Xero in batched calls, compared,
-//! and its outcomes recorded exactly once each. A failed message is reported in
-//! `batchItemFailures` so that only it is delivered again; a rate-limited one is queued again with
-//! a delay instead of failing.
+//! A message is one step of one job: a batch of up to 100 invoices to compare, a page of the
+//! account's invoices to list (expansion), or a page of Xero's sales invoices to list into the job's
+//! snapshot (all-invoices jobs: 1,000 per call instead of 100). Every message is worked on alone,
+//! against the invocation's deadline: one that fails or runs out of time is queued again with its
+//! attempt counted (never failed with the whole batch), one that is rate limited is queued again for
+//! when Xero allows calls, and one on its last attempt records FAILED outcomes for what is left, so
+//! that every job completes.
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::future::join_all;
 use invoicing_domain::{
+    model::ids::is_uuid,
     model::invoice::{Invoice, InvoiceStatus},
     model::reconcile::{
-        compare, link_to_xero, xero_link, ExternalInvoice, InvoiceOutcome, JobStatus, ReconcileMessage, BATCH_SIZE,
+        batch_messages, compare, link_change, link_to_xero, needs_number_lookup, outcome_of, reported_id, resolve,
+        unlink_from_xero, xero_link, ExpandedPage, ExternalInvoice, InvoiceOutcome, JobRecord, JobStatus, LinkChange,
+        OutcomeKind, ReconcileMessage, Work, XeroScan, BATCH_SIZE, EXPANSION_PAGE,
     },
     model::Versioned,
     ports::{IntegrationSecrets, IntegrationSettings, InvoiceBatches, InvoiceStore, ReconcileJobs, WorkQueue},
     service::concurrency::retry_on_contention,
     Error,
 };
-use invoicing_xero::{XeroClient, XeroConnection, XeroError};
+use invoicing_xero::{CallBudget, XeroClient, XeroConnection, XeroError};
 use std::{
     collections::HashMap,
     future::Future,
     sync::{Arc, Mutex},
     time::Duration,
 };
+use tokio::time::Instant;
 
 /// Times to the millisecond, as every answer shows them.
 fn current_time() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
 }
 
-/// Invoices listed per expansion step (ten batch messages).
-pub const EXPANSION_PAGE: usize = 10 * BATCH_SIZE;
+/// SQS's longest delivery delay; longer waits are chained through `notBefore`.
+pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(15 * 60);
+
+/// Used when an invocation's deadline is missing or already past (a local runner that sets none).
+pub const DEFAULT_INVOCATION_TIME: Duration = Duration::from_secs(60);
+
+/// The invocation's deadline as an instant, from the Lambda context's milliseconds since the epoch.
+pub fn invocation_deadline(deadline_ms: u64) -> Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    match deadline_ms.checked_sub(now_ms).filter(|&left| left > 1_000) {
+        Some(left) => Instant::now() + Duration::from_millis(left),
+        None => {
+            tracing::warn!(deadline_ms, "the invocation has no usable deadline; assuming 60 s");
+            Instant::now() + DEFAULT_INVOCATION_TIME
+        }
+    }
+}
 
 /// Why invoices could not be fetched from the integration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FetchError {
-    /// Come back later: the integration's rate limit says when.
+    /// Come back later: the integration's rate limit (or our share of it) says when.
     RateLimited(Duration),
     Failed(String),
 }
 
-/// Batched reads of an integration's invoices.
+/// One page of the organisation's sales invoices.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SalesPage {
+    pub invoices: Vec<ExternalInvoice>,
+    /// No page follows.
+    pub last: bool,
+}
+
+/// Batched reads of an integration's invoices. `api_calls` counts the HTTP calls made so far, so
+/// that a job can record what it cost.
 pub trait InvoiceSource: Send + Sync {
     fn by_ids(&self, ids: &[String]) -> impl Future<Output = Result<Vec<ExternalInvoice>, FetchError>> + Send;
     fn by_numbers(&self, numbers: &[String]) -> impl Future<Output = Result<Vec<ExternalInvoice>, FetchError>> + Send;
+    fn sales_page(&self, page: u32) -> impl Future<Output = Result<SalesPage, FetchError>> + Send;
+    fn api_calls(&self) -> u64;
 }
 
-fn external(invoices: Vec<invoicing_xero::XeroInvoice>) -> Vec<ExternalInvoice> {
-    invoices
-        .into_iter()
-        .map(|i| ExternalInvoice {
-            external_id: i.invoice_id,
-            invoice_number: i.invoice_number,
-            status: i.status,
-            url: i.url,
-        })
-        .collect()
+fn external(invoice: invoicing_xero::XeroInvoice) -> ExternalInvoice {
+    ExternalInvoice {
+        external_id: invoice.invoice_id,
+        invoice_number: invoice.invoice_number,
+        status: invoice.status,
+        url: invoice.url,
+        invoice_type: invoice.invoice_type,
+    }
 }
 
 fn fetch_error(error: XeroError) -> FetchError {
@@ -70,11 +103,31 @@ fn fetch_error(error: XeroError) -> FetchError {
 
 impl InvoiceSource for XeroClient {
     async fn by_ids(&self, ids: &[String]) -> Result<Vec<ExternalInvoice>, FetchError> {
-        self.invoices_by_ids(ids).await.map(external).map_err(fetch_error)
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.invoices_by_ids(ids).await.map(|v| v.into_iter().map(external).collect()).map_err(fetch_error)
     }
 
     async fn by_numbers(&self, numbers: &[String]) -> Result<Vec<ExternalInvoice>, FetchError> {
-        self.invoices_by_numbers(numbers).await.map(external).map_err(fetch_error)
+        if numbers.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.invoices_by_numbers(numbers).await.map(|v| v.into_iter().map(external).collect()).map_err(fetch_error)
+    }
+
+    async fn sales_page(&self, page: u32) -> Result<SalesPage, FetchError> {
+        let answer = self.sales_invoices_page(page).await.map_err(fetch_error)?;
+        let count = answer.invoices.len();
+        let last = match answer.page_count {
+            Some(pages) => page >= pages,
+            None => count < invoicing_xero::SCAN_PAGE_SIZE as usize,
+        };
+        Ok(SalesPage { invoices: answer.invoices.into_iter().map(external).collect(), last: last || count == 0 })
+    }
+
+    fn api_calls(&self) -> u64 {
+        self.calls().api_calls
     }
 }
 
@@ -85,16 +138,18 @@ pub trait Integrations: Send + Sync {
 }
 
 /// Xero clients built from the account's settings and secret, kept across invocations of a warm
-/// execution environment so that their cached tokens are reused.
+/// execution environment so that their cached tokens are reused. The secret is read each time, so
+/// a rotated secret takes effect at the next message; every client shares one call budget.
 pub struct XeroClients<S, K> {
     settings: S,
     secrets: K,
+    budget: Arc<dyn CallBudget>,
     clients: Mutex<HashMap<String, Arc<XeroClient>>>,
 }
 
 impl<S, K> XeroClients<S, K> {
-    pub fn new(settings: S, secrets: K) -> Self {
-        Self { settings, secrets, clients: Mutex::new(HashMap::new()) }
+    pub fn new(settings: S, secrets: K, budget: Arc<dyn CallBudget>) -> Self {
+        Self { settings, secrets, budget, clients: Mutex::new(HashMap::new()) }
     }
 }
 
@@ -103,34 +158,54 @@ impl<S: IntegrationSettings, K: IntegrationSecrets> Integrations for XeroClients
 
     async fn xero_for(&self, account_id: &str) -> Result<Option<Arc<XeroClient>>, Error> {
         let Some(settings) = self.settings.xero_settings(account_id).await? else { return Ok(None) };
-        if let Some(client) = self.clients.lock().expect("client cache").get(account_id) {
-            let current = client.connection();
-            if current.client_id == settings.client_id
-                && current.tenant_id == settings.tenant_id
-                && current.api_base_url == settings.api_base_url
-                && current.token_url == settings.token_url
-            {
-                return Ok(Some(Arc::clone(client)));
-            }
-        }
         let Some(client_secret) = self.secrets.xero_client_secret(account_id).await? else { return Ok(None) };
-        let client = Arc::new(XeroClient::new(XeroConnection {
+        let connection = XeroConnection {
             client_id: settings.client_id,
             client_secret,
             tenant_id: settings.tenant_id,
             api_base_url: settings.api_base_url,
             token_url: settings.token_url,
-        }));
+        };
+        if let Some(client) = self.clients.lock().expect("client cache").get(account_id) {
+            if client.connection() == &connection {
+                return Ok(Some(Arc::clone(client)));
+            }
+        }
+        let client = Arc::new(XeroClient::with_budget(
+            connection,
+            invoicing_xero::RetryPolicy::default(),
+            Arc::clone(&self.budget),
+        ));
         self.clients.lock().expect("client cache").insert(account_id.to_string(), Arc::clone(&client));
         Ok(Some(client))
     }
 }
 
-/// What became of a message.
+/// What became of a message's work.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
     Done,
+    /// Rate limited: come back after this long.
     RetryAfter(Duration),
+}
+
+/// How hard the worker tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempts {
+    /// Deliveries of a message's work before what is left is recorded as FAILED (the queue's
+    /// `maxReceiveCount`, so that a message that crashes its invocations every time still gets
+    /// its FAILED outcomes on the last delivery rather than reaching the dead-letter queue first).
+    pub max: u32,
+    /// Time kept back from the invocation's deadline to queue or record what was cut short.
+    pub safety_margin: Duration,
+    /// Delay before the first retry of a failed message; it doubles per attempt.
+    pub retry_delay: Duration,
+}
+
+impl Default for Attempts {
+    fn default() -> Self {
+        Attempts { max: 5, safety_margin: Duration::from_secs(10), retry_delay: Duration::from_secs(15) }
+    }
 }
 
 pub struct Worker<J, S, I, Q> {
@@ -140,9 +215,13 @@ pub struct Worker<J, S, I, Q> {
     pub store: S,
     pub integrations: I,
     pub queue: Q,
-    /// The queue's `maxReceiveCount`: on the last delivery, failures become FAILED outcomes so
-    /// that the job still completes.
-    pub max_receive_count: u32,
+    pub attempts: Attempts,
+}
+
+/// How a message's processing ended, before it is acknowledged.
+enum Ended {
+    Step(Step),
+    Failed(String),
 }
 
 impl<J, S, I, Q> Worker<J, S, I, Q>
@@ -152,9 +231,10 @@ where
     I: Integrations,
     Q: WorkQueue,
 {
-    /// Handles an SQS batch; answers the messages to deliver again.
-    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let results = join_all(event.records.iter().map(|record| self.handle_record(record))).await;
+    /// Handles an SQS batch by the invocation's `deadline`; answers the messages to deliver again
+    /// (only those whose outcome could be neither recorded nor queued again).
+    pub async fn handle(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+        let results = join_all(event.records.iter().map(|record| self.handle_record(record, deadline))).await;
         let mut response = SqsBatchResponse::default();
         for (record, ok) in event.records.iter().zip(results) {
             if !ok {
@@ -166,185 +246,344 @@ where
         response
     }
 
-    async fn handle_record(&self, record: &SqsMessage) -> bool {
+    async fn handle_record(&self, record: &SqsMessage, deadline: Instant) -> bool {
         let id = record.message_id.as_deref().unwrap_or("?");
         let Some(message) = record.body.as_deref().and_then(|b| serde_json::from_str::<ReconcileMessage>(b).ok())
         else {
-            // Retried until the queue's redrive policy moves it to the dead-letter queue.
+            // It names no job we could finish: the queue's redrive policy moves it to the DLQ.
             tracing::error!(messageId = id, "unparseable reconcile message");
             return false;
         };
         let receive_count: u32 =
-            record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
-        let final_attempt = receive_count >= self.max_receive_count;
-        match self.process(&message, final_attempt).await {
-            Ok(Step::Done) => true,
-            Ok(Step::RetryAfter(delay)) => {
-                tracing::warn!(
-                    messageId = id,
-                    jobId = message.job_id(),
-                    delaySeconds = delay.as_secs(),
-                    "rate limited; queued again"
-                );
-                match self.queue.enqueue(std::slice::from_ref(&message), delay).await {
-                    Ok(()) => true,
-                    Err(error) => {
-                        tracing::error!(messageId = id, error = %error.report(), "could not queue again");
-                        false
-                    }
-                }
+            record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1).max(1);
+        // Deliveries of this work so far, this one included.
+        let delivery = message.attempt.saturating_add(receive_count);
+        let now = current_time();
+        if let Some(wait) = message.not_before.and_then(|t| (t - now).to_std().ok()).filter(|w| !w.is_zero()) {
+            // Still waiting for a rate limit to reset: back on the queue, no call made.
+            return self.requeue(id, message.clone(), wait).await;
+        }
+        let cutoff = deadline.checked_sub(self.attempts.safety_margin).unwrap_or(deadline);
+        let last = delivery >= self.attempts.max;
+        let ended = match tokio::time::timeout_at(cutoff, self.process(&message, last)).await {
+            Ok(Ok(step)) => Ended::Step(step),
+            Ok(Err(error)) => {
+                tracing::error!(messageId = id, jobId = message.job_id(), error = %error.report(), "reconcile message failed");
+                Ended::Failed("could not be compared (internal error)".into())
             }
+            Err(_) => {
+                tracing::warn!(messageId = id, jobId = message.job_id(), delivery, "out of time before the deadline");
+                Ended::Failed("could not be compared before the worker's time limit".into())
+            }
+        };
+        match ended {
+            Ended::Step(Step::Done) => true,
+            Ended::Step(Step::RetryAfter(wait)) => {
+                tracing::warn!(messageId = id, jobId = message.job_id(), waitSeconds = wait.as_secs(), "rate limited");
+                let not_before = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                self.requeue(id, ReconcileMessage { not_before: Some(not_before), ..message }, wait).await
+            }
+            Ended::Failed(reason) if last => match self.give_up(&message, &reason).await {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::error!(messageId = id, error = %error.report(), "could not record FAILED outcomes");
+                    false
+                }
+            },
+            Ended::Failed(_) => {
+                let delay = self.attempts.retry_delay.saturating_mul(1 << (delivery - 1).min(6)).min(MAX_QUEUE_DELAY);
+                self.requeue(id, ReconcileMessage { attempt: delivery, ..message }, delay).await
+            }
+        }
+    }
+
+    /// Queues the message again, visible after `wait` (at most SQS's 15 minutes; `notBefore`
+    /// carries longer waits).
+    async fn requeue(&self, id: &str, message: ReconcileMessage, wait: Duration) -> bool {
+        match self.queue.enqueue(std::slice::from_ref(&message), wait.min(MAX_QUEUE_DELAY)).await {
+            Ok(()) => true,
             Err(error) => {
-                tracing::error!(
-                    messageId = id,
-                    jobId = message.job_id(),
-                    error = %error.report(),
-                    "reconcile message failed"
-                );
+                tracing::error!(messageId = id, error = %error.report(), "could not queue again");
                 false
             }
         }
     }
 
-    pub async fn process(&self, message: &ReconcileMessage, final_attempt: bool) -> Result<Step, Error> {
-        match message {
-            ReconcileMessage::Invoices { job_id, account_id, invoice_ids } => {
-                self.reconcile_batch(job_id, account_id, invoice_ids, final_attempt).await
-            }
-            ReconcileMessage::Expand { job_id, account_id, after } => {
-                self.expand(job_id, account_id, after.as_deref()).await?;
-                Ok(Step::Done)
-            }
+    pub async fn process(&self, message: &ReconcileMessage, last: bool) -> Result<Step, Error> {
+        let (job_id, account_id) = (message.job_id.as_str(), message.account_id.as_str());
+        let Some(record) = self.jobs.get_job_record(account_id, job_id).await? else {
+            tracing::warn!(jobId = job_id, "message for an unknown job dropped");
+            return Ok(Step::Done);
+        };
+        if matches!(record.job.status, JobStatus::Completed | JobStatus::Failed) {
+            return Ok(Step::Done);
+        }
+        match &message.work {
+            Work::Invoices { invoice_ids } => self.reconcile_batch(&record, account_id, invoice_ids, last).await,
+            Work::Expand { after } => self.expand(job_id, account_id, after.as_deref()).await.map(|()| Step::Done),
+            Work::XeroPage { page } => self.list_xero_page(&record, account_id, *page, last).await,
         }
     }
 
-    async fn expand(&self, job_id: &str, account_id: &str, after: Option<&str>) -> Result<(), Error> {
-        let page = self.store.list_reconcilable_invoice_ids(account_id, EXPANSION_PAGE, after).await?;
-        let mut messages = invoicing_domain::model::reconcile::batch_messages(job_id, account_id, &page.items);
-        if let Some(next) = &page.after {
-            messages.push(ReconcileMessage::Expand {
-                job_id: job_id.into(),
-                account_id: account_id.into(),
-                after: Some(next.clone()),
-            });
+    /// What is left of a message on its last delivery: FAILED outcomes, so that the job completes.
+    async fn give_up(&self, message: &ReconcileMessage, reason: &str) -> Result<(), Error> {
+        let (job_id, account_id) = (message.job_id.as_str(), message.account_id.as_str());
+        match &message.work {
+            Work::Invoices { invoice_ids } => {
+                let now = current_time();
+                let outcomes: Vec<InvoiceOutcome> = invoice_ids
+                    .iter()
+                    .map(|id| {
+                        if is_uuid(id) {
+                            InvoiceOutcome::failed(id, reason, now)
+                        } else {
+                            InvoiceOutcome::new(&reported_id(id), OutcomeKind::NotFound, now)
+                        }
+                    })
+                    .collect();
+                // Outcomes recorded by an earlier delivery stay as they are.
+                retry_on_contention(|| self.jobs.record_outcomes(account_id, job_id, &outcomes)).await?;
+                retry_on_contention(|| self.jobs.complete_if_done(account_id, job_id, current_time())).await?;
+            }
+            // Without the list of invoices there is nothing to record outcomes for.
+            Work::Expand { .. } => self.jobs.mark_failed(account_id, job_id, current_time()).await?,
+            Work::XeroPage { .. } => {
+                self.jobs
+                    .fail_xero_scan(account_id, job_id, &format!("Xero's invoices could not be listed: {reason}"))
+                    .await?;
+                self.queue
+                    .enqueue(&[ReconcileMessage::new(job_id, account_id, Work::Expand { after: None })], Duration::ZERO)
+                    .await?;
+            }
         }
-        // Queue first, count second: a crash in between re-queues (harmless: outcomes are recorded
-        // once) rather than counting work that was never queued.
-        self.queue.enqueue(&messages, Duration::ZERO).await?;
+        Ok(())
+    }
+
+    /// One page of the account's FINAL, SENT and VOIDED invoices: recorded first (ids and next
+    /// cursor), then its batches and the next page queued from the record, so that a redelivery
+    /// queues the same work and the total counts each invoice once.
+    async fn expand(&self, job_id: &str, account_id: &str, after: Option<&str>) -> Result<(), Error> {
         let page_key = after.unwrap_or("start");
-        let count = page.items.len() as u64;
-        retry_on_contention(|| {
-            self.jobs.record_expanded_page(account_id, job_id, page_key, count, page.after.is_none())
-        })
-        .await?;
+        let page = match self.jobs.expanded_page(account_id, job_id, page_key).await? {
+            Some(page) => page,
+            None => {
+                let listed = self.store.list_reconcilable_invoice_ids(account_id, EXPANSION_PAGE, after).await?;
+                let page = ExpandedPage { invoice_ids: listed.items, next: listed.after };
+                retry_on_contention(|| self.jobs.record_expanded_page(account_id, job_id, page_key, &page)).await?;
+                // Another delivery may have recorded its page first: queue what is recorded.
+                self.jobs.expanded_page(account_id, job_id, page_key).await?.unwrap_or(page)
+            }
+        };
+        let mut messages = batch_messages(job_id, account_id, &page.invoice_ids);
+        if let Some(next) = &page.next {
+            messages.push(ReconcileMessage::new(job_id, account_id, Work::Expand { after: Some(next.clone()) }));
+        }
+        self.queue.enqueue(&messages, Duration::ZERO).await?;
         retry_on_contention(|| self.jobs.complete_if_done(account_id, job_id, current_time())).await?;
         Ok(())
     }
 
-    async fn reconcile_batch(
-        &self,
-        job_id: &str,
-        account_id: &str,
-        invoice_ids: &[String],
-        final_attempt: bool,
-    ) -> Result<Step, Error> {
-        let Some(job) = self.jobs.get_job(account_id, job_id).await? else {
-            tracing::warn!(jobId = job_id, "message for an unknown job dropped");
-            return Ok(Step::Done);
-        };
-        if matches!(job.status, JobStatus::Completed | JobStatus::Failed) {
+    /// One page of Xero's sales invoices (1,000 per call) into the job's snapshot; the next page,
+    /// or after the last the expansion of our invoices, is queued after it.
+    async fn list_xero_page(&self, record: &JobRecord, account_id: &str, page: u32, last: bool) -> Result<Step, Error> {
+        let job_id = record.job.id.as_str();
+        if record.scan != Some(XeroScan::Listing) {
             return Ok(Step::Done);
         }
         retry_on_contention(|| self.jobs.mark_running(account_id, job_id)).await?;
+        let Some(source) = self.integrations.xero_for(account_id).await? else {
+            self.give_up(&ReconcileMessage::new(job_id, account_id, Work::XeroPage { page }), NO_CONNECTION).await?;
+            return Ok(Step::Done);
+        };
+        let before = source.api_calls();
+        let listed = source.sales_page(page).await;
+        self.count_calls(account_id, job_id, source.api_calls().saturating_sub(before)).await;
+        let listed = match listed {
+            Ok(listed) => listed,
+            Err(FetchError::RateLimited(wait)) => return Ok(Step::RetryAfter(wait)),
+            Err(FetchError::Failed(reason)) if last => {
+                self.give_up(&ReconcileMessage::new(job_id, account_id, Work::XeroPage { page }), &reason).await?;
+                return Ok(Step::Done);
+            }
+            Err(FetchError::Failed(reason)) => return Err(Error::internal(format!("Xero lookup failed: {reason}"))),
+        };
+        self.jobs.record_xero_page(account_id, job_id, page, &listed.invoices, listed.last).await?;
+        let next = if listed.last { Work::Expand { after: None } } else { Work::XeroPage { page: page + 1 } };
+        self.queue.enqueue(&[ReconcileMessage::new(job_id, account_id, next)], Duration::ZERO).await?;
+        Ok(Step::Done)
+    }
+
+    /// Adds calls to the job's `xeroCalls`; a failure is logged, not fatal (a count, not an outcome).
+    async fn count_calls(&self, account_id: &str, job_id: &str, calls: u64) {
+        if let Err(error) = self.jobs.add_xero_calls(account_id, job_id, calls).await {
+            tracing::warn!(jobId = job_id, calls, error = %error.report(), "could not count Xero calls");
+        }
+    }
+
+    async fn reconcile_batch(
+        &self,
+        record: &JobRecord,
+        account_id: &str,
+        invoice_ids: &[String],
+        last: bool,
+    ) -> Result<Step, Error> {
+        let job = &record.job;
+        retry_on_contention(|| self.jobs.mark_running(account_id, &job.id)).await?;
         let now = current_time();
 
-        let mut invoices: Vec<Versioned<Invoice>> = Vec::with_capacity(invoice_ids.len());
-        for chunk in invoice_ids.chunks(BATCH_SIZE) {
+        // An id that cannot be an invoice id is NOT_FOUND without a read (it could not even be a key).
+        let (readable, unreadable): (Vec<String>, Vec<String>) =
+            invoice_ids.iter().cloned().partition(|id| is_uuid(id));
+        let mut invoices: Vec<Versioned<Invoice>> = Vec::with_capacity(readable.len());
+        for chunk in readable.chunks(BATCH_SIZE) {
             invoices.extend(self.store.get_invoices(account_id, chunk).await?);
         }
         let found: std::collections::HashSet<&str> = invoices.iter().map(|i| i.value.id.as_str()).collect();
-        let mut outcomes: Vec<InvoiceOutcome> = invoice_ids
+        let mut outcomes: Vec<InvoiceOutcome> = unreadable
             .iter()
-            .filter(|id| !found.contains(id.as_str()))
-            .map(|id| InvoiceOutcome::new(id, invoicing_domain::model::reconcile::OutcomeKind::NotFound, now))
+            .map(|id| reported_id(id))
+            .chain(readable.iter().filter(|id| !found.contains(id.as_str())).cloned())
+            .map(|id| InvoiceOutcome::new(&id, OutcomeKind::NotFound, now))
             .collect();
         let (in_progress, compared): (Vec<_>, Vec<_>) =
             invoices.iter().map(|v| &v.value).partition(|i| i.status == InvoiceStatus::InProgress);
         outcomes.extend(in_progress.iter().map(|i| compare(i, None, &job.properties_to_compare, now)));
 
         if !compared.is_empty() {
-            match self.lookup(account_id, &compared).await? {
-                Lookup::Found(found) => {
+            let lookup = match &record.scan {
+                Some(XeroScan::Failed(reason)) => Lookup::Failed(reason.clone()),
+                Some(XeroScan::Ready) => self.lookup_in_snapshot(account_id, &job.id, &compared).await?,
+                _ => self.lookup_in_xero(account_id, &job.id, &compared).await?,
+            };
+            match lookup {
+                Lookup::Found { linked, numbered } => {
                     for invoice in &compared {
-                        let external = matching(invoice, &found);
-                        outcomes.push(compare(invoice, external, &job.properties_to_compare, now));
-                        if let (None, Some(external)) = (xero_link(invoice), external) {
-                            self.store_link(account_id, &invoice.id, external).await;
-                        }
+                        let by_link =
+                            xero_link(invoice).and_then(|l| linked.iter().find(|x| x.external_id == l.external_id));
+                        let candidates: Vec<&ExternalInvoice> = numbered.iter().collect();
+                        let resolution = resolve(invoice, by_link, &candidates);
+                        outcomes.push(outcome_of(invoice, resolution, &job.properties_to_compare, now));
+                        self.update_link(account_id, invoice, link_change(invoice, resolution)).await;
                     }
                 }
                 Lookup::RateLimited(delay) => return Ok(Step::RetryAfter(delay)),
-                Lookup::Failed(reason) if final_attempt => {
+                Lookup::Failed(reason) if last || matches!(record.scan, Some(XeroScan::Failed(_))) => {
                     outcomes.extend(compared.iter().map(|i| InvoiceOutcome::failed(&i.id, reason.clone(), now)));
                 }
                 Lookup::Failed(reason) => return Err(Error::internal(reason)),
             }
         }
-        retry_on_contention(|| self.jobs.record_outcomes(account_id, job_id, &outcomes)).await?;
-        retry_on_contention(|| self.jobs.complete_if_done(account_id, job_id, current_time())).await?;
+        retry_on_contention(|| self.jobs.record_outcomes(account_id, &job.id, &outcomes)).await?;
+        retry_on_contention(|| self.jobs.complete_if_done(account_id, &job.id, current_time())).await?;
         Ok(Step::Done)
     }
 
-    /// Linked invoices by their Xero id, the others by number: two batched lookups at most.
-    async fn lookup(&self, account_id: &str, invoices: &[&Invoice]) -> Result<Lookup, Error> {
+    /// Linked invoices by their Xero id and the others by number (two batched lookups at once),
+    /// then by number those whose link points at a bill, a deleted invoice or nothing.
+    async fn lookup_in_xero(&self, account_id: &str, job_id: &str, invoices: &[&Invoice]) -> Result<Lookup, Error> {
         let Some(source) = self.integrations.xero_for(account_id).await? else {
-            return Ok(Lookup::Failed("the account has no Xero connection".into()));
+            return Ok(Lookup::Failed(NO_CONNECTION.into()));
         };
-        let linked: Vec<String> = invoices.iter().filter_map(|i| xero_link(i)).map(|l| l.external_id.clone()).collect();
-        let numbers: Vec<String> =
-            invoices.iter().filter(|i| xero_link(i).is_none()).filter_map(|i| i.invoice_number.clone()).collect();
-        let (by_id, by_number) = futures::join!(source.by_ids(&linked), source.by_numbers(&numbers));
-        let mut found = Vec::new();
-        for result in [by_id, by_number] {
-            match result {
-                Ok(invoices) => found.extend(invoices),
-                Err(FetchError::RateLimited(delay)) => return Ok(Lookup::RateLimited(delay)),
-                Err(FetchError::Failed(reason)) => return Ok(Lookup::Failed(format!("Xero lookup failed: {reason}"))),
-            }
-        }
-        Ok(Lookup::Found(found))
+        let before = source.api_calls();
+        let lookup = lookup_by_ids_and_numbers(&*source, invoices).await;
+        self.count_calls(account_id, job_id, source.api_calls().saturating_sub(before)).await;
+        Ok(lookup)
     }
 
-    /// Stores a newly found link; a failure is logged, not fatal: the next reconcile finds it again.
-    async fn store_link(&self, account_id: &str, invoice_id: &str, external: &ExternalInvoice) {
+    /// The job's snapshot by number; Xero by id only for linked invoices not in it (renumbered
+    /// there, or without a number).
+    async fn lookup_in_snapshot(&self, account_id: &str, job_id: &str, invoices: &[&Invoice]) -> Result<Lookup, Error> {
+        let numbers: Vec<String> = invoices.iter().filter_map(|i| i.invoice_number.clone()).collect();
+        let numbered = self.jobs.xero_snapshot(account_id, job_id, &numbers).await?;
+        let missing_links: Vec<String> = invoices
+            .iter()
+            .filter_map(|i| xero_link(i))
+            .filter(|l| !numbered.iter().any(|x| x.external_id == l.external_id))
+            .map(|l| l.external_id.clone())
+            .collect();
+        let mut linked: Vec<ExternalInvoice> = numbered.clone();
+        if !missing_links.is_empty() {
+            let Some(source) = self.integrations.xero_for(account_id).await? else {
+                return Ok(Lookup::Failed(NO_CONNECTION.into()));
+            };
+            let before = source.api_calls();
+            let fetched = source.by_ids(&missing_links).await;
+            self.count_calls(account_id, job_id, source.api_calls().saturating_sub(before)).await;
+            match fetched {
+                Ok(found) => linked.extend(found),
+                Err(error) => return Ok(Lookup::from(error)),
+            }
+        }
+        Ok(Lookup::Found { linked, numbered })
+    }
+
+    /// Applies a link change; a failure is logged, not fatal: the next reconcile finds it again.
+    async fn update_link(&self, account_id: &str, invoice: &Invoice, change: LinkChange<'_>) {
+        if change == LinkChange::Keep {
+            return;
+        }
         let stored = retry_on_contention(|| async {
-            let Some(current) = self.store.get_invoice(account_id, invoice_id).await? else { return Ok(()) };
+            let Some(current) = self.store.get_invoice(account_id, &invoice.id).await? else { return Ok(()) };
             let mut linked = current.value;
-            if link_to_xero(&mut linked, external, current_time()) {
+            let changed = match change {
+                LinkChange::Set(external) => link_to_xero(&mut linked, external, current_time()),
+                LinkChange::Remove => unlink_from_xero(&mut linked),
+                LinkChange::Keep => false,
+            };
+            if changed {
                 self.store.replace_invoice(&linked, current.version, None).await?;
             }
             Ok(())
         })
         .await;
         if let Err(error) = stored {
-            tracing::warn!(invoiceId = invoice_id, error = %error.report(), "could not store the Xero link");
+            tracing::warn!(invoiceId = %invoice.id, error = %error.report(), "could not store the Xero link");
         }
     }
 }
 
+const NO_CONNECTION: &str = "the account has no Xero connection";
+
 enum Lookup {
-    Found(Vec<ExternalInvoice>),
+    /// What the links point at (any type), and what carries the invoices' numbers (any type).
+    Found {
+        linked: Vec<ExternalInvoice>,
+        numbered: Vec<ExternalInvoice>,
+    },
     RateLimited(Duration),
     Failed(String),
 }
 
-/// The Xero invoice for one of ours: by its link, else by its number.
-fn matching<'a>(invoice: &Invoice, found: &'a [ExternalInvoice]) -> Option<&'a ExternalInvoice> {
-    match xero_link(invoice) {
-        Some(link) => found.iter().find(|x| x.external_id == link.external_id),
-        None => {
-            let number = invoice.invoice_number.as_ref()?;
-            found.iter().find(|x| x.invoice_number.as_ref() == Some(number))
+impl From<FetchError> for Lookup {
+    fn from(error: FetchError) -> Self {
+        match error {
+            FetchError::RateLimited(delay) => Lookup::RateLimited(delay),
+            FetchError::Failed(reason) => Lookup::Failed(format!("Xero lookup failed: {reason}")),
         }
     }
+}
+
+async fn lookup_by_ids_and_numbers<X: InvoiceSource>(source: &X, invoices: &[&Invoice]) -> Lookup {
+    let linked_ids: Vec<String> = invoices.iter().filter_map(|i| xero_link(i)).map(|l| l.external_id.clone()).collect();
+    let numbers: Vec<String> =
+        invoices.iter().filter(|i| xero_link(i).is_none()).filter_map(|i| i.invoice_number.clone()).collect();
+    let (by_id, by_number) = futures::join!(source.by_ids(&linked_ids), source.by_numbers(&numbers));
+    let (linked, mut numbered) = match (by_id, by_number) {
+        (Ok(linked), Ok(numbered)) => (linked, numbered),
+        (Err(FetchError::RateLimited(d)), _) | (_, Err(FetchError::RateLimited(d))) => return Lookup::RateLimited(d),
+        (Err(e), _) | (_, Err(e)) => return Lookup::from(e),
+    };
+    // Links that no longer lead to a live sales invoice are resolved again by number.
+    let stale: Vec<String> = invoices
+        .iter()
+        .filter(|i| {
+            xero_link(i).is_some_and(|l| needs_number_lookup(i, linked.iter().find(|x| x.external_id == l.external_id)))
+        })
+        .filter_map(|i| i.invoice_number.clone())
+        .collect();
+    match source.by_numbers(&stale).await {
+        Ok(found) => numbered.extend(found),
+        Err(error) => return Lookup::from(error),
+    }
+    Lookup::Found { linked, numbered }
 }

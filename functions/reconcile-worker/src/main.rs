@@ -4,7 +4,7 @@ use invoicing_http::init_tracing;
 use invoicing_secrets::SecretsStore;
 use invoicing_sqs::SqsQueue;
 use lambda_runtime::{service_fn, LambdaEvent};
-use reconcile_worker::{Worker, XeroClients};
+use reconcile_worker::{invocation_deadline, Attempts, Worker, XeroClients};
 use std::{convert::Infallible, sync::Arc};
 
 #[tokio::main]
@@ -13,16 +13,25 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // One SDK configuration (credentials, region, endpoint) for the three clients.
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::from_config(&config)?;
+    // Xero's per-organisation limits, shared by every instance of the worker through the table.
+    let budget = Arc::new(invoicing_xero::InProcessBudget::default());
+    let attempts = Attempts {
+        max: std::env::var("MAX_RECEIVE_COUNT").ok().and_then(|v| v.parse().ok()).unwrap_or(5),
+        ..Attempts::default()
+    };
     let worker = Arc::new(Worker {
         jobs: store.clone(),
         store: store.clone(),
-        integrations: XeroClients::new(store, SecretsStore::from_config(&config)),
+        integrations: XeroClients::new(store, SecretsStore::from_config(&config), budget),
         queue: SqsQueue::from_config(&config)?,
-        max_receive_count: std::env::var("MAX_RECEIVE_COUNT").ok().and_then(|v| v.parse().ok()).unwrap_or(5),
+        attempts,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let worker = Arc::clone(&worker);
-        async move { Ok::<_, Infallible>(worker.handle(event.payload).await) }
+        async move {
+            let deadline = invocation_deadline(event.context.deadline);
+            Ok::<_, Infallible>(worker.handle(event.payload, deadline).await)
+        }
     }))
     .await
 }

@@ -1,5 +1,6 @@
-//! The consumer in process: the DynamoDB adapter on moto_server, a Xero double (wiremock) for
-//! faults and call counts, and a recording queue.
+//! The consumer in process: the DynamoDB adapter on moto_server, the Xero double of
+//! `invoicing_test_support::xero_double` (Xero's filters, page sizes and faults) and a recording
+//! queue that the tests deliver again, as SQS would.
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::{SubsecRound, Utc};
@@ -8,24 +9,29 @@ use invoicing_domain::{
     model::idempotency::Receipt,
     model::invoice::{CreateInvoice, Invoice, InvoiceStatus, LinkedService},
     model::pagination::Page,
-    model::reconcile::{Counts, IntegrationService, JobStatus, OutcomeKind, Property, ReconcileJob, ReconcileMessage},
+    model::reconcile::{
+        batch_messages, Counts, IntegrationService, JobStatus, Property, ReconcileJob, ReconcileMessage, Work,
+    },
     model::Versioned,
     ports::{AccountStore, InvoiceBatches, InvoiceQuery, InvoiceStore, ReconcileJobs, WorkQueue},
     Result,
 };
 use invoicing_dynamodb::DynamoStore;
-use invoicing_test_support::MotoServer;
-use invoicing_xero::{RetryPolicy, XeroClient, XeroConnection};
-use reconcile_worker::{Integrations, Worker};
+use invoicing_test_support::{
+    xero_double::{xero_invoice, XeroDouble},
+    MotoServer,
+};
+use invoicing_xero::{
+    BudgetFuture, BudgetWait, CallBudget, CallGrant, Remaining, RetryPolicy, XeroClient, XeroConnection,
+};
+use reconcile_worker::{Attempts, Integrations, Worker};
 use serde_json::{json, Value};
 use std::{
     sync::{Arc, Mutex},
     time::Duration,
 };
-use wiremock::{
-    matchers::{method, path},
-    Mock, MockServer, Request, Respond, ResponseTemplate,
-};
+use tokio::time::Instant;
+use wiremock::ResponseTemplate;
 
 #[derive(Default)]
 struct RecordingQueue {
@@ -39,6 +45,13 @@ impl WorkQueue for RecordingQueue {
     }
 }
 
+impl RecordingQueue {
+    fn take(&self) -> Vec<(ReconcileMessage, Duration)> {
+        std::mem::take(&mut *self.sent.lock().unwrap())
+    }
+}
+
+/// The same Xero client for every account.
 struct FixedXero(Arc<XeroClient>);
 
 impl Integrations for FixedXero {
@@ -79,70 +92,49 @@ impl InvoiceStore for CountingInvoices {
     }
 }
 
-/// Answers `GET Invoices` from a fixed list, honouring `IDs` and `InvoiceNumbers` (like Xero),
-/// after failing the first calls with the given statuses.
-struct XeroDouble {
-    invoices: Vec<Value>,
-    faults: Mutex<Vec<ResponseTemplate>>,
-}
-
-impl Respond for XeroDouble {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        if let Some(fault) = self.faults.lock().unwrap().pop() {
-            return fault;
-        }
-        let query: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
-        let wanted = |name: &str| {
-            query.iter().find(|(k, _)| k == name).map(|(_, v)| v.split(',').map(String::from).collect::<Vec<_>>())
-        };
-        let (ids, numbers) = (wanted("IDs"), wanted("InvoiceNumbers"));
-        let selected: Vec<&Value> = self
-            .invoices
-            .iter()
-            .filter(|i| ids.as_ref().is_none_or(|ids| ids.iter().any(|id| i["InvoiceID"] == id.as_str())))
-            .filter(|i| numbers.as_ref().is_none_or(|ns| ns.iter().any(|n| i["InvoiceNumber"] == n.as_str())))
-            .collect();
-        ResponseTemplate::new(200).set_body_json(json!({"Invoices": selected}))
+fn quick_policy() -> RetryPolicy {
+    RetryPolicy {
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        request_timeout: Duration::from_secs(5),
+        ..RetryPolicy::default()
     }
 }
 
-async fn xero_double(invoices: Vec<Value>, faults: Vec<ResponseTemplate>) -> (MockServer, Arc<XeroClient>) {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/connect/token"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"access_token": "t", "expires_in": 1800, "token_type": "Bearer"})),
-        )
-        .mount(&server)
-        .await;
-    let mut faults = faults;
-    faults.reverse();
-    Mock::given(method("GET"))
-        .and(path("/api.xro/2.0/Invoices"))
-        .respond_with(XeroDouble { invoices, faults: Mutex::new(faults) })
-        .mount(&server)
-        .await;
-    let policy = RetryPolicy {
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        ..RetryPolicy::default()
-    };
-    let client = XeroClient::with_policy(
-        XeroConnection {
-            client_id: "id".into(),
-            client_secret: "secret".into(),
-            tenant_id: Some("tenant-1".into()),
-            api_base_url: server.uri(),
-            token_url: format!("{}/connect/token", server.uri()),
-        },
-        policy,
-    );
-    (server, Arc::new(client))
+fn connection(double: &XeroDouble) -> XeroConnection {
+    XeroConnection {
+        client_id: "id".into(),
+        client_secret: "secret".into(),
+        tenant_id: Some("tenant-1".into()),
+        api_base_url: double.uri(),
+        token_url: double.token_url(),
+    }
 }
 
-fn xero_invoice(id: &str, number: &str, status: &str) -> Value {
-    json!({"InvoiceID": id, "InvoiceNumber": number, "Status": status})
+/// A client with Xero's limits kept in process.
+fn client_for(double: &XeroDouble) -> Arc<XeroClient> {
+    Arc::new(XeroClient::with_policy(connection(double), quick_policy()))
+}
+
+/// Grants every call and forgets 429s: for tests of the worker's own waiting, where the budget's
+/// block would otherwise outlive the test (the budget is tested in tests/budget.rs).
+struct Unmetered;
+
+impl CallBudget for Unmetered {
+    fn acquire<'a>(&'a self, tenant: &'a str) -> BudgetFuture<'a, std::result::Result<CallGrant, BudgetWait>> {
+        let until = std::time::SystemTime::now() + Duration::from_secs(60);
+        Box::pin(async move { Ok(CallGrant::new(tenant, 0, "", until)) })
+    }
+    fn release<'a>(&'a self, _grant: CallGrant, _remaining: Remaining) -> BudgetFuture<'a, ()> {
+        Box::pin(async {})
+    }
+    fn block<'a>(&'a self, _: &'a str, _: std::time::SystemTime, _: Option<&'a str>) -> BudgetFuture<'a, ()> {
+        Box::pin(async {})
+    }
+}
+
+fn sales(id: &str, number: &str, status: &str) -> Value {
+    xero_invoice(id, number, status, "ACCREC")
 }
 
 fn new_invoice(account_id: &str, status: InvoiceStatus, number: &str, xero_id: Option<&str>) -> Invoice {
@@ -174,8 +166,8 @@ async fn invoice(
     invoice
 }
 
-async fn job(store: &DynamoStore, account_id: &str, total: u64) -> ReconcileJob {
-    let job = ReconcileJob {
+fn new_job(total: u64) -> ReconcileJob {
+    ReconcileJob {
         id: uuid::Uuid::now_v7().to_string(),
         status: JobStatus::Queued,
         integration_service: IntegrationService::Xero,
@@ -183,25 +175,90 @@ async fn job(store: &DynamoStore, account_id: &str, total: u64) -> ReconcileJob 
         counts: Counts { total, ..Counts::default() },
         created_at: Utc::now().trunc_subsecs(3),
         completed_at: None,
-    };
+        xero_calls: 0,
+    }
+}
+
+/// A job over explicit ids.
+async fn job(store: &DynamoStore, account_id: &str, total: u64) -> ReconcileJob {
+    let job = new_job(total);
     store.create_job(account_id, &job, false, None).await.unwrap();
     job
 }
 
-fn event(messages: &[(&str, Value)]) -> SqsEvent {
+/// A job over every FINAL, SENT and VOIDED invoice, with its first message (as the producer queues it).
+async fn all_invoices_job(store: &DynamoStore, account_id: &str) -> (ReconcileJob, ReconcileMessage) {
+    let job = new_job(0);
+    store.create_job(account_id, &job, true, None).await.unwrap();
+    let first = ReconcileMessage::new(&job.id, account_id, Work::XeroPage { page: 1 });
+    (job, first)
+}
+
+fn record(id: &str, message: &ReconcileMessage, receive_count: u32) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(id.to_string());
+    record.body = Some(serde_json::to_string(message).unwrap());
+    record.attributes.insert("ApproximateReceiveCount".into(), receive_count.to_string());
+    record
+}
+
+fn event(records: Vec<SqsMessage>) -> SqsEvent {
     let mut event = SqsEvent::default();
-    for (id, body) in messages {
-        let mut record = SqsMessage::default();
-        record.message_id = Some(id.to_string());
-        record.body = Some(if body.is_string() { body.as_str().unwrap().to_string() } else { body.to_string() });
-        record.attributes.insert("ApproximateReceiveCount".into(), "1".into());
-        event.records.push(record);
-    }
+    event.records = records;
     event
 }
 
-fn batch(job: &ReconcileJob, account_id: &str, ids: &[&str]) -> Value {
-    json!({"kind": "invoices", "jobId": job.id, "accountId": account_id, "invoiceIds": ids})
+fn batch(job: &ReconcileJob, account_id: &str, ids: &[&str]) -> ReconcileMessage {
+    ReconcileMessage::new(
+        &job.id,
+        account_id,
+        Work::Invoices { invoice_ids: ids.iter().map(|s| s.to_string()).collect() },
+    )
+}
+
+/// A Lambda invocation with plenty of time.
+fn roomy() -> Instant {
+    Instant::now() + Duration::from_secs(600)
+}
+
+type TestWorker<S = DynamoStore> = Worker<DynamoStore, S, FixedXero, RecordingQueue>;
+
+fn worker(store: &DynamoStore, client: &Arc<XeroClient>) -> TestWorker {
+    Worker {
+        jobs: store.clone(),
+        store: store.clone(),
+        integrations: FixedXero(Arc::clone(client)),
+        queue: RecordingQueue::default(),
+        attempts: Attempts::default(),
+    }
+}
+
+/// Delivers what the worker queued, as SQS would (each once, one message per invocation), until
+/// nothing is left; waits that `notBefore` asks for are skipped by moving it into the past once
+/// it has been honoured (queued again without a call). Answers how many messages were delivered.
+async fn drain<S: InvoiceBatches + InvoiceStore>(worker: &TestWorker<S>, deadline: impl Fn() -> Instant) -> usize {
+    let mut delivered = 0;
+    for round in 0..500 {
+        let queued = worker.queue.take();
+        if queued.is_empty() {
+            return delivered;
+        }
+        for (i, (mut message, delay)) in queued.into_iter().enumerate() {
+            if delay >= reconcile_worker::MAX_QUEUE_DELAY || message.not_before.is_some_and(|t| t > Utc::now()) {
+                // Deliver it once early (it must go back without a Xero call), then "after the wait".
+                let early = worker.handle(event(vec![record("early", &message, 1)]), deadline()).await;
+                assert!(early.batch_item_failures.is_empty());
+                let requeued = worker.queue.take();
+                assert_eq!(requeued.len(), 1, "a message delivered before its time goes back once");
+                message = requeued.into_iter().next().unwrap().0;
+                message.not_before = Some(Utc::now() - chrono::Duration::seconds(1));
+            }
+            let response = worker.handle(event(vec![record(&format!("r{round}-{i}"), &message, 1)]), deadline()).await;
+            assert!(response.batch_item_failures.is_empty(), "no message is failed back to SQS");
+            delivered += 1;
+        }
+    }
+    panic!("the queue never drained");
 }
 
 async fn setup() -> (MotoServer, DynamoStore, String) {
@@ -212,41 +269,51 @@ async fn setup() -> (MotoServer, DynamoStore, String) {
     (moto, store, account.account.id)
 }
 
+async fn outcome(store: &DynamoStore, account_id: &str, job: &ReconcileJob, invoice_id: &str) -> Value {
+    let results = store.list_outcomes(account_id, &job.id, None, 100, None).await.unwrap().items;
+    let found = results.into_iter().find(|o| o.invoice_id == invoice_id).expect("an outcome");
+    let mut value = serde_json::to_value(found).unwrap();
+    value.as_object_mut().unwrap().remove("comparedAt");
+    value
+}
+
+async fn xero_link_of(store: &DynamoStore, account_id: &str, invoice_id: &str) -> Option<String> {
+    let invoice = store.get_invoice(account_id, invoice_id).await.unwrap().unwrap().value;
+    invoice.linked_services.iter().find(|l| l.external_service == "Xero").map(|l| l.external_id.clone())
+}
+
 #[tokio::test]
 async fn faults_and_redelivery_still_give_exact_outcomes_and_counts() {
     let (_moto, store, account_id) = setup().await;
     let a = invoice(&store, &account_id, InvoiceStatus::Final, "INV-000001", None).await;
     let b = invoice(&store, &account_id, InvoiceStatus::Sent, "INV-000002", None).await;
     let c = invoice(&store, &account_id, InvoiceStatus::Final, "INV-000003", None).await;
-    let (_server, client) = xero_double(
-        vec![xero_invoice("x-a", "INV-000001", "AUTHORISED"), xero_invoice("x-b", "INV-000002", "VOIDED")],
-        vec![
+    let double =
+        XeroDouble::start(vec![sales("x-a", "INV-000001", "AUTHORISED"), sales("x-b", "INV-000002", "VOIDED")]).await;
+    // The first call: a 429 for the minute (waited out inside the call), the second a 500 (retried).
+    double.set_rule(|_, call| match call {
+        1 => Some(
             ResponseTemplate::new(429)
                 .insert_header("Retry-After", "1")
                 .insert_header("X-Rate-Limit-Problem", "minute"),
-            ResponseTemplate::new(500),
-        ],
-    )
-    .await;
+        ),
+        2 => Some(ResponseTemplate::new(500)),
+        _ => None,
+    });
+    let client = client_for(&double);
     let job = job(&store, &account_id, 4).await;
-    let worker = Worker {
-        jobs: store.clone(),
-        store: store.clone(),
-        integrations: FixedXero(Arc::clone(&client)),
-        queue: RecordingQueue::default(),
-        max_receive_count: 5,
-    };
+    let worker = worker(&store, &client);
     let first = batch(&job, &account_id, &[&a.id, &b.id]);
     let second = batch(&job, &account_id, &[&c.id, "01a21186-0000-7000-8000-00000000dead"]);
 
     // The first message, delivered twice (SQS is at-least-once), then the second.
-    for _ in 0..2 {
-        let response = worker.handle(event(&[("m1", first.clone())])).await;
+    for delivery in 1..=2 {
+        let response = worker.handle(event(vec![record("m1", &first, delivery)]), roomy()).await;
         assert!(response.batch_item_failures.is_empty());
     }
     let running = store.get_job(&account_id, &job.id).await.unwrap().unwrap();
     assert_eq!((running.status, running.counts.matched, running.counts.mismatched), (JobStatus::Running, 1, 1));
-    let response = worker.handle(event(&[("m2", second)])).await;
+    let response = worker.handle(event(vec![record("m2", &second, 1)]), roomy()).await;
     assert!(response.batch_item_failures.is_empty());
 
     let done = store.get_job(&account_id, &job.id).await.unwrap().unwrap();
@@ -259,26 +326,238 @@ async fn faults_and_redelivery_still_give_exact_outcomes_and_counts() {
     // First delivery: one lookup by number, answered 429, then 500, then 200 (three calls).
     // Redelivery: the invoices are linked now, one lookup by id. Second message: one by number.
     assert_eq!((client.calls().api_calls, client.calls().token_calls), (5, 1));
+    assert_eq!(done.xero_calls, 5);
 
-    let results = store.list_outcomes(&account_id, &job.id, None, 10, None).await.unwrap().items;
-    let outcome_of = |id: &str| results.iter().find(|o| o.invoice_id == id).unwrap().clone();
-    assert_eq!(outcome_of(&a.id).outcome, OutcomeKind::Matched);
-    let mismatched = outcome_of(&b.id);
-    assert_eq!(mismatched.outcome, OutcomeKind::Mismatched);
+    assert_eq!(outcome(&store, &account_id, &job, &a.id).await["outcome"], "MATCHED");
     assert_eq!(
-        serde_json::to_value(&mismatched.differences).unwrap(),
-        json!([{"property": "STATUS", "sequenceValue": "SENT", "integrationValue": "VOIDED"}])
+        outcome(&store, &account_id, &job, &b.id).await,
+        json!({"invoiceId": b.id, "outcome": "MISMATCHED", "integrationId": "x-b", "reason": null,
+               "differences": [{"property": "STATUS", "sequenceValue": "SENT", "integrationValue": "VOIDED"}]})
     );
-    assert_eq!(outcome_of(&c.id).outcome, OutcomeKind::NotInIntegration);
-    assert_eq!(outcome_of("01a21186-0000-7000-8000-00000000dead").outcome, OutcomeKind::NotFound);
-    let mismatched_only =
-        store.list_outcomes(&account_id, &job.id, Some(OutcomeKind::Mismatched), 10, None).await.unwrap();
-    assert_eq!(mismatched_only.items, vec![mismatched]);
-
+    assert_eq!(outcome(&store, &account_id, &job, &c.id).await["outcome"], "NOT_IN_INTEGRATION");
+    assert_eq!(
+        outcome(&store, &account_id, &job, "01a21186-0000-7000-8000-00000000dead").await["outcome"],
+        "NOT_FOUND"
+    );
     // Found by number, the invoices are now linked to their Xero ids.
-    let linked = store.get_invoice(&account_id, &a.id).await.unwrap().unwrap().value;
-    assert_eq!(linked.linked_services[0].external_id, "x-a");
-    assert_eq!(linked.linked_services[0].external_service, "Xero");
+    assert_eq!(xero_link_of(&store, &account_id, &a.id).await.as_deref(), Some("x-a"));
+}
+
+#[tokio::test]
+async fn only_sales_invoices_count_duplicates_are_ambiguous_and_stale_links_are_resolved_again() {
+    let (_moto, store, account_id) = setup().await;
+    // A bill (ACCPAY) carries our number: it is not our invoice.
+    let billed = invoice(&store, &account_id, InvoiceStatus::Final, "INV-000001", None).await;
+    // Two sales invoices carry this number: FAILED "ambiguous", never a silent pick.
+    let doubled = invoice(&store, &account_id, InvoiceStatus::Sent, "INV-000002", None).await;
+    // Linked (by an older version) to the bill: resolved again by number, and linked to the sales invoice.
+    let linked_to_bill = invoice(&store, &account_id, InvoiceStatus::Sent, "INV-000003", Some("bill-3")).await;
+    // Linked to an invoice Xero no longer has and nothing carries its number: the link is dropped.
+    let linked_to_nothing = invoice(&store, &account_id, InvoiceStatus::Final, "INV-000004", Some("gone-4")).await;
+    // Linked to a deleted sales invoice that a live one with the same number replaced: relinked.
+    let replaced = invoice(&store, &account_id, InvoiceStatus::Final, "INV-000005", Some("deleted-5")).await;
+    // Voided here, deleted there: the link stays and it matches.
+    let voided = invoice(&store, &account_id, InvoiceStatus::Voided, "INV-000006", Some("deleted-6")).await;
+    let double = XeroDouble::start(vec![
+        xero_invoice("bill-1", "INV-000001", "AUTHORISED", "ACCPAY"),
+        sales("sales-2a", "INV-000002", "AUTHORISED"),
+        sales("sales-2b", "INV-000002", "PAID"),
+        xero_invoice("bill-3", "INV-000003", "AUTHORISED", "ACCPAY"),
+        sales("sales-3", "INV-000003", "AUTHORISED"),
+        sales("deleted-5", "INV-000005", "DELETED"),
+        sales("sales-5", "INV-000005", "AUTHORISED"),
+        sales("deleted-6", "INV-000006", "DELETED"),
+    ])
+    .await;
+    let client = client_for(&double);
+    let job = job(&store, &account_id, 6).await;
+    let worker = worker(&store, &client);
+    let ids = [&billed.id, &doubled.id, &linked_to_bill.id, &linked_to_nothing.id, &replaced.id, &voided.id];
+    let ids: Vec<&str> = ids.iter().map(|s| s.as_str()).collect();
+    let response = worker.handle(event(vec![record("m", &batch(&job, &account_id, &ids), 1)]), roomy()).await;
+    assert!(response.batch_item_failures.is_empty());
+
+    let done = store.get_job(&account_id, &job.id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(
+        done.counts,
+        Counts { total: 6, matched: 3, mismatched: 0, not_in_integration: 2, not_found: 0, skipped: 0, failed: 1 }
+    );
+    assert_eq!(outcome(&store, &account_id, &job, &billed.id).await["outcome"], "NOT_IN_INTEGRATION");
+    assert_eq!(xero_link_of(&store, &account_id, &billed.id).await, None);
+    assert_eq!(
+        outcome(&store, &account_id, &job, &doubled.id).await,
+        json!({"invoiceId": doubled.id, "outcome": "FAILED", "integrationId": null, "differences": [],
+               "reason": "ambiguous: 2 sales invoices in Xero are numbered INV-000002"})
+    );
+    assert_eq!(xero_link_of(&store, &account_id, &doubled.id).await, None);
+    assert_eq!(outcome(&store, &account_id, &job, &linked_to_bill.id).await["integrationId"], "sales-3");
+    assert_eq!(xero_link_of(&store, &account_id, &linked_to_bill.id).await.as_deref(), Some("sales-3"));
+    assert_eq!(outcome(&store, &account_id, &job, &linked_to_nothing.id).await["outcome"], "NOT_IN_INTEGRATION");
+    assert_eq!(xero_link_of(&store, &account_id, &linked_to_nothing.id).await, None);
+    assert_eq!(outcome(&store, &account_id, &job, &replaced.id).await["integrationId"], "sales-5");
+    assert_eq!(xero_link_of(&store, &account_id, &replaced.id).await.as_deref(), Some("sales-5"));
+    assert_eq!(outcome(&store, &account_id, &job, &voided.id).await["outcome"], "MATCHED");
+    assert_eq!(xero_link_of(&store, &account_id, &voided.id).await.as_deref(), Some("deleted-6"));
+    // Lookups: by id (the four links) and by number (the two unlinked) at once, then by number
+    // for the four links that did not lead to a live sales invoice (a bill, nothing, two deleted).
+    let calls = double.calls();
+    assert_eq!(calls.len(), 3);
+    assert_eq!(calls[2].numbers.as_ref().unwrap().len(), 4);
+    assert!(calls
+        .iter()
+        .filter(|c| c.numbers.is_some())
+        .all(|c| c.where_clause.as_deref() == Some("Type==\"ACCREC\"")));
+}
+
+#[tokio::test]
+async fn every_failure_path_still_completes_the_job_with_exact_counts() {
+    let (_moto, store, account_id) = setup().await;
+    let (_moto_b, other_store, other_account) = setup().await;
+    let matched = invoice(&store, &account_id, InvoiceStatus::Final, "INV-000001", None).await;
+    let slow = invoice(&store, &account_id, InvoiceStatus::Final, "SLOW-1", None).await;
+    let broken = invoice(&store, &account_id, InvoiceStatus::Final, "BROKEN-1", None).await;
+    let limited = invoice(&store, &account_id, InvoiceStatus::Sent, "LIMIT-1", None).await;
+    let double = XeroDouble::start(vec![
+        sales("x-1", "INV-000001", "AUTHORISED"),
+        sales("x-slow", "SLOW-1", "AUTHORISED"),
+        sales("x-limit", "LIMIT-1", "AUTHORISED"),
+        sales("x-other", "OTHER-1", "PAID"),
+    ])
+    .await;
+    let daily_limit_hit = Arc::new(Mutex::new(false));
+    let hit = Arc::clone(&daily_limit_hit);
+    double.set_rule(move |query, _| {
+        let numbers = query.numbers.clone().unwrap_or_default();
+        if numbers.iter().any(|n| n == "SLOW-1") {
+            // Longer than the invocation has: the worker must cut it short, not Lambda.
+            return Some(ResponseTemplate::new(200).set_delay(Duration::from_secs(4)));
+        }
+        if numbers.iter().any(|n| n == "BROKEN-1") {
+            return Some(ResponseTemplate::new(503).set_body_string("down for maintenance"));
+        }
+        if numbers.iter().any(|n| n == "LIMIT-1") && !std::mem::replace(&mut *hit.lock().unwrap(), true) {
+            // The day's 5,000 calls are spent; Xero says to come back in 20 hours.
+            return Some(
+                ResponseTemplate::new(429)
+                    .insert_header("Retry-After", "72000")
+                    .insert_header("X-Rate-Limit-Problem", "daily"),
+            );
+        }
+        None
+    });
+    let client = Arc::new(XeroClient::with_budget(connection(&double), quick_policy(), Arc::new(Unmetered)));
+    let job = job(&store, &account_id, 7).await;
+    let worker = Worker {
+        attempts: Attempts { max: 3, safety_margin: Duration::from_millis(500), retry_delay: Duration::from_secs(1) },
+        ..worker(&store, &client)
+    };
+    let other_job = job_for(&other_store, &other_account).await;
+    let other = invoice(&other_store, &other_account, InvoiceStatus::Sent, "OTHER-1", None).await;
+    let other_worker = Worker { attempts: worker.attempts, ..worker_for(&other_store, &client) };
+
+    // One SQS batch, as Lambda hands it over: poison ids, a batch Xero answers too slowly, one it
+    // fails, one that hits the daily limit, and a good one.
+    let long_id = "x".repeat(1100);
+    let messages = [
+        batch(&job, &account_id, &[&long_id, "not-an-id", "01a21186-0000-7000-8000-00000000dead"]),
+        batch(&job, &account_id, &[&slow.id]),
+        batch(&job, &account_id, &[&broken.id]),
+        batch(&job, &account_id, &[&limited.id]),
+        batch(&job, &account_id, &[&matched.id]),
+    ];
+    let records = messages.iter().enumerate().map(|(i, m)| record(&format!("m{i}"), m, 1)).collect();
+    let short = || Instant::now() + Duration::from_millis(2500);
+    let started = Instant::now();
+    let response = worker.handle(event(records), short()).await;
+    // The invocation ended before its deadline, with nothing failed back to SQS as a batch.
+    assert!(started.elapsed() < Duration::from_millis(2500));
+    assert!(response.batch_item_failures.is_empty());
+    // Another account's work in the same moment is not held up by any of it.
+    let other_response = other_worker
+        .handle(event(vec![record("o", &batch(&other_job, &other_account, &[&other.id]), 1)]), short())
+        .await;
+    assert!(other_response.batch_item_failures.is_empty());
+    assert_eq!(other_store.get_job(&other_account, &other_job.id).await.unwrap().unwrap().status, JobStatus::Completed);
+
+    // What came back: the slow and broken ones with their attempt counted, the limited one for
+    // after the reset (chained past SQS's 15 minutes).
+    let queued = worker.queue.sent.lock().unwrap().clone();
+    assert_eq!(queued.len(), 3, "{queued:#?}");
+    let limited_again = queued.iter().find(|(m, _)| m.work == messages[3].work).unwrap();
+    assert_eq!((limited_again.0.attempt, limited_again.1), (0, reconcile_worker::MAX_QUEUE_DELAY));
+    let reset = limited_again.0.not_before.unwrap() - Utc::now();
+    assert!(reset > chrono::Duration::hours(19) && reset <= chrono::Duration::hours(20));
+    assert!(queued.iter().filter(|(m, _)| m.work != messages[3].work).all(|(m, _)| m.attempt == 1));
+
+    // Delivered again until nothing is left: the slow and broken batches run out of attempts.
+    let calls_before = double.calls().iter().filter(|c| c.numbers.as_ref().is_some_and(|n| n[0] == "LIMIT-1")).count();
+    drain(&worker, short).await;
+    let limit_calls = double.calls().iter().filter(|c| c.numbers.as_ref().is_some_and(|n| n[0] == "LIMIT-1")).count();
+    // The daily limit: one call after the reset, none while waiting.
+    assert_eq!((calls_before, limit_calls), (1, 2));
+
+    let done = store.get_job(&account_id, &job.id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    assert_eq!(
+        done.counts,
+        Counts { total: 7, matched: 2, mismatched: 0, not_in_integration: 0, not_found: 3, skipped: 0, failed: 2 }
+    );
+    assert_eq!(
+        outcome(&store, &account_id, &job, &slow.id).await["reason"],
+        "could not be compared before the worker's time limit"
+    );
+    let broken_reason = outcome(&store, &account_id, &job, &broken.id).await["reason"].as_str().unwrap().to_string();
+    assert!(broken_reason.starts_with("Xero lookup failed: Xero unavailable: 503"), "{broken_reason}");
+    let long_reported = format!("{}...", "x".repeat(40));
+    let results = store.list_outcomes(&account_id, &job.id, None, 100, None).await.unwrap().items;
+    let long = results.iter().find(|o| o.invoice_id.starts_with(&long_reported)).expect("the long id's outcome");
+    assert_eq!((long.outcome, long.invoice_id.len()), (invoicing_domain::model::reconcile::OutcomeKind::NotFound, 59));
+    assert_eq!(outcome(&store, &account_id, &job, "not-an-id").await["outcome"], "NOT_FOUND");
+    assert_eq!(outcome(&store, &account_id, &job, &limited.id).await["outcome"], "MATCHED");
+}
+
+async fn job_for(store: &DynamoStore, account_id: &str) -> ReconcileJob {
+    job(store, account_id, 1).await
+}
+
+fn worker_for(store: &DynamoStore, client: &Arc<XeroClient>) -> TestWorker {
+    worker(store, client)
+}
+
+#[tokio::test]
+async fn a_message_on_its_last_sqs_delivery_records_failed_outcomes() {
+    let (_moto, store, account_id) = setup().await;
+    let a = invoice(&store, &account_id, InvoiceStatus::Final, "INV-000001", None).await;
+    let double = XeroDouble::start(vec![]).await;
+    double.set_rule(|_, _| Some(ResponseTemplate::new(500)));
+    let client = client_for(&double);
+    let job = job(&store, &account_id, 1).await;
+    let worker = worker(&store, &client);
+    // Earlier invocations crashed (SQS counted four receives); this fifth one is the last.
+    let response = worker.handle(event(vec![record("m", &batch(&job, &account_id, &[&a.id]), 5)]), roomy()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(worker.queue.sent.lock().unwrap().is_empty());
+    let done = store.get_job(&account_id, &job.id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.counts.failed, done.counts.total), (JobStatus::Completed, 1, 1));
+}
+
+#[tokio::test]
+async fn unparseable_messages_fail_alone() {
+    let (_moto, store, account_id) = setup().await;
+    let a = invoice(&store, &account_id, InvoiceStatus::Final, "INV-000001", None).await;
+    let double = XeroDouble::start(vec![sales("x-1", "INV-000001", "AUTHORISED")]).await;
+    let client = client_for(&double);
+    let job = job(&store, &account_id, 1).await;
+    let worker = worker(&store, &client);
+    let mut bad = SqsMessage::default();
+    bad.message_id = Some("bad".into());
+    bad.body = Some("not json".into());
+    let response =
+        worker.handle(event(vec![bad, record("good", &batch(&job, &account_id, &[&a.id]), 1)]), roomy()).await;
+    let failed: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
+    assert_eq!(failed, vec!["bad"]);
+    assert_eq!(store.get_job(&account_id, &job.id).await.unwrap().unwrap().status, JobStatus::Completed);
 }
 
 #[tokio::test]
@@ -293,104 +572,127 @@ async fn a_thousand_linked_invoices_take_ten_xero_calls_and_batch_reads_of_at_mo
         let invoice = new_invoice(&account_id, InvoiceStatus::Final, &number, Some(&xero_id));
         ids.push(invoice.id.clone());
         invoices.push(invoice);
-        xero.push(xero_invoice(&xero_id, &number, "AUTHORISED"));
+        xero.push(sales(&xero_id, &number, "AUTHORISED"));
     }
     store.import_invoices(&invoices).await.unwrap();
-    let (_server, client) = xero_double(xero, vec![]).await;
+    let double = XeroDouble::start(xero).await;
+    let client = client_for(&double);
     let job = job(&store, &account_id, 1000).await;
-    let invoices = CountingInvoices { inner: store.clone(), batch_sizes: Mutex::new(Vec::new()) };
     let worker = Worker {
         jobs: store.clone(),
-        store: invoices,
+        store: CountingInvoices { inner: store.clone(), batch_sizes: Mutex::new(Vec::new()) },
         integrations: FixedXero(Arc::clone(&client)),
         queue: RecordingQueue::default(),
-        max_receive_count: 5,
+        attempts: Attempts::default(),
     };
-    let messages: Vec<(String, Value)> = invoicing_domain::model::reconcile::batch_messages(&job.id, &account_id, &ids)
-        .into_iter()
-        .enumerate()
-        .map(|(i, m)| (format!("m{i}"), serde_json::to_value(m).unwrap()))
-        .collect();
+    let messages = batch_messages(&job.id, &account_id, &ids);
     assert_eq!(messages.len(), 10);
-    let refs: Vec<(&str, Value)> = messages.iter().map(|(id, body)| (id.as_str(), body.clone())).collect();
-    let response = worker.handle(event(&refs)).await;
+    let records = messages.iter().enumerate().map(|(i, m)| record(&format!("m{i}"), m, 1)).collect();
+    let response = worker.handle(event(records), roomy()).await;
     assert!(response.batch_item_failures.is_empty());
 
     let calls = client.calls();
     assert_eq!((calls.api_calls, calls.token_calls), (10, 1));
     let batch_sizes = worker.store.batch_sizes.lock().unwrap().clone();
-    assert_eq!(batch_sizes.len(), 10);
-    assert!(batch_sizes.iter().all(|&size| size == 100));
+    assert_eq!(batch_sizes, vec![100; 10]);
     let done = store.get_job(&account_id, &job.id).await.unwrap().unwrap();
-    assert_eq!((done.status, done.counts.matched, done.counts.total), (JobStatus::Completed, 1000, 1000));
+    assert_eq!(
+        (done.status, done.counts.matched, done.counts.total, done.xero_calls),
+        (JobStatus::Completed, 1000, 1000, 10)
+    );
 }
 
 #[tokio::test]
-async fn rate_limits_requeue_with_a_delay_and_unparseable_messages_fail_alone() {
+async fn an_all_invoices_job_lists_xero_a_thousand_at_a_time_and_compares_every_final_sent_and_voided_invoice() {
     let (_moto, store, account_id) = setup().await;
-    let a = invoice(&store, &account_id, InvoiceStatus::Final, "INV-000001", None).await;
-    let (_server, client) = xero_double(
-        vec![],
-        vec![ResponseTemplate::new(429)
-            .insert_header("Retry-After", "120")
-            .insert_header("X-Rate-Limit-Problem", "daily")],
-    )
-    .await;
-    let job = job(&store, &account_id, 1).await;
-    let worker = Worker {
-        jobs: store.clone(),
-        store: store.clone(),
-        integrations: FixedXero(client),
-        queue: RecordingQueue::default(),
-        max_receive_count: 5,
-    };
-    let good = batch(&job, &account_id, &[&a.id]);
-    let response = worker.handle(event(&[("bad", json!("not json")), ("good", good.clone())])).await;
-    let failed: Vec<String> = response.batch_item_failures.iter().map(|f| f.item_identifier.clone()).collect();
-    assert_eq!(failed, vec!["bad"]);
-    // The rate-limited batch is not failed: it is queued again, to come back after Retry-After.
-    let sent = worker.queue.sent.lock().unwrap().clone();
-    assert_eq!(sent, vec![(serde_json::from_value(good).unwrap(), Duration::from_secs(120))]);
-    let waiting = store.get_job(&account_id, &job.id).await.unwrap().unwrap();
-    assert_eq!((waiting.status, waiting.counts.processed()), (JobStatus::Running, 0));
-}
-
-#[tokio::test]
-async fn an_empty_id_list_expands_to_every_final_sent_and_voided_invoice() {
-    let (_moto, store, account_id) = setup().await;
-    let mut reconcilable = Vec::new();
-    for (n, status) in
-        [InvoiceStatus::Final, InvoiceStatus::Sent, InvoiceStatus::Voided, InvoiceStatus::Draft].into_iter().enumerate()
-    {
-        let invoice = invoice(&store, &account_id, status, &format!("INV-{n:06}"), None).await;
-        if status != InvoiceStatus::Draft {
-            reconcilable.push(invoice.id);
-        }
+    let mut ours = Vec::new();
+    let mut xero = Vec::new();
+    for n in 1..=300 {
+        let number = format!("INV-{n:06}");
+        let status = match n % 5 {
+            0 => InvoiceStatus::Draft,
+            1 => InvoiceStatus::Sent,
+            2 => InvoiceStatus::Voided,
+            _ => InvoiceStatus::Final,
+        };
+        ours.push(new_invoice(&account_id, status, &number, None));
     }
-    let (_server, client) = xero_double(vec![], vec![]).await;
-    let job = ReconcileJob { counts: Counts::default(), ..job(&store, &account_id, 0).await };
-    // A job to expand starts with no total and its expansion pending.
-    let expanding = ReconcileJob { id: uuid::Uuid::now_v7().to_string(), ..job };
-    store.create_job(&account_id, &expanding, true, None).await.unwrap();
-    let worker = Worker {
-        jobs: store.clone(),
-        store: store.clone(),
-        integrations: FixedXero(client),
-        queue: RecordingQueue::default(),
-        max_receive_count: 5,
-    };
-    let expand = json!({"kind": "expand", "jobId": expanding.id, "accountId": account_id, "after": null});
-    assert!(worker.handle(event(&[("e", expand.clone())])).await.batch_item_failures.is_empty());
-    // Redelivered: the page is counted once.
-    assert!(worker.handle(event(&[("e", expand)])).await.batch_item_failures.is_empty());
-    let queued: Vec<ReconcileMessage> = worker.queue.sent.lock().unwrap().iter().map(|(m, _)| m.clone()).collect();
-    let ReconcileMessage::Invoices { invoice_ids, .. } = &queued[0] else { panic!("a batch first") };
-    assert_eq!(invoice_ids, &reconcilable);
-    let after_expansion = store.get_job(&account_id, &expanding.id).await.unwrap().unwrap();
-    assert_eq!(after_expansion.counts.total, 3);
+    // Xero has 1,200 sales invoices: every third number up to 3,600; of ours, the FINAL ones
+    // numbered 3 modulo 15 are voided there.
+    for n in (3..=3600).step_by(3) {
+        let ours = ours.get(n - 1).map(|i| i.status);
+        let voided = ours == Some(InvoiceStatus::Voided) || (n % 15 == 3 && n <= 300);
+        xero.push(sales(&format!("x-{n}"), &format!("INV-{n:06}"), if voided { "VOIDED" } else { "AUTHORISED" }));
+    }
+    // Bills are listed by nobody: the double honours where=Type=="ACCREC".
+    xero.push(xero_invoice("bill-1", "INV-000003", "AUTHORISED", "ACCPAY"));
+    store.import_invoices(&ours).await.unwrap();
+    let expected = ours.iter().filter(|i| i.status != InvoiceStatus::Draft).count() as u64;
+    let double = XeroDouble::start(xero).await;
+    let client = client_for(&double);
+    let (job, first) = all_invoices_job(&store, &account_id).await;
+    let worker = worker(&store, &client);
+    worker.queue.enqueue(&[first], Duration::ZERO).await.unwrap();
+    drain(&worker, roomy).await;
 
-    let body = serde_json::to_value(&queued[0]).unwrap();
-    assert!(worker.handle(event(&[("b", body)])).await.batch_item_failures.is_empty());
-    let done = store.get_job(&account_id, &expanding.id).await.unwrap().unwrap();
-    assert_eq!((done.status, done.counts.not_in_integration, done.counts.total), (JobStatus::Completed, 3, 3));
+    let done = store.get_job(&account_id, &job.id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Completed);
+    // 240 compared; Xero has those numbered by a multiple of three.
+    let in_xero = ours
+        .iter()
+        .filter(|i| i.status != InvoiceStatus::Draft)
+        .filter(|i| i.invoice_number.as_ref().unwrap()[4..].parse::<u32>().unwrap() % 3 == 0)
+        .count() as u64;
+    assert_eq!(done.counts.total, expected);
+    assert_eq!(done.counts.not_in_integration, expected - in_xero);
+    assert_eq!(in_xero, 80);
+    // Mismatched: FINAL here, VOIDED there (numbers 3 modulo 15: 3, 18, 33, ...).
+    let mismatched = ours
+        .iter()
+        .filter(|i| i.status == InvoiceStatus::Final)
+        .filter(|i| i.invoice_number.as_ref().unwrap()[4..].parse::<u32>().unwrap() % 15 == 3)
+        .count() as u64;
+    assert_eq!((done.counts.matched, done.counts.mismatched), (in_xero - mismatched, mismatched));
+    assert_eq!(done.counts.processed(), expected);
+    // 1,200 sales invoices in Xero: two pages of 1,000, and no call per invoice.
+    let calls = double.calls();
+    assert_eq!(done.xero_calls, 2, "{calls:?} {:?}", client.calls());
+    assert_eq!(calls.len(), 2);
+    assert_eq!((calls[1].page, calls[1].page_size, calls[1].summary_only), (2, Some(1000), true));
+    assert_eq!(calls[0].where_clause.as_deref(), Some("Type==\"ACCREC\""));
+}
+
+#[tokio::test]
+async fn a_redelivered_expansion_queues_the_same_work_even_when_invoices_changed_meanwhile() {
+    let (_moto, store, account_id) = setup().await;
+    let mut ours = Vec::new();
+    for n in 1..=1050 {
+        ours.push(new_invoice(&account_id, InvoiceStatus::Final, &format!("INV-{n:06}"), None));
+    }
+    store.import_invoices(&ours).await.unwrap();
+    let double = XeroDouble::start(vec![]).await;
+    let client = client_for(&double);
+    let (job, first) = all_invoices_job(&store, &account_id).await;
+    let worker = worker(&store, &client);
+    // The Xero page, then the first expansion page.
+    worker.handle(event(vec![record("x", &first, 1)]), roomy()).await;
+    let expand = worker.queue.take().pop().unwrap().0;
+    assert_eq!(expand.work, Work::Expand { after: None });
+    worker.handle(event(vec![record("e", &expand, 1)]), roomy()).await;
+    let first_delivery = worker.queue.take();
+    // Meanwhile ten invoices of the first page leave the listed statuses ...
+    for invoice in &ours[..10] {
+        let mut voided = store.get_invoice(&account_id, &invoice.id).await.unwrap().unwrap();
+        voided.value.status = InvoiceStatus::Draft;
+        store.replace_invoice(&voided.value, voided.version, None).await.unwrap();
+    }
+    // ... and SQS delivers the expansion message again.
+    worker.handle(event(vec![record("e", &expand, 2)]), roomy()).await;
+    let second_delivery = worker.queue.take();
+    assert_eq!(second_delivery, first_delivery, "the same batches and the same next page");
+    assert_eq!(first_delivery.len(), 11);
+    worker.queue.sent.lock().unwrap().extend(first_delivery);
+    drain(&worker, roomy).await;
+    let done = store.get_job(&account_id, &job.id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.counts.total, done.counts.processed()), (JobStatus::Completed, 1050, 1050));
 }

@@ -8,7 +8,9 @@ use crate::model::{
     invoice::{Invoice, InvoiceStatus},
     lines::{LineChange, LineItem, LineItemGroup},
     pagination::Page,
-    reconcile::{InvoiceOutcome, OutcomeKind, ReconcileJob, ReconcileMessage},
+    reconcile::{
+        ExpandedPage, ExternalInvoice, InvoiceOutcome, JobRecord, OutcomeKind, ReconcileJob, ReconcileMessage,
+    },
     Versioned,
 };
 use chrono::{DateTime, Utc};
@@ -160,17 +162,21 @@ pub trait ReceivingAccounts: Send + Sync {
 /// Reconcile jobs and their outcomes (docs/contract.md, section 5). Counts are exact under redelivery: an
 /// outcome is recorded, and counted, once per invoice and job.
 pub trait ReconcileJobs: Send + Sync {
-    /// Stores a new job. `expansion_pending` when the queue still has to list the account's invoices.
+    /// Stores a new job. `all_invoices` for a job over every FINAL, SENT and VOIDED invoice: its
+    /// invoices are still to be listed (expansion), and Xero's sales invoices too (a scan).
     fn create_job(
         &self,
         account_id: &str,
         job: &ReconcileJob,
-        expansion_pending: bool,
+        all_invoices: bool,
         receipt: Option<&Receipt>,
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// A job of the account, if it has it.
     fn get_job(&self, account_id: &str, job_id: &str) -> impl Future<Output = Result<Option<ReconcileJob>>> + Send;
+
+    /// A job with the worker's view of its progress.
+    fn get_job_record(&self, account_id: &str, job_id: &str) -> impl Future<Output = Result<Option<JobRecord>>> + Send;
 
     /// QUEUED -> RUNNING (no change otherwise).
     fn mark_running(&self, account_id: &str, job_id: &str) -> impl Future<Output = Result<()>> + Send;
@@ -192,16 +198,48 @@ pub trait ReconcileJobs: Send + Sync {
         outcomes: &[InvoiceOutcome],
     ) -> impl Future<Output = Result<usize>> + Send;
 
-    /// Adds one expanded page of invoices to the job's total, once per page key; `last` ends the
-    /// expansion.
+    /// The expansion page recorded under this key, if any.
+    fn expanded_page(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        page_key: &str,
+    ) -> impl Future<Output = Result<Option<ExpandedPage>>> + Send;
+
+    /// Records an expansion page under its key and adds its invoices to the job's total, once per
+    /// key (a repeat does nothing); the last page (no `next`) ends the expansion.
     fn record_expanded_page(
         &self,
         account_id: &str,
         job_id: &str,
         page_key: &str,
-        count: u64,
+        page: &ExpandedPage,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Adds one page of Xero's sales invoices to the job's snapshot (a repeat changes nothing);
+    /// `last` makes the snapshot ready.
+    fn record_xero_page(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        page: u32,
+        invoices: &[ExternalInvoice],
         last: bool,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Gives the job's scan up: its invoices are FAILED with `reason`.
+    fn fail_xero_scan(&self, account_id: &str, job_id: &str, reason: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// The snapshot's sales invoices with these numbers (all of them, duplicates included).
+    fn xero_snapshot(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        numbers: &[String],
+    ) -> impl Future<Output = Result<Vec<ExternalInvoice>>> + Send;
+
+    /// Adds calls made to Xero to the job's `xeroCalls`.
+    fn add_xero_calls(&self, account_id: &str, job_id: &str, calls: u64) -> impl Future<Output = Result<()>> + Send;
 
     /// RUNNING -> COMPLETED once every invoice has its outcome; answers whether the job is complete.
     fn complete_if_done(

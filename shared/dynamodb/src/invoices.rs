@@ -81,31 +81,8 @@ impl DynamoStore {
     /// Writes many new invoices 25 at a time (BatchWriteItem), for imports and test fixtures: no
     /// per-item condition, so the caller guarantees the ids are new.
     pub async fn import_invoices(&self, invoices: &[Invoice]) -> Result<()> {
-        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
-        for chunk in invoices.chunks(25) {
-            let mut requests = Vec::with_capacity(chunk.len());
-            for invoice in chunk {
-                let put =
-                    PutRequest::builder().set_item(Some(invoice_item(invoice, 1)?)).build().map_err(build_error)?;
-                requests.push(WriteRequest::builder().put_request(put).build());
-            }
-            let mut pending = Some(requests);
-            for _ in 0..10 {
-                let Some(batch) = pending.take().filter(|b| !b.is_empty()) else { break };
-                let output = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, batch)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("BatchWriteItem", e))?;
-                pending = output.unprocessed_items.and_then(|mut u| u.remove(&self.table));
-            }
-            if pending.is_some_and(|p| !p.is_empty()) {
-                return Err(Error::internal("BatchWriteItem left items unprocessed"));
-            }
-        }
-        Ok(())
+        let items = invoices.iter().map(|invoice| invoice_item(invoice, 1)).collect::<Result<Vec<_>>>()?;
+        self.batch_put(items).await
     }
 }
 

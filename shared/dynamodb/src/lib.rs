@@ -109,6 +109,51 @@ where
 impl DynamoStore {
     /// The items with these keys (consistent reads), in no particular order; missing ones are
     /// left out. Keys DynamoDB leaves unprocessed under load are asked for again.
+    /// Puts items in batches of 25 (DynamoDB's most per BatchWriteItem), writing again what a
+    /// batch leaves unprocessed. Plain puts: for items whose repeat is harmless.
+    pub(crate) async fn batch_put(&self, items: Vec<Item>) -> Result<(), Error> {
+        use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+        let mut items = items.into_iter().peekable();
+        while items.peek().is_some() {
+            let mut requests = Vec::with_capacity(25);
+            for item in items.by_ref().take(25) {
+                let put = PutRequest::builder().set_item(Some(item)).build().map_err(build_error)?;
+                requests.push(WriteRequest::builder().put_request(put).build());
+            }
+            let mut pending = Some(requests);
+            for retry in 0..10u32 {
+                let Some(batch) = pending.take().filter(|b| !b.is_empty()) else { break };
+                if retry > 0 {
+                    // Unprocessed items mean the table is throttling: back off before asking again.
+                    tokio::time::sleep(std::time::Duration::from_millis(25 << retry.min(6))).await;
+                }
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, batch)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("BatchWriteItem", e))?;
+                pending = output.unprocessed_items.and_then(|mut u| u.remove(&self.table));
+            }
+            if pending.is_some_and(|p| !p.is_empty()) {
+                return Err(Error::internal("BatchWriteItem left items unprocessed"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads items by key, at most 100 keys per BatchGetItem, reading again what a call leaves
+    /// unprocessed.
+    pub(crate) async fn batch_get_all(&self, keys: Vec<Item>) -> Result<Vec<Item>, Error> {
+        let mut found = Vec::with_capacity(keys.len());
+        let mut keys = keys.into_iter().peekable();
+        while keys.peek().is_some() {
+            found.extend(self.batch_get(keys.by_ref().take(100).collect()).await?);
+        }
+        Ok(found)
+    }
+
     pub(crate) async fn batch_get(&self, mut keys: Vec<Item>) -> Result<Vec<Item>, Error> {
         let mut found = Vec::with_capacity(keys.len());
         for _ in 0..10 {

@@ -5,6 +5,11 @@
 //! | job               | `ACCOUNT#<id>` | `RECONCILE#<jobId>`                  |
 //! | outcome           | `ACCOUNT#<id>` | `RECONCILE#<jobId>#OUTCOME#<invoiceId>` |
 //! | expanded page     | `ACCOUNT#<id>` | `RECONCILE#<jobId>#PAGE#<pageKey>`   |
+//! | Xero snapshot     | `ACCOUNT#<id>` | `RECONCILE#<jobId>#XERO#<invoiceNumber>` |
+//!
+//! An expanded page holds its invoice ids and the next page's start (at most 1,000 ids of 36
+//! characters: about 40 KB). A snapshot item holds the sales invoices Xero has under one number
+//! (usually one); snapshot items expire (TTL) a week after they were written.
 
 use crate::{
     account_pk, build_error, collect_page, decode, encode,
@@ -20,7 +25,9 @@ use invoicing_domain::{
     model::integration::XeroSettings,
     model::invoice::Invoice,
     model::pagination::Page,
-    model::reconcile::{InvoiceOutcome, OutcomeKind, ReconcileJob, BATCH_SIZE},
+    model::reconcile::{
+        ExpandedPage, ExternalInvoice, InvoiceOutcome, JobRecord, OutcomeKind, ReconcileJob, XeroScan, BATCH_SIZE,
+    },
     model::Versioned,
     ports::{IntegrationSettings, InvoiceBatches, ReconcileJobs},
     Error, Result,
@@ -45,6 +52,64 @@ fn page_sk(job_id: &str, page_key: &str) -> String {
     format!("RECONCILE#{job_id}#PAGE#{page_key}")
 }
 
+fn snapshot_sk(job_id: &str, number: &str) -> String {
+    format!("RECONCILE#{job_id}#XERO#{number}")
+}
+
+/// How long a job's snapshot of Xero is kept.
+const SNAPSHOT_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+
+/// One Xero invoice of a snapshot item.
+#[derive(Serialize, Deserialize, Clone)]
+#[serde(rename_all = "camelCase")]
+struct SnapshotEntry {
+    external_id: String,
+    invoice_number: Option<String>,
+    status: String,
+    url: Option<String>,
+    invoice_type: Option<String>,
+}
+
+impl From<&ExternalInvoice> for SnapshotEntry {
+    fn from(x: &ExternalInvoice) -> Self {
+        SnapshotEntry {
+            external_id: x.external_id.clone(),
+            invoice_number: x.invoice_number.clone(),
+            status: x.status.clone(),
+            url: x.url.clone(),
+            invoice_type: x.invoice_type.clone(),
+        }
+    }
+}
+
+impl From<SnapshotEntry> for ExternalInvoice {
+    fn from(e: SnapshotEntry) -> Self {
+        ExternalInvoice {
+            external_id: e.external_id,
+            invoice_number: e.invoice_number,
+            status: e.status,
+            url: e.url,
+            invoice_type: e.invoice_type,
+        }
+    }
+}
+
+/// A snapshot item: the sales invoices under one number.
+#[derive(Serialize, Deserialize)]
+struct SnapshotItem {
+    number: String,
+    candidates: Vec<SnapshotEntry>,
+}
+
+/// An expanded page item.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PageItem {
+    #[serde(default)]
+    invoice_ids: Vec<String>,
+    next: Option<String>,
+}
+
 /// The job item: the job's fields with its counts flattened into numbers that `ADD` can move.
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -53,6 +118,8 @@ struct JobItem {
     job: ReconcileJob,
     expansion_pending: bool,
     processed: u64,
+    #[serde(default)]
+    scan: Option<XeroScan>,
 }
 
 fn job_key(account_id: &str, job_id: &str) -> [(String, AttributeValue); 2] {
@@ -125,10 +192,11 @@ impl ReconcileJobs for DynamoStore {
         &self,
         account_id: &str,
         job: &ReconcileJob,
-        expansion_pending: bool,
+        all_invoices: bool,
         receipt: Option<&Receipt>,
     ) -> Result<()> {
-        let mut item = encode(&JobItem { job: job.clone(), expansion_pending, processed: 0 })?;
+        let scan = all_invoices.then_some(XeroScan::Listing);
+        let mut item = encode(&JobItem { job: job.clone(), expansion_pending: all_invoices, processed: 0, scan })?;
         item.extend(job_key(account_id, &job.id));
         item.insert("entity".into(), s("RECONCILE_JOB"));
         let put = Put::builder()
@@ -146,6 +214,10 @@ impl ReconcileJobs for DynamoStore {
     }
 
     async fn get_job(&self, account_id: &str, job_id: &str) -> Result<Option<ReconcileJob>> {
+        Ok(self.get_job_record(account_id, job_id).await?.map(|record| record.job))
+    }
+
+    async fn get_job_record(&self, account_id: &str, job_id: &str) -> Result<Option<JobRecord>> {
         let output = self
             .client
             .get_item()
@@ -155,7 +227,7 @@ impl ReconcileJobs for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
-        Ok(output.item.map(decode::<JobItem>).transpose()?.map(|item| item.job))
+        Ok(output.item.map(decode::<JobItem>).transpose()?.map(|item| JobRecord { job: item.job, scan: item.scan }))
     }
 
     async fn mark_running(&self, account_id: &str, job_id: &str) -> Result<()> {
@@ -210,20 +282,40 @@ impl ReconcileJobs for DynamoStore {
         Ok(recorded)
     }
 
+    async fn expanded_page(&self, account_id: &str, job_id: &str, page_key: &str) -> Result<Option<ExpandedPage>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(account_pk(account_id)))
+            .key("sk", s(page_sk(job_id, page_key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(output
+            .item
+            .map(decode::<PageItem>)
+            .transpose()?
+            .map(|page| ExpandedPage { invoice_ids: page.invoice_ids, next: page.next }))
+    }
+
     async fn record_expanded_page(
         &self,
         account_id: &str,
         job_id: &str,
         page_key: &str,
-        count: u64,
-        last: bool,
+        page: &ExpandedPage,
     ) -> Result<()> {
+        let last = page.next.is_none();
+        let mut item = encode(&PageItem { invoice_ids: page.invoice_ids.clone(), next: page.next.clone() })?;
+        item.insert("pk".into(), s(account_pk(account_id)));
+        item.insert("sk".into(), s(page_sk(job_id, page_key)));
+        item.insert("entity".into(), s("RECONCILE_PAGE"));
+        item.insert("count".into(), n(page.invoice_ids.len()));
         let marker = Put::builder()
             .table_name(&self.table)
-            .item("pk", s(account_pk(account_id)))
-            .item("sk", s(page_sk(job_id, page_key)))
-            .item("entity", s("RECONCILE_PAGE"))
-            .item("count", n(count))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk)")
             .build()
             .map_err(build_error)?;
@@ -237,7 +329,7 @@ impl ReconcileJobs for DynamoStore {
             .update_expression(expression)
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_names("#total", "total")
-            .expression_attribute_values(":count", n(count));
+            .expression_attribute_values(":count", n(page.invoice_ids.len()));
         if last {
             total = total.expression_attribute_values(":false", AttributeValue::Bool(false));
         }
@@ -255,6 +347,93 @@ impl ReconcileJobs for DynamoStore {
             ),
         ];
         self.transact(writes, None).await.map(drop)
+    }
+
+    async fn record_xero_page(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        page: u32,
+        invoices: &[ExternalInvoice],
+        last: bool,
+    ) -> Result<()> {
+        // Group by number; numberless invoices cannot be found by number and are left out.
+        let mut by_number: std::collections::BTreeMap<&str, Vec<SnapshotEntry>> = Default::default();
+        for invoice in invoices.iter().filter(|i| i.is_sales_invoice()) {
+            if let Some(number) = invoice.invoice_number.as_deref() {
+                by_number.entry(number).or_default().push(invoice.into());
+            }
+        }
+        // Merge with what earlier pages (a number used twice) or an earlier delivery wrote. Pages
+        // are listed one after another, so no two writers merge the same item at once.
+        let key = |number: &str| {
+            Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(snapshot_sk(job_id, number)))])
+        };
+        let existing = self.batch_get_all(by_number.keys().map(|number| key(number)).collect()).await?;
+        let mut merged: std::collections::BTreeMap<String, Vec<SnapshotEntry>> =
+            by_number.into_iter().map(|(number, entries)| (number.to_string(), entries)).collect();
+        for item in existing {
+            let earlier: SnapshotItem = decode(item)?;
+            if let Some(entries) = merged.get_mut(&earlier.number) {
+                for entry in earlier.candidates {
+                    if !entries.iter().any(|e| e.external_id == entry.external_id) {
+                        entries.push(entry);
+                    }
+                }
+            }
+        }
+        let expires = chrono::Utc::now().timestamp() + SNAPSHOT_LIFETIME_SECS;
+        let mut items = Vec::with_capacity(merged.len());
+        for (number, candidates) in merged {
+            let mut item = encode(&SnapshotItem { number: number.clone(), candidates })?;
+            item.extend(key(&number));
+            item.insert("entity".into(), s("RECONCILE_XERO_SNAPSHOT"));
+            item.insert(crate::schema::TTL_ATTRIBUTE.into(), n(expires));
+            items.push(item);
+        }
+        self.batch_put(items).await?;
+        if last {
+            self.set_scan(account_id, job_id, &XeroScan::Ready).await?;
+        }
+        tracing::debug!(jobId = job_id, page, last, "Xero page recorded");
+        Ok(())
+    }
+
+    async fn fail_xero_scan(&self, account_id: &str, job_id: &str, reason: &str) -> Result<()> {
+        self.set_scan(account_id, job_id, &XeroScan::Failed(reason.to_string())).await
+    }
+
+    async fn xero_snapshot(&self, account_id: &str, job_id: &str, numbers: &[String]) -> Result<Vec<ExternalInvoice>> {
+        let mut seen = std::collections::HashSet::new();
+        let keys = numbers
+            .iter()
+            .filter(|number| !number.is_empty() && seen.insert(number.as_str()))
+            .map(|number| {
+                Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(snapshot_sk(job_id, number)))])
+            })
+            .collect();
+        let mut found = Vec::new();
+        for item in self.batch_get_all(keys).await? {
+            found.extend(decode::<SnapshotItem>(item)?.candidates.into_iter().map(ExternalInvoice::from));
+        }
+        Ok(found)
+    }
+
+    async fn add_xero_calls(&self, account_id: &str, job_id: &str, calls: u64) -> Result<()> {
+        if calls == 0 {
+            return Ok(());
+        }
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(account_id, job_id).into_iter().collect()))
+            .update_expression("ADD xeroCalls :calls")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":calls", n(calls))
+            .send()
+            .await
+            .map_err(|e| write_error("UpdateItem", e))?;
+        Ok(())
     }
 
     async fn complete_if_done(&self, account_id: &str, job_id: &str, now: DateTime<Utc>) -> Result<bool> {
@@ -320,6 +499,25 @@ impl ReconcileJobs for DynamoStore {
             position_prefix: prefix,
         };
         collect_page(page, decode, |o: &InvoiceOutcome| o.invoice_id.clone()).await
+    }
+}
+
+impl DynamoStore {
+    async fn set_scan(&self, account_id: &str, job_id: &str, scan: &XeroScan) -> Result<()> {
+        let value = serde_dynamo::to_attribute_value(scan)
+            .map_err(|e| Error::internal_caused("could not encode a scan state", e))?;
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(job_key(account_id, job_id).into_iter().collect()))
+            .update_expression("SET #scan = :scan")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_names("#scan", "scan")
+            .expression_attribute_values(":scan", value)
+            .send()
+            .await
+            .map_err(|e| write_error("UpdateItem", e))?;
+        Ok(())
     }
 }
 

@@ -143,6 +143,7 @@ async fn single_item_transaction_conflicts_are_contention() {
         counts: Counts::default(),
         created_at: Utc::now().trunc_subsecs(3),
         completed_at: None,
+        xero_calls: 0,
     };
     f.store.create_job(&f.account_id, &job, false, None).await.unwrap();
     f.double.inject("UpdateItem", Fault::TransactionConflictException, 1);

@@ -1,7 +1,10 @@
 //! The SQS adapter against moto_server: batches of ten, JSON bodies, delays.
 
 use aws_sdk_sqs::types::QueueAttributeName;
-use invoicing_domain::{model::reconcile::ReconcileMessage, ports::WorkQueue};
+use invoicing_domain::{
+    model::reconcile::{ReconcileMessage, Work},
+    ports::WorkQueue,
+};
 use invoicing_sqs::SqsQueue;
 use invoicing_test_support::MotoServer;
 use std::time::Duration;
@@ -14,11 +17,7 @@ async fn messages_arrive_as_json_in_batches_and_delays_hold_them_back() {
     let queue = SqsQueue::new(client.clone(), &url);
 
     let messages: Vec<ReconcileMessage> = (0..25)
-        .map(|i| ReconcileMessage::Invoices {
-            job_id: "job".into(),
-            account_id: "acct".into(),
-            invoice_ids: vec![format!("inv-{i}")],
-        })
+        .map(|i| ReconcileMessage::new("job", "acct", Work::Invoices { invoice_ids: vec![format!("inv-{i}")] }))
         .collect();
     queue.enqueue(&messages, Duration::ZERO).await.unwrap();
 
@@ -37,7 +36,7 @@ async fn messages_arrive_as_json_in_batches_and_delays_hold_them_back() {
     expected.sort_by_key(|m| serde_json::to_string(m).unwrap());
     assert_eq!(received, expected);
 
-    let delayed = ReconcileMessage::Expand { job_id: "job".into(), account_id: "acct".into(), after: None };
+    let delayed = ReconcileMessage::new("job", "acct", Work::Expand { after: None });
     queue.enqueue(std::slice::from_ref(&delayed), Duration::from_secs(120)).await.unwrap();
     let attributes = client
         .get_queue_attributes()

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod dynamo_double;
 pub mod lambda_runtime;
+pub mod xero_double;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use invoicing_dynamodb::{schema, DynamoStore};

@@ -14,6 +14,10 @@ pub const MAX_INVOICE_IDS: usize = 10_000;
 pub const BATCH_SIZE: usize = 100;
 /// The name of Xero in links.
 pub const XERO: &str = "Xero";
+/// Xero's `Type` of a sales invoice (accounts receivable); bills (ACCPAY) never count.
+pub const SALES_INVOICE: &str = "ACCREC";
+/// Invoices per expansion step: ten batch messages.
+pub const EXPANSION_PAGE: usize = 10 * BATCH_SIZE;
 
 /// The integrations reconcile compares with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,6 +199,41 @@ pub struct ReconcileJob {
     pub created_at: DateTime<Utc>,
     /// When it completed or failed.
     pub completed_at: Option<DateTime<Utc>>,
+    /// Calls made to Xero's API for it, retries included (token calls aside).
+    #[serde(default)]
+    pub xero_calls: u64,
+}
+
+/// How a job finds its invoices in Xero.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", content = "reason", rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum XeroScan {
+    /// Listing the organisation's sales invoices, a page of 1,000 per call, into the job's snapshot.
+    Listing,
+    /// The snapshot is complete: batches look their invoices up in it.
+    Ready,
+    /// Listing failed for good: the job's invoices are FAILED with this reason.
+    Failed(String),
+}
+
+/// A job with the worker's view of its progress (never shown by the API).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    /// The job as the API shows it.
+    pub job: ReconcileJob,
+    /// `None` for a job that looks its invoices up by id and number (an explicit list); the
+    /// snapshot's state for one that lists every sales invoice (an all-invoices job).
+    pub scan: Option<XeroScan>,
+}
+
+/// One page of a job's expansion, recorded before its work is queued so that a redelivery queues
+/// exactly the same work.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExpandedPage {
+    /// The page's invoice ids.
+    pub invoice_ids: Vec<String>,
+    /// Where the next page starts; `None` on the last.
+    pub next: Option<String>,
 }
 
 /// A property that differs.
@@ -238,6 +277,137 @@ pub struct ExternalInvoice {
     pub status: String,
     /// Where to see it there.
     pub url: Option<String>,
+    /// Its `Type` there (`ACCREC` for a sales invoice, `ACCPAY` for a bill...).
+    pub invoice_type: Option<String>,
+}
+
+impl ExternalInvoice {
+    /// Only sales invoices can be the copy of one of ours.
+    pub fn is_sales_invoice(&self) -> bool {
+        self.invoice_type.as_deref() == Some(SALES_INVOICE)
+    }
+
+    fn is_deleted(&self) -> bool {
+        self.status == "DELETED"
+    }
+}
+
+/// Which Xero invoice is the copy of one of ours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution<'a> {
+    /// This one.
+    Found(&'a ExternalInvoice),
+    /// None.
+    Missing,
+    /// More than one sales invoice carries the number: never a silent pick.
+    Ambiguous(usize),
+}
+
+/// Whether the invoice's stored link is enough, given what the lookup by id found for it: a link
+/// to a sales invoice that is not deleted is; an unlinked invoice, or a link to a bill, to a
+/// deleted invoice or to nothing, is resolved (again) by number.
+pub fn needs_number_lookup(invoice: &Invoice, linked: Option<&ExternalInvoice>) -> bool {
+    invoice.invoice_number.is_some() && !linked.is_some_and(|x| x.is_sales_invoice() && !x.is_deleted())
+}
+
+/// Resolves an invoice to its Xero copy: the linked sales invoice if it is live; else the one live
+/// sales invoice with its number; else the linked (deleted) sales invoice; else the one deleted
+/// sales invoice with its number. Two candidates at the same step are ambiguous. `linked` is what
+/// the link points at (any type), `numbered` what carries the invoice's number (any type, any
+/// number: only the right ones are considered).
+pub fn resolve<'a>(
+    invoice: &Invoice,
+    linked: Option<&'a ExternalInvoice>,
+    numbered: &[&'a ExternalInvoice],
+) -> Resolution<'a> {
+    let linked =
+        linked.filter(|x| x.is_sales_invoice() && xero_link(invoice).is_some_and(|l| l.external_id == x.external_id));
+    if let Some(live) = linked.filter(|x| !x.is_deleted()) {
+        return Resolution::Found(live);
+    }
+    let mut candidates: Vec<&ExternalInvoice> = Vec::new();
+    for x in numbered {
+        if x.is_sales_invoice()
+            && invoice.invoice_number.is_some()
+            && x.invoice_number == invoice.invoice_number
+            && !candidates.iter().any(|c| c.external_id == x.external_id)
+        {
+            candidates.push(x);
+        }
+    }
+    let (deleted, live): (Vec<_>, Vec<_>) = candidates.into_iter().partition(|x| x.is_deleted());
+    match (live.as_slice(), linked, deleted.as_slice()) {
+        ([one], _, _) => Resolution::Found(one),
+        ([], Some(linked), _) => Resolution::Found(linked),
+        ([], None, [one]) => Resolution::Found(one),
+        ([], None, []) => Resolution::Missing,
+        ([], None, several) => Resolution::Ambiguous(several.len()),
+        (several, _, _) => Resolution::Ambiguous(several.len()),
+    }
+}
+
+/// The outcome of an invoice resolved to `resolution` (IN_PROGRESS invoices are SKIPPED whatever it is).
+pub fn outcome_of(
+    invoice: &Invoice,
+    resolution: Resolution<'_>,
+    properties: &[Property],
+    now: DateTime<Utc>,
+) -> InvoiceOutcome {
+    match resolution {
+        Resolution::Ambiguous(count) if invoice.status != InvoiceStatus::InProgress => InvoiceOutcome::failed(
+            &invoice.id,
+            format!(
+                "ambiguous: {count} sales invoices in Xero are numbered {}",
+                invoice.invoice_number.as_deref().unwrap_or_default()
+            ),
+            now,
+        ),
+        Resolution::Found(external) => compare(invoice, Some(external), properties, now),
+        _ => compare(invoice, None, properties, now),
+    }
+}
+
+/// How the invoice's stored link changes after a resolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkChange<'a> {
+    /// It stays as it is.
+    Keep,
+    /// Link it to this invoice (first link, or a stale link replaced).
+    Set(&'a ExternalInvoice),
+    /// Drop the link: it points at something that is not this invoice's copy.
+    Remove,
+}
+
+/// The link change a resolution calls for.
+pub fn link_change<'a>(invoice: &Invoice, resolution: Resolution<'a>) -> LinkChange<'a> {
+    let current = xero_link(invoice);
+    match resolution {
+        Resolution::Found(x) if current.is_some_and(|l| l.external_id == x.external_id) => LinkChange::Keep,
+        Resolution::Found(x) => LinkChange::Set(x),
+        Resolution::Missing | Resolution::Ambiguous(_) if current.is_some() => LinkChange::Remove,
+        Resolution::Missing | Resolution::Ambiguous(_) => LinkChange::Keep,
+    }
+}
+
+/// Drops the invoice's Xero link; `false` if it had none.
+pub fn unlink_from_xero(invoice: &mut Invoice) -> bool {
+    let before = invoice.linked_services.len();
+    invoice.linked_services.retain(|l| l.external_service != XERO);
+    invoice.linked_services.len() != before
+}
+
+/// How an id that cannot be an invoice id is reported in a NOT_FOUND outcome: as it is when short,
+/// else its first 40 characters and a stable digest of the whole, so that the outcome's key stays
+/// far below DynamoDB's 1,024-byte sort key and two long ids never share an outcome.
+pub fn reported_id(id: &str) -> String {
+    const SHOWN: usize = 40;
+    if id.len() <= 64 {
+        return id.to_string();
+    }
+    // FNV-1a: stable across builds and platforms, unlike the standard library's hasher.
+    let digest = id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+    let shown: String = id.chars().take(SHOWN).collect();
+    format!("{shown}...{digest:016x}")
 }
 
 /// The Xero statuses that agree with each of ours; `None` for statuses that are not compared.
@@ -337,39 +507,64 @@ pub fn link_to_xero(invoice: &mut Invoice, external: &ExternalInvoice, now: Date
     true
 }
 
-/// Work for the queue: a batch of invoices, or a page of the account's invoices to expand
-/// (an empty `invoiceIds` means every FINAL, SENT or VOIDED invoice).
+/// Work for the queue, for one job of one account. `attempt` counts the deliveries that failed or
+/// ran out of time before this one was queued (SQS's own receive count starts again with each
+/// message); `notBefore` chains SQS's 15-minute delays into longer waits (a daily rate limit).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReconcileMessage {
+    /// The job.
+    pub job_id: String,
+    /// The job's account.
+    pub account_id: String,
+    /// What to do.
+    #[serde(flatten)]
+    pub work: Work,
+    /// Earlier deliveries that failed or timed out.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: u32,
+    /// Not to be worked on before this time.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<DateTime<Utc>>,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// A message's work.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
-pub enum ReconcileMessage {
+pub enum Work {
     /// Compare these invoices (at most `BATCH_SIZE`).
     #[serde(rename_all = "camelCase")]
     Invoices {
-        /// The job.
-        job_id: String,
-        /// The job's account.
-        account_id: String,
         /// The invoices.
         invoice_ids: Vec<String>,
     },
     /// List the next page of the account's FINAL, SENT and VOIDED invoices and queue their batches.
     #[serde(rename_all = "camelCase")]
     Expand {
-        /// The job.
-        job_id: String,
-        /// The job's account.
-        account_id: String,
         /// Where the page starts (after this invoice id); `None` for the first.
         after: Option<String>,
+    },
+    /// List one page of the organisation's sales invoices into the job's snapshot (all-invoices jobs).
+    #[serde(rename_all = "camelCase")]
+    XeroPage {
+        /// The page, from 1.
+        page: u32,
     },
 }
 
 impl ReconcileMessage {
+    /// A first delivery of `work`.
+    pub fn new(job_id: &str, account_id: &str, work: Work) -> ReconcileMessage {
+        ReconcileMessage { job_id: job_id.into(), account_id: account_id.into(), work, attempt: 0, not_before: None }
+    }
+
     /// The job the message belongs to.
     pub fn job_id(&self) -> &str {
-        match self {
-            ReconcileMessage::Invoices { job_id, .. } | ReconcileMessage::Expand { job_id, .. } => job_id,
-        }
+        &self.job_id
     }
 }
 
@@ -377,11 +572,7 @@ impl ReconcileMessage {
 pub fn batch_messages(job_id: &str, account_id: &str, invoice_ids: &[String]) -> Vec<ReconcileMessage> {
     invoice_ids
         .chunks(BATCH_SIZE)
-        .map(|chunk| ReconcileMessage::Invoices {
-            job_id: job_id.into(),
-            account_id: account_id.into(),
-            invoice_ids: chunk.to_vec(),
-        })
+        .map(|chunk| ReconcileMessage::new(job_id, account_id, Work::Invoices { invoice_ids: chunk.to_vec() }))
         .collect()
 }
 
@@ -405,6 +596,7 @@ mod tests {
             invoice_number: Some(number.into()),
             status: status.into(),
             url: None,
+            invoice_type: Some(SALES_INVOICE.into()),
         }
     }
 
@@ -497,6 +689,67 @@ mod tests {
             json!({"integrationService": "Xero", "invoiceIds": [], "propertiesToCompare": ["STATUS"], "x": 1})
         )
         .is_err());
+    }
+
+    #[test]
+    fn long_ids_are_reported_short_and_distinct() {
+        assert_eq!(reported_id("not-an-id"), "not-an-id");
+        let (a, b) = ("x".repeat(1100), format!("{}y", "x".repeat(1099)));
+        assert_eq!(reported_id(&a).len(), 40 + 3 + 16);
+        assert!(reported_id(&a).starts_with(&"x".repeat(40)));
+        assert_ne!(reported_id(&a), reported_id(&b));
+        assert_eq!(reported_id(&a), reported_id(&a.clone()));
+    }
+
+    #[test]
+    fn resolution_prefers_live_sales_invoices_and_never_picks_between_two() {
+        let mut ours = invoice(InvoiceStatus::Sent, Some("INV-1"));
+        let x = |id: &str, status: &str, kind: &str| ExternalInvoice {
+            external_id: id.into(),
+            invoice_number: Some("INV-1".into()),
+            status: status.into(),
+            url: None,
+            invoice_type: Some(kind.into()),
+        };
+        let (bill, live, other, deleted) = (
+            x("b", "AUTHORISED", "ACCPAY"),
+            x("l", "AUTHORISED", "ACCREC"),
+            x("o", "PAID", "ACCREC"),
+            x("d", "DELETED", "ACCREC"),
+        );
+        assert_eq!(resolve(&ours, None, &[&bill]), Resolution::Missing);
+        assert_eq!(resolve(&ours, None, &[&bill, &live]), Resolution::Found(&live));
+        assert_eq!(resolve(&ours, None, &[&live, &other, &deleted]), Resolution::Ambiguous(2));
+        assert_eq!(resolve(&ours, None, &[&deleted]), Resolution::Found(&deleted));
+        assert_eq!(resolve(&ours, None, &[&deleted, &x("d2", "DELETED", "ACCREC")]), Resolution::Ambiguous(2));
+        // Linked to the deleted one: a live replacement wins, else the link stands.
+        link_to_xero(&mut ours, &deleted, Utc::now());
+        assert!(needs_number_lookup(&ours, Some(&deleted)));
+        assert_eq!(resolve(&ours, Some(&deleted), &[&deleted, &live]), Resolution::Found(&live));
+        assert_eq!(resolve(&ours, Some(&deleted), &[&deleted]), Resolution::Found(&deleted));
+        assert_eq!(link_change(&ours, Resolution::Found(&live)), LinkChange::Set(&live));
+        assert_eq!(link_change(&ours, Resolution::Found(&deleted)), LinkChange::Keep);
+        assert_eq!(link_change(&ours, Resolution::Missing), LinkChange::Remove);
+        // Linked to a live sales invoice: no lookup by number, whatever else carries the number.
+        link_to_xero(&mut ours, &live, Utc::now());
+        assert!(!needs_number_lookup(&ours, Some(&live)));
+        assert_eq!(resolve(&ours, Some(&live), &[&other]), Resolution::Found(&live));
+        let failed = outcome_of(&ours, Resolution::Ambiguous(2), &[Property::Status], Utc::now());
+        assert_eq!(failed.reason.as_deref(), Some("ambiguous: 2 sales invoices in Xero are numbered INV-1"));
+        assert_eq!(failed.outcome, OutcomeKind::Failed);
+    }
+
+    #[test]
+    fn messages_keep_their_shape_and_carry_attempts_only_when_retried() {
+        let first = ReconcileMessage::new("job", "acct", Work::XeroPage { page: 1 });
+        assert_eq!(
+            serde_json::to_value(&first).unwrap(),
+            json!({"jobId": "job", "accountId": "acct", "kind": "xeroPage", "page": 1})
+        );
+        let retried = ReconcileMessage { attempt: 2, ..first };
+        let value = serde_json::to_value(&retried).unwrap();
+        assert_eq!(value["attempt"], 2);
+        assert_eq!(serde_json::from_value::<ReconcileMessage>(value).unwrap(), retried);
     }
 
     #[test]
