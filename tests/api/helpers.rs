@@ -301,8 +301,20 @@ impl Stack {
     /// Creates invoices in an account's Xero organisation in xero-local: (number, status) pairs;
     /// answers their Xero ids.
     pub async fn create_in_xero(&self, account: &NewAccount, invoices: &[(&str, &str)]) -> Vec<String> {
-        let body = serde_json::json!({"Invoices": invoices.iter().map(|(number, status)| serde_json::json!({
-            "Type": "ACCREC", "InvoiceNumber": number, "Status": status, "Contact": {"Name": "Acme"},
+        let sales: Vec<(&str, &str, &str)> =
+            invoices.iter().map(|&(number, status)| ("ACCREC", number, status)).collect();
+        self.create_documents_in_xero(account, &sales).await
+    }
+
+    /// Creates documents of any `Type` (ACCREC sales invoices, ACCPAY bills) in an account's Xero
+    /// organisation in xero-local; answers their InvoiceIDs.
+    pub async fn create_documents_in_xero(
+        &self,
+        account: &NewAccount,
+        documents: &[(&str, &str, &str)],
+    ) -> Vec<String> {
+        let body = serde_json::json!({"Invoices": documents.iter().map(|(kind, number, status)| serde_json::json!({
+            "Type": kind, "InvoiceNumber": number, "Status": status, "Contact": {"Name": "Acme"},
             "LineItems": [{"Description": "Services", "Quantity": 1, "UnitAmount": 100}]
         })).collect::<Vec<_>>()});
         let created: serde_json::Value = self

@@ -52,6 +52,7 @@ fn main() {
         slash_reconcile_and_unreconcile_over_http,
         reconcile_with_xero_end_to_end,
         reconcile_every_invoice_of_an_account,
+        reconcile_counts_only_sales_invoices_and_never_picks_between_two,
         reconcile_requests_are_validated,
         unparseable_messages_reach_the_dead_letter_queue,
         extreme_values_are_refused_where_they_arrive,

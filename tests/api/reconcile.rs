@@ -130,6 +130,41 @@ pub async fn reconcile_every_invoice_of_an_account(stack: &Stack) {
     );
     assert_eq!(outcomes[&first]["outcome"], "MATCHED");
     assert_eq!(outcomes[&second]["outcome"], "NOT_IN_INTEGRATION");
+    // Xero's sales invoices were listed (xero-local pages them 100 at a time): one call here.
+    assert_eq!(job["xeroCalls"], 1);
+}
+
+pub async fn reconcile_counts_only_sales_invoices_and_never_picks_between_two(stack: &Stack) {
+    let acme = &stack.acme;
+    let (billed, billed_number) = finalized_invoice(stack, acme).await;
+    let (doubled, doubled_number) = finalized_invoice(stack, acme).await;
+    // A supplier's bill (ACCPAY) that happens to carry our number, and two sales invoices with one number.
+    stack
+        .create_documents_in_xero(
+            acme,
+            &[
+                ("ACCPAY", &billed_number, "AUTHORISED"),
+                ("ACCREC", &doubled_number, "AUTHORISED"),
+                ("ACCREC", &doubled_number, "PAID"),
+            ],
+        )
+        .await;
+    let (job, outcomes) = reconcile(stack, acme, &[&billed, &doubled]).await;
+    assert_eq!(
+        job["counts"],
+        json!({"total": 2, "matched": 0, "mismatched": 0, "notInIntegration": 1, "notFound": 0, "skipped": 0, "failed": 1})
+    );
+    assert_eq!(outcomes[&billed]["outcome"], "NOT_IN_INTEGRATION");
+    assert_eq!(
+        outcomes[&doubled]["reason"],
+        format!("ambiguous: 2 sales invoices in Xero are numbered {doubled_number}").as_str()
+    );
+    // Neither is linked: not to the bill, not to either of the two.
+    for id in [&billed, &doubled] {
+        let (_, _, invoice) =
+            json_of(stack.as_account(acme, Method::GET, &format!("/invoices/{id}")).send().await.unwrap()).await;
+        assert_eq!(invoice["linkedServices"], json!([]), "{id}");
+    }
 }
 
 pub async fn reconcile_requests_are_validated(stack: &Stack) {
