@@ -12,10 +12,14 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
-use tokio::sync::{Mutex, Semaphore};
+use std::time::{Duration, SystemTime};
+use tokio::sync::Mutex;
 use tokio::time::Instant;
+
+mod budget;
+pub use budget::{BudgetFuture, BudgetWait, CallBudget, CallGrant, InProcessBudget, Remaining};
 
 /// Most ids (or numbers) Xero accepts in one filter, and its page size.
 pub const MAX_BATCH: usize = 100;
@@ -24,8 +28,17 @@ pub const DEFAULT_API_BASE_URL: &str = "https://api.xero.com";
 /// Xero's token endpoint.
 pub const DEFAULT_TOKEN_URL: &str = "https://identity.xero.com/connect/token";
 
-/// Xero allows 5 calls in flight per tenant; one client serves one tenant.
-const MAX_IN_FLIGHT: usize = 5;
+/// Invoices per page of [`XeroClient::sales_invoices_page`] (Xero's largest page).
+pub const SCAN_PAGE_SIZE: u32 = 1000;
+/// Budget waits at most this long are waited inside the call (except for the daily limit).
+pub const MAX_BUDGET_WAIT_INSIDE_CALL: Duration = Duration::from_secs(2);
+/// After a failed token request, callers within this long get its error instead of asking again.
+const TOKEN_FAILURE_REUSE: Duration = Duration::from_secs(5);
+/// Every status, so that a scan sees every sales invoice.
+const ALL_STATUSES: &str = "DRAFT,SUBMITTED,AUTHORISED,PAID,VOIDED,DELETED";
+/// Xero's filter for sales invoices (bills are `ACCPAY`).
+const SALES_INVOICES: &str = "Type==\"ACCREC\"";
+const SALES_INVOICE_TYPE: &str = "ACCREC";
 /// Refresh a token this long before Xero says it expires, so it never expires mid-call.
 const TOKEN_REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// Xero documents 30-minute tokens; used if the answer leaves `expires_in` out.
@@ -76,6 +89,21 @@ pub struct XeroInvoice {
     pub status: String,
     /// `Url`, when set.
     pub url: Option<String>,
+    /// `Type`: `ACCREC` (a sales invoice), `ACCPAY` (a bill)...; `None` when absent or empty.
+    pub invoice_type: Option<String>,
+}
+
+/// One page of [`XeroClient::sales_invoices_page`], with Xero's `pagination` when it sent one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct XeroPage {
+    /// The page's sales invoices (`ACCREC` only).
+    pub invoices: Vec<XeroInvoice>,
+    /// `pagination.pageCount`.
+    pub page_count: Option<u32>,
+    /// `pagination.itemCount`.
+    pub item_count: Option<u64>,
+    /// `pagination.pageSize`.
+    pub page_size: Option<u32>,
 }
 
 /// HTTP attempts made by a client, retries included.
@@ -155,8 +183,11 @@ pub struct XeroClient {
     http: reqwest::Client,
     /// Held while a token is fetched, so that concurrent callers wait for it instead of each
     /// fetching their own.
-    token: Mutex<Option<CachedToken>>,
-    in_flight: Semaphore,
+    token: Mutex<TokenSlot>,
+    /// Who may call, shared by every client of the tenant (in process or across instances).
+    budget: Arc<dyn CallBudget>,
+    /// The key the budget counts this client's calls under: the tenant, else the client id.
+    budget_key: String,
     token_calls: AtomicU64,
     api_calls: AtomicU64,
 }
@@ -176,13 +207,44 @@ struct CachedToken {
     refresh_at: Instant,
 }
 
+/// The cached token, and the last failure to get one (shared with callers that arrive soon after).
+#[derive(Default)]
+struct TokenSlot {
+    token: Option<CachedToken>,
+    last_failure: Option<TokenFailure>,
+}
+
+struct TokenFailure {
+    at: Instant,
+    unauthorized: bool,
+    text: String,
+}
+
+impl TokenFailure {
+    fn new(error: &XeroError, at: Instant) -> TokenFailure {
+        TokenFailure { at, unauthorized: matches!(error, XeroError::Unauthorized), text: error.to_string() }
+    }
+
+    /// The failure's error again, if it happened less than [`TOKEN_FAILURE_REUSE`] before `now`.
+    fn reuse(&self, now: Instant) -> Option<XeroError> {
+        if now.saturating_duration_since(self.at) >= TOKEN_FAILURE_REUSE {
+            return None;
+        }
+        Some(if self.unauthorized {
+            XeroError::Unauthorized
+        } else {
+            XeroError::Unavailable(format!("the token request failed moments ago: {}", self.text))
+        })
+    }
+}
+
 #[derive(Clone, Copy)]
 enum Call {
     Token,
     Api,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Filter {
     Ids,
     Numbers,
@@ -227,7 +289,9 @@ struct InvoicesPage {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Pagination {
-    page_count: u32,
+    page_count: Option<u32>,
+    item_count: Option<u64>,
+    page_size: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -238,6 +302,8 @@ struct RawInvoice {
     invoice_number: Option<String>,
     status: String,
     url: Option<String>,
+    #[serde(rename = "Type")]
+    invoice_type: Option<String>,
 }
 
 impl From<RawInvoice> for XeroInvoice {
@@ -249,6 +315,7 @@ impl From<RawInvoice> for XeroInvoice {
             invoice_number: non_empty(raw.invoice_number),
             status: raw.status,
             url: non_empty(raw.url),
+            invoice_type: non_empty(raw.invoice_type),
         }
     }
 }
@@ -259,15 +326,24 @@ impl XeroClient {
         XeroClient::with_policy(connection, RetryPolicy::default())
     }
 
-    /// A client with `policy`.
+    /// A client with `policy`, within an in-process budget of its own ([`InProcessBudget`]: 5
+    /// calls in flight and 60 a minute).
     pub fn with_policy(connection: XeroConnection, policy: RetryPolicy) -> XeroClient {
+        XeroClient::with_budget(connection, policy, Arc::new(InProcessBudget::default()))
+    }
+
+    /// A client with `policy` whose every API call is granted by `budget` first (token requests
+    /// are not counted: Xero does not count them against the API's limits).
+    pub fn with_budget(connection: XeroConnection, policy: RetryPolicy, budget: Arc<dyn CallBudget>) -> XeroClient {
+        let budget_key = connection.tenant_id.clone().unwrap_or_else(|| connection.client_id.clone());
         XeroClient {
             connection,
             policy,
             // Timeouts are set per request, from the policy.
             http: reqwest::Client::new(),
-            token: Mutex::new(None),
-            in_flight: Semaphore::new(MAX_IN_FLIGHT),
+            token: Mutex::new(TokenSlot::default()),
+            budget,
+            budget_key,
             token_calls: AtomicU64::new(0),
             api_calls: AtomicU64::new(0),
         }
@@ -283,9 +359,39 @@ impl XeroClient {
         self.invoices_by(Filter::Ids, ids).await
     }
 
-    /// The invoices with these numbers that exist; numbers Xero does not know are left out.
+    /// The invoices with these numbers that exist; numbers Xero does not know are left out. Xero
+    /// is asked for sales invoices only (`where=Type=="ACCREC"`); servers that ignore `where` may
+    /// still answer bills with those numbers, so callers check [`XeroInvoice::invoice_type`].
     pub async fn invoices_by_numbers(&self, numbers: &[String]) -> Result<Vec<XeroInvoice>, XeroError> {
         self.invoices_by(Filter::Numbers, numbers).await
+    }
+
+    /// One page of the tenant's sales invoices in every status, [`SCAN_PAGE_SIZE`] a page, as
+    /// summaries (no line items): one call (and its retries). Anything but `ACCREC` is left out,
+    /// even from a server that ignores the `where` filter.
+    pub async fn sales_invoices_page(&self, page: u32) -> Result<XeroPage, XeroError> {
+        let page = page.to_string();
+        let page_size = SCAN_PAGE_SIZE.to_string();
+        let query = [
+            ("Statuses", ALL_STATUSES),
+            ("where", SALES_INVOICES),
+            ("page", page.as_str()),
+            ("pageSize", page_size.as_str()),
+            ("summaryOnly", "true"),
+        ];
+        let answer = self.get_invoices(&query).await?;
+        let pagination = answer.pagination;
+        Ok(XeroPage {
+            invoices: answer
+                .invoices
+                .into_iter()
+                .map(XeroInvoice::from)
+                .filter(|invoice| invoice.invoice_type.as_deref() == Some(SALES_INVOICE_TYPE))
+                .collect(),
+            page_count: pagination.as_ref().and_then(|p| p.page_count),
+            item_count: pagination.as_ref().and_then(|p| p.item_count),
+            page_size: pagination.as_ref().and_then(|p| p.page_size),
+        })
     }
 
     /// How many calls it made.
@@ -318,8 +424,8 @@ impl XeroClient {
         loop {
             let answer = self.invoices_page(filter, &joined, page).await?;
             let count = answer.invoices.len();
-            let last_page = match answer.pagination {
-                Some(pagination) => page >= pagination.page_count,
+            let last_page = match answer.pagination.and_then(|p| p.page_count) {
+                Some(page_count) => page >= page_count,
                 None => count < MAX_BATCH,
             };
             for invoice in answer.invoices.into_iter().map(XeroInvoice::from) {
@@ -336,10 +442,17 @@ impl XeroClient {
     }
 
     async fn invoices_page(&self, filter: Filter, joined: &str, page: u32) -> Result<InvoicesPage, XeroError> {
-        let url = format!("{}/api.xro/2.0/Invoices", self.connection.api_base_url.trim_end_matches('/'));
         let page = page.to_string();
-        let query = [(filter.query_param(), joined), ("page", page.as_str())];
-        let answer = self.authorized_get(&url, &query).await?;
+        let mut query = vec![(filter.query_param(), joined), ("page", page.as_str())];
+        if filter == Filter::Numbers {
+            query.push(("where", SALES_INVOICES));
+        }
+        self.get_invoices(&query).await
+    }
+
+    async fn get_invoices(&self, query: &[(&str, &str)]) -> Result<InvoicesPage, XeroError> {
+        let url = format!("{}/api.xro/2.0/Invoices", self.connection.api_base_url.trim_end_matches('/'));
+        let answer = self.authorized_get(&url, query).await?;
         serde_json::from_str(&answer.body).map_err(|e| XeroError::Decode(e.to_string()))
     }
 
@@ -372,22 +485,34 @@ impl XeroClient {
         }
     }
 
+    /// The cached token, or a new one. A failure is kept for [`TOKEN_FAILURE_REUSE`]: callers that
+    /// waited for the failed request, or arrive soon after, get its error instead of asking again.
     async fn access_token(&self) -> Result<String, XeroError> {
-        let mut cached = self.token.lock().await;
-        if let Some(token) = cached.as_ref().filter(|t| Instant::now() < t.refresh_at) {
+        let mut slot = self.token.lock().await;
+        if let Some(token) = slot.token.as_ref().filter(|t| Instant::now() < t.refresh_at) {
             return Ok(token.value.clone());
         }
-        let token = self.fetch_token().await?;
-        let value = token.value.clone();
-        *cached = Some(token);
-        Ok(value)
+        if let Some(error) = slot.last_failure.as_ref().and_then(|f| f.reuse(Instant::now())) {
+            return Err(error);
+        }
+        match self.fetch_token().await {
+            Ok(token) => {
+                let value = token.value.clone();
+                *slot = TokenSlot { token: Some(token), last_failure: None };
+                Ok(value)
+            }
+            Err(error) => {
+                slot.last_failure = Some(TokenFailure::new(&error, Instant::now()));
+                Err(error)
+            }
+        }
     }
 
     /// Drops the cached token unless another caller has already replaced it.
     async fn forget_token(&self, stale: &str) {
-        let mut cached = self.token.lock().await;
-        if cached.as_ref().is_some_and(|t| t.value == stale) {
-            *cached = None;
+        let mut slot = self.token.lock().await;
+        if slot.token.as_ref().is_some_and(|t| t.value == stale) {
+            slot.token = None;
         }
     }
 
@@ -418,18 +543,27 @@ impl XeroClient {
     }
 
     /// Sends a request, retrying 5xx answers and transport errors with backoff and short 429
-    /// waits. Any other answer (success or not) is returned for the caller to interpret.
+    /// waits. Any other answer (success or not) is returned for the caller to interpret. A 429 of
+    /// an API call blocks the budget until its `Retry-After`; a daily one is returned at once.
     async fn send(&self, call: Call, request: impl Fn() -> RequestBuilder) -> Result<Answer, XeroError> {
         let policy = &self.policy;
         let mut failures = 0;
         let mut rate_limit_waits = 0;
         loop {
-            let failure = match self.attempt(call, request()).await {
+            let failure = match self.attempt(call, request()).await? {
                 Ok(answer) if answer.status == StatusCode::TOO_MANY_REQUESTS => {
                     let retry_after = retry_after(&answer.headers);
                     let problem =
                         answer.headers.get("x-rate-limit-problem").and_then(|v| v.to_str().ok()).map(str::to_owned);
-                    if rate_limit_waits >= policy.max_rate_limit_retries || retry_after > policy.max_rate_limit_wait {
+                    if let Call::Api = call {
+                        let until = SystemTime::now() + retry_after;
+                        self.budget.block(&self.budget_key, until, problem.as_deref()).await;
+                    }
+                    let daily = problem.as_deref().is_some_and(|p| p.eq_ignore_ascii_case("daily"));
+                    if daily
+                        || rate_limit_waits >= policy.max_rate_limit_retries
+                        || retry_after > policy.max_rate_limit_wait
+                    {
                         return Err(XeroError::RateLimited { retry_after, problem });
                     }
                     rate_limit_waits += 1;
@@ -453,26 +587,94 @@ impl XeroClient {
         }
     }
 
-    /// One HTTP attempt, counted. API attempts hold an in-flight permit until the body is read.
-    /// The error describes a transport failure (worth retrying).
-    async fn attempt(&self, call: Call, request: RequestBuilder) -> Result<Answer, String> {
-        let _permit = match call {
+    /// One HTTP attempt, counted. An API attempt is granted by the budget first (or refused, as
+    /// `Err`, without calling) and holds its grant until the body is read; the grant is released
+    /// with what Xero said remains, or by its guard if the call is dropped. The inner error
+    /// describes a transport failure (worth retrying).
+    async fn attempt(&self, call: Call, request: RequestBuilder) -> Result<Result<Answer, String>, XeroError> {
+        let grant = match call {
             Call::Token => {
                 self.token_calls.fetch_add(1, Ordering::Relaxed);
                 None
             }
             Call::Api => {
-                // `acquire` fails only on a closed semaphore, and this one is never closed.
-                let permit = self.in_flight.acquire().await.ok();
+                let grant = self.grant().await?;
                 self.api_calls.fetch_add(1, Ordering::Relaxed);
-                permit
+                Some(grant)
             }
         };
+        let answer = self.exchange(request).await;
+        if let Some(grant) = grant {
+            let remaining = answer.as_ref().map(|a| remaining(&a.headers)).unwrap_or_default();
+            grant.release(remaining).await;
+        }
+        Ok(answer)
+    }
+
+    /// Asks the budget for a call, waiting out short waits (at most [`MAX_BUDGET_WAIT_INSIDE_CALL`]
+    /// each and `max_rate_limit_wait` in all; never the daily limit).
+    async fn grant(&self) -> Result<GrantGuard, XeroError> {
+        let mut waited = Duration::ZERO;
+        loop {
+            match self.budget.acquire(&self.budget_key).await {
+                Ok(grant) => return Ok(GrantGuard { budget: Arc::clone(&self.budget), grant: Some(grant) }),
+                Err(wait)
+                    if wait.retry_after <= MAX_BUDGET_WAIT_INSIDE_CALL
+                        && !wait.reason.eq_ignore_ascii_case("daily")
+                        && waited + wait.retry_after <= self.policy.max_rate_limit_wait =>
+                {
+                    tracing::debug!(retry_after = ?wait.retry_after, reason = %wait.reason, "waiting for the Xero call budget");
+                    waited += wait.retry_after;
+                    tokio::time::sleep(wait.retry_after).await;
+                }
+                Err(wait) => {
+                    return Err(XeroError::RateLimited { retry_after: wait.retry_after, problem: Some(wait.reason) })
+                }
+            }
+        }
+    }
+
+    async fn exchange(&self, request: RequestBuilder) -> Result<Answer, String> {
         let response = request.timeout(self.policy.request_timeout).send().await.map_err(|e| describe(&e))?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.text().await.map_err(|e| describe(&e))?;
         Ok(Answer { status, headers, body })
+    }
+}
+
+/// A granted call. Released explicitly after the call; if the call is dropped first (its task
+/// was cancelled), `Drop` releases it on the runtime, and the in-process permit goes with the grant.
+struct GrantGuard {
+    budget: Arc<dyn CallBudget>,
+    grant: Option<CallGrant>,
+}
+
+impl GrantGuard {
+    async fn release(mut self, remaining: Remaining) {
+        if let Some(grant) = self.grant.take() {
+            self.budget.release(grant, remaining).await;
+        }
+    }
+}
+
+impl Drop for GrantGuard {
+    fn drop(&mut self) {
+        let Some(grant) = self.grant.take() else { return };
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let budget = Arc::clone(&self.budget);
+            runtime.spawn(async move { budget.release(grant, Remaining::default()).await });
+        }
+    }
+}
+
+/// What Xero's rate-limit headers say remains.
+fn remaining(headers: &HeaderMap) -> Remaining {
+    let read = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse().ok());
+    Remaining {
+        minute: read("x-minlimit-remaining"),
+        day: read("x-daylimit-remaining"),
+        app_minute: read("x-appminlimit-remaining"),
     }
 }
 

@@ -62,6 +62,7 @@ impl Emulator {
                     invoice_number: Some(invoice["InvoiceNumber"].as_str().unwrap().to_owned()),
                     status: invoice["Status"].as_str().unwrap().to_owned(),
                     url: None,
+                    invoice_type: Some("ACCREC".into()),
                 });
             }
         }

@@ -1,7 +1,10 @@
 //! The client against wiremock doubles of Xero: token reuse, retries, rate limits, batching,
 //! filters that are ignored, and the in-flight limit.
 
-use invoicing_xero::{RetryPolicy, XeroClient, XeroConnection, XeroError, XeroInvoice, MAX_BATCH};
+use invoicing_xero::{
+    BudgetFuture, BudgetWait, CallBudget, CallGrant, Remaining, RetryPolicy, XeroClient, XeroConnection, XeroError,
+    XeroInvoice, XeroPage, MAX_BATCH, SCAN_PAGE_SIZE,
+};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -58,6 +61,7 @@ fn invoice(i: usize) -> XeroInvoice {
         invoice_number: Some(format!("INV-{i:06}")),
         status: "AUTHORISED".into(),
         url: None,
+        invoice_type: Some("ACCREC".into()),
     }
 }
 
@@ -541,4 +545,263 @@ async fn timeouts_are_retried_then_unavailable() {
 
     assert!(matches!(error, XeroError::Unavailable(_)), "{error:?}");
     assert_eq!(client.calls().api_calls, 3);
+}
+
+#[tokio::test]
+async fn a_failed_token_request_is_shared_with_the_callers_waiting_for_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/connect/token"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&server)
+        .await;
+    mount_invoices(&server, InvoicesDouble::new(5)).await;
+    let client = client(&server, Some(TENANT));
+
+    let singles: Vec<Vec<String>> = (1..=5).map(|i| ids([i])).collect();
+    let results = futures::future::join_all(singles.iter().map(|id| client.invoices_by_ids(id))).await;
+
+    for result in results {
+        assert!(matches!(result, Err(XeroError::Unavailable(_))), "{result:?}");
+    }
+    // One caller's request and its retries; the four others got its failure.
+    let calls = client.calls();
+    assert_eq!(calls.token_calls, u64::from(quick_policy().max_retries) + 1);
+    assert_eq!(calls.api_calls, 0);
+    // A caller arriving just after gets the failure too, without a token request.
+    let error = client.invoices_by_ids(&ids([1])).await.unwrap_err();
+    assert!(error.to_string().contains("the token request failed moments ago"), "{error}");
+    assert_eq!(client.calls().token_calls, u64::from(quick_policy().max_retries) + 1);
+}
+
+#[tokio::test]
+async fn rejected_credentials_are_shared_as_unauthorized() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/connect/token"))
+        .respond_with(ResponseTemplate::new(401))
+        .mount(&server)
+        .await;
+    let client = client(&server, Some(TENANT));
+
+    let singles: Vec<Vec<String>> = (1..=3).map(|i| ids([i])).collect();
+    let results = futures::future::join_all(singles.iter().map(|id| client.invoices_by_ids(id))).await;
+
+    for result in results {
+        assert!(matches!(result, Err(XeroError::Unauthorized)), "{result:?}");
+    }
+    assert_eq!(client.calls().token_calls, 1);
+}
+
+#[tokio::test]
+async fn numbers_are_asked_for_among_sales_invoices_and_the_type_is_returned() {
+    let server = MockServer::start().await;
+    mount_token_endpoint(&server).await;
+    // A server that ignores `where`: a bill with a number asked for comes back, typed.
+    let mut double = InvoicesDouble::new(3);
+    double.invoices[1]["Type"] = json!("ACCPAY");
+    double.invoices[2]["Type"] = json!("");
+    mount_invoices(&server, double).await;
+    let client = client(&server, Some(TENANT));
+
+    let numbers: Vec<String> = ["INV-000001", "INV-000002", "INV-000003"].map(String::from).to_vec();
+    let found = client.invoices_by_numbers(&numbers).await.unwrap();
+
+    let types: Vec<Option<String>> = sorted(found).into_iter().map(|i| i.invoice_type).collect();
+    assert_eq!(types, vec![Some("ACCREC".to_string()), Some("ACCPAY".to_string()), None]);
+    let requests = server.received_requests().await.unwrap();
+    let asked = requests.iter().find(|r| r.url.path() == INVOICES_PATH).unwrap();
+    let params: HashMap<String, String> = asked.url.query_pairs().into_owned().collect();
+    assert_eq!(params.get("where").map(String::as_str), Some("Type==\"ACCREC\""));
+    // Ids are not filtered by type: a link may point to a bill.
+    client.invoices_by_ids(&ids([2])).await.unwrap();
+    let requests = server.received_requests().await.unwrap();
+    let by_ids = requests.iter().filter(|r| r.url.path() == INVOICES_PATH).nth(1).unwrap();
+    assert!(!by_ids.url.query_pairs().any(|(k, _)| k == "where"), "{}", by_ids.url);
+}
+
+#[tokio::test]
+async fn a_sales_invoice_page_is_one_call_with_its_pagination_and_without_bills() {
+    let server = MockServer::start().await;
+    mount_token_endpoint(&server).await;
+    let mut invoices: Vec<Value> = (1..=4).map(invoice_json).collect();
+    invoices[2]["Type"] = json!("ACCPAY");
+    Mock::given(method("GET"))
+        .and(path(INVOICES_PATH))
+        .and(wiremock::matchers::query_param("Statuses", "DRAFT,SUBMITTED,AUTHORISED,PAID,VOIDED,DELETED"))
+        .and(wiremock::matchers::query_param("where", "Type==\"ACCREC\""))
+        .and(wiremock::matchers::query_param("page", "3"))
+        .and(wiremock::matchers::query_param("pageSize", "1000"))
+        .and(wiremock::matchers::query_param("summaryOnly", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "Invoices": invoices,
+            "pagination": { "page": 3, "pageSize": 1000, "pageCount": 7, "itemCount": 6543 },
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = client(&server, Some(TENANT));
+
+    let page = client.sales_invoices_page(3).await.unwrap();
+
+    assert_eq!(
+        page,
+        XeroPage {
+            invoices: vec![invoice(1), invoice(2), invoice(4)],
+            page_count: Some(7),
+            item_count: Some(6543),
+            page_size: Some(SCAN_PAGE_SIZE),
+        }
+    );
+    assert_eq!(client.calls().api_calls, 1);
+}
+
+#[tokio::test]
+async fn a_sales_invoice_page_without_pagination_says_so() {
+    let server = MockServer::start().await;
+    mount_token_endpoint(&server).await;
+    mount_invoices(&server, ok_with(&[1])).await;
+    let client = client(&server, Some(TENANT));
+
+    let page = client.sales_invoices_page(1).await.unwrap();
+
+    assert_eq!(page, XeroPage { invoices: vec![invoice(1)], page_count: None, item_count: None, page_size: None });
+}
+
+#[tokio::test]
+async fn a_daily_limit_is_returned_at_once_and_blocks_the_next_calls() {
+    let server = MockServer::start().await;
+    mount_token_endpoint(&server).await;
+    mount_invoices(&server, Sequence::new(vec![rate_limited(1, "DAILY"), ok_with(&[1])])).await;
+    let client = client(&server, Some(TENANT));
+
+    let error = client.invoices_by_ids(&ids([1])).await.unwrap_err();
+    assert!(
+        matches!(&error, XeroError::RateLimited { retry_after, problem }
+            if *retry_after == Duration::from_secs(1) && problem.as_deref() == Some("DAILY")),
+        "{error:?}"
+    );
+    assert_eq!(client.calls().api_calls, 1, "a daily limit is never waited inside the call");
+    // The budget is blocked until the Retry-After: the next call does not reach Xero.
+    let error = client.invoices_by_ids(&ids([1])).await.unwrap_err();
+    assert!(matches!(&error, XeroError::RateLimited { retry_after, .. } if *retry_after <= Duration::from_secs(1)));
+    assert_eq!(client.calls().api_calls, 1);
+}
+
+/// A budget that refuses every call, or grants them and records what it was told.
+#[derive(Default)]
+struct RecordingBudget {
+    refuse: bool,
+    events: Mutex<Vec<String>>,
+}
+
+impl CallBudget for RecordingBudget {
+    fn acquire<'a>(&'a self, tenant: &'a str) -> BudgetFuture<'a, Result<CallGrant, BudgetWait>> {
+        self.events.lock().unwrap().push(format!("acquire {tenant}"));
+        let answer = if self.refuse {
+            Err(BudgetWait { retry_after: Duration::from_secs(30), reason: "minute".into() })
+        } else {
+            Ok(CallGrant::new(tenant, 2, "lease-1", std::time::SystemTime::now()))
+        };
+        Box::pin(std::future::ready(answer))
+    }
+
+    fn release<'a>(&'a self, grant: CallGrant, remaining: Remaining) -> BudgetFuture<'a, ()> {
+        self.events.lock().unwrap().push(format!(
+            "release {} {} {:?} {:?} {:?}",
+            grant.tenant, grant.lease_id, remaining.minute, remaining.day, remaining.app_minute
+        ));
+        Box::pin(std::future::ready(()))
+    }
+
+    fn block<'a>(
+        &'a self,
+        tenant: &'a str,
+        _until: std::time::SystemTime,
+        problem: Option<&'a str>,
+    ) -> BudgetFuture<'a, ()> {
+        self.events.lock().unwrap().push(format!("block {tenant} {problem:?}"));
+        Box::pin(std::future::ready(()))
+    }
+}
+
+#[tokio::test]
+async fn a_refusing_budget_is_rate_limited_without_calling_xero() {
+    let server = MockServer::start().await;
+    mount_token_endpoint(&server).await;
+    mount_invoices(&server, ok_with(&[1])).await;
+    let budget = Arc::new(RecordingBudget { refuse: true, ..Default::default() });
+    let client = XeroClient::with_budget(connection(&server, None), quick_policy(), budget.clone());
+
+    let error = client.invoices_by_ids(&ids([1])).await.unwrap_err();
+
+    assert!(
+        matches!(&error, XeroError::RateLimited { retry_after, problem }
+            if *retry_after == Duration::from_secs(30) && problem.as_deref() == Some("minute")),
+        "{error:?}"
+    );
+    assert_eq!(client.calls().api_calls, 0);
+    // Without a tenant, the client id is the budget's key.
+    assert_eq!(*budget.events.lock().unwrap(), vec!["acquire client-id".to_string()]);
+    let requests = server.received_requests().await.unwrap();
+    assert!(requests.iter().all(|r| r.url.path() != INVOICES_PATH));
+}
+
+#[tokio::test]
+async fn grants_are_released_with_what_xero_said_remains_and_429s_block() {
+    let server = MockServer::start().await;
+    mount_token_endpoint(&server).await;
+    let ok = ok_with(&[1])
+        .insert_header("X-MinLimit-Remaining", "57")
+        .insert_header("X-DayLimit-Remaining", "4990")
+        .insert_header("X-AppMinLimit-Remaining", "9000");
+    mount_invoices(&server, Sequence::new(vec![rate_limited(0, "appminute"), ok])).await;
+    let budget = Arc::new(RecordingBudget::default());
+    let client = XeroClient::with_budget(connection(&server, Some(TENANT)), quick_policy(), budget.clone());
+
+    client.invoices_by_ids(&ids([1])).await.unwrap();
+
+    assert_eq!(
+        *budget.events.lock().unwrap(),
+        vec![
+            "acquire tenant-1".to_string(),
+            "release tenant-1 lease-1 None None None".to_string(),
+            "block tenant-1 Some(\"appminute\")".to_string(),
+            "acquire tenant-1".to_string(),
+            "release tenant-1 lease-1 Some(57) Some(4990) Some(9000)".to_string(),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_call_dropped_mid_flight_releases_its_grant() {
+    let server = MockServer::start().await;
+    mount_token_endpoint(&server).await;
+    mount_invoices(&server, ok_with(&[1]).set_delay(Duration::from_secs(30))).await;
+    let budget = Arc::new(RecordingBudget::default());
+    let client = XeroClient::with_budget(connection(&server, Some(TENANT)), quick_policy(), budget.clone());
+
+    // Cancelled once the request has reached the double (as a Lambda deadline would cancel it).
+    let wanted = ids([1]);
+    let call = client.invoices_by_ids(&wanted);
+    let arrived = async {
+        while server.received_requests().await.unwrap().iter().all(|r| r.url.path() != INVOICES_PATH) {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    tokio::select! {
+        _ = call => panic!("the call should not finish"),
+        _ = arrived => {}
+    }
+    // The guard's release runs on the runtime.
+    for _ in 0..100 {
+        if budget.events.lock().unwrap().len() == 2 {
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        *budget.events.lock().unwrap(),
+        vec!["acquire tenant-1".to_string(), "release tenant-1 lease-1 None None None".to_string()]
+    );
 }
