@@ -27,6 +27,8 @@ use std::{
     time::Duration,
 };
 
+pub mod budget;
+
 /// Times to the millisecond, as every answer shows them.
 fn current_time() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(3)
