@@ -8,6 +8,8 @@
 //! when Xero allows calls, and one on its last attempt records FAILED outcomes for what is left, so
 //! that every job completes.
 
+pub mod budget;
+
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::future::join_all;

@@ -1,10 +1,11 @@
 use aws_lambda_events::event::sqs::SqsEvent;
+use invoicing_domain::model::xero_budget::BudgetLimits;
 use invoicing_dynamodb::DynamoStore;
 use invoicing_http::init_tracing;
 use invoicing_secrets::SecretsStore;
 use invoicing_sqs::SqsQueue;
 use lambda_runtime::{service_fn, LambdaEvent};
-use reconcile_worker::{invocation_deadline, Attempts, Worker, XeroClients};
+use reconcile_worker::{budget::SharedBudget, invocation_deadline, Attempts, Worker, XeroClients};
 use std::{convert::Infallible, sync::Arc};
 
 #[tokio::main]
@@ -14,7 +15,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let store = DynamoStore::from_config(&config)?;
     // Xero's per-organisation limits, shared by every instance of the worker through the table.
-    let budget = Arc::new(invoicing_xero::InProcessBudget::default());
+    let budget = Arc::new(SharedBudget::new(store.clone(), BudgetLimits::default()));
     let attempts = Attempts {
         max: std::env::var("MAX_RECEIVE_COUNT").ok().and_then(|v| v.parse().ok()).unwrap_or(5),
         ..Attempts::default()

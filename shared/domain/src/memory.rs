@@ -7,11 +7,12 @@ use crate::{
         invoice::Invoice,
         lines::{LineChange, LineItem, LineItemGroup},
         pagination::Page,
+        xero_budget::{self, Acquire, BlockScope, BudgetLimits, Lease, Refusal, Used},
         Versioned,
     },
     ports::{
         AccountStore, CredentialStore, IdempotencyStore, InvoiceNumbering, InvoiceQuery, InvoiceStore, LineItemStore,
-        ReceivingAccounts,
+        ReceivingAccounts, XeroBudgetStore,
     },
     Error, Result,
 };
@@ -278,6 +279,114 @@ impl IdempotencyStore for InMemoryStore {
         let slot = key2(&claim.account_id, &claim.key);
         if state.idempotency.get(&slot).is_some_and(|r| r.token == claim.token && r.response.is_none()) {
             state.idempotency.remove(&slot);
+        }
+        Ok(())
+    }
+}
+
+/// The Xero call budget in memory, with the DynamoDB adapter's rules (one transaction per
+/// acquire: all counters and one slot, or nothing).
+#[derive(Clone, Default)]
+pub struct InMemoryXeroBudget {
+    state: Arc<Mutex<BudgetState>>,
+}
+
+#[derive(Default)]
+struct BudgetState {
+    /// (tenant or app key, window key) -> calls.
+    counters: BTreeMap<Key2, u32>,
+    /// (tenant, slot) -> lease.
+    slots: BTreeMap<(String, u32), Lease>,
+    /// tenant or app key -> (until, problem).
+    blocks: BTreeMap<String, (DateTime<Utc>, Option<String>)>,
+}
+
+impl InMemoryXeroBudget {
+    /// An empty budget.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The calls counted for a tenant (or [`xero_budget::APP_KEY`]) in a window (a minute or day key).
+    pub fn calls(&self, tenant: &str, window: &str) -> u32 {
+        self.state.lock().unwrap().counters.get(&key2(tenant, window)).copied().unwrap_or(0)
+    }
+}
+
+impl XeroBudgetStore for InMemoryXeroBudget {
+    async fn try_acquire(&self, tenant: &str, now: DateTime<Utc>, limits: &BudgetLimits) -> Result<Acquire> {
+        let mut state = self.state.lock().unwrap();
+        let blocked = [tenant, xero_budget::APP_KEY]
+            .into_iter()
+            .filter_map(|key| state.blocks.get(key))
+            .filter(|(until, _)| *until >= now)
+            .max_by_key(|(until, _)| *until);
+        let counter = |key: &str, window: String| state.counters.get(&key2(key, &window)).copied().unwrap_or(0);
+        let (minute, day) = (xero_budget::minute_key(now), xero_budget::day_key(now));
+        let refusal = if let Some((until, problem)) = blocked {
+            Some(Refusal::Blocked { until: *until, problem: problem.clone() })
+        } else if counter(tenant, day.clone()) >= limits.per_day {
+            Some(Refusal::Day)
+        } else if counter(tenant, minute.clone()) >= limits.per_minute {
+            Some(Refusal::Minute)
+        } else if counter(xero_budget::APP_KEY, minute.clone()) >= limits.app_per_minute {
+            Some(Refusal::AppMinute)
+        } else {
+            None
+        };
+        if let Some(refusal) = refusal {
+            return Ok(refusal.wait(now));
+        }
+        let free = (0..limits.in_flight)
+            .find(|slot| state.slots.get(&(tenant.to_string(), *slot)).is_none_or(|lease| lease.until < now));
+        let Some(slot) = free else { return Ok(Refusal::Slots.wait(now)) };
+        for (key, window) in [(tenant, minute.clone()), (tenant, day), (xero_budget::APP_KEY, minute)] {
+            *state.counters.entry(key2(key, &window)).or_default() += 1;
+        }
+        let lease = Lease {
+            tenant: tenant.to_string(),
+            slot,
+            lease_id: uuid::Uuid::new_v4().to_string(),
+            until: now + limits.lease,
+        };
+        state.slots.insert((tenant.to_string(), slot), lease.clone());
+        Ok(Acquire::Granted(lease))
+    }
+
+    async fn release(&self, lease: &Lease) -> Result<()> {
+        let mut state = self.state.lock().unwrap();
+        let key = (lease.tenant.clone(), lease.slot);
+        if state.slots.get(&key).is_some_and(|held| held.lease_id == lease.lease_id) {
+            state.slots.remove(&key);
+        }
+        Ok(())
+    }
+
+    async fn observe(&self, tenant: &str, now: DateTime<Utc>, used: &Used) -> Result<()> {
+        let mut state = self.state.lock().unwrap();
+        let (minute, day) = (xero_budget::minute_key(now), xero_budget::day_key(now));
+        for (key, window, used) in [
+            (tenant, minute.clone(), used.minute),
+            (tenant, day, used.day),
+            (xero_budget::APP_KEY, minute, used.app_minute),
+        ] {
+            if let Some(used) = used {
+                let calls = state.counters.entry(key2(key, &window)).or_default();
+                *calls = (*calls).max(used);
+            }
+        }
+        Ok(())
+    }
+
+    async fn block(&self, tenant: &str, until: DateTime<Utc>, problem: Option<&str>) -> Result<()> {
+        let key = match xero_budget::block_scope(problem) {
+            BlockScope::Tenant => tenant,
+            BlockScope::App => xero_budget::APP_KEY,
+        };
+        let mut state = self.state.lock().unwrap();
+        let entry = state.blocks.entry(key.to_string()).or_insert((until, None));
+        if until >= entry.0 {
+            *entry = (until, problem.map(str::to_string));
         }
         Ok(())
     }

@@ -11,6 +11,7 @@ use crate::model::{
     reconcile::{
         ExpandedPage, ExternalInvoice, InvoiceOutcome, JobRecord, OutcomeKind, ReconcileJob, ReconcileMessage,
     },
+    xero_budget::{Acquire, BudgetLimits, Lease, Used},
     Versioned,
 };
 use chrono::{DateTime, Utc};
@@ -305,6 +306,36 @@ pub trait IntegrationSecrets: Send + Sync {
 
     /// Stores the account's Xero client secret.
     fn set_xero_client_secret(&self, account_id: &str, secret: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The shared budget of Xero calls (docs/design.md, "Xero call budget"): counts every worker
+/// instance sees, so that together they keep within Xero's limits.
+pub trait XeroBudgetStore: Send + Sync {
+    /// Counts one call against the tenant's minute and day, the app's minute, and takes one of the
+    /// tenant's in-flight slots, all or nothing; or says until when to wait (a block first, then
+    /// the day, the minute, the app's minute, busy slots).
+    fn try_acquire(
+        &self,
+        tenant: &str,
+        now: DateTime<Utc>,
+        limits: &BudgetLimits,
+    ) -> impl Future<Output = Result<Acquire>> + Send;
+
+    /// Frees the lease's slot, unless it expired and was taken by another call.
+    fn release(&self, lease: &Lease) -> impl Future<Output = Result<()>> + Send;
+
+    /// Raises the tenant's (and the app's) counters of the windows of `now` to what Xero said was
+    /// used; never lowers them.
+    fn observe(&self, tenant: &str, now: DateTime<Utc>, used: &Used) -> impl Future<Output = Result<()>> + Send;
+
+    /// Nobody calls for the tenant (or the whole app, for `appminute`) until `until`; a later
+    /// block already recorded is kept.
+    fn block(
+        &self,
+        tenant: &str,
+        until: DateTime<Utc>,
+        problem: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// How a use case answers: it builds the answer from exactly what it is about to commit, and asks

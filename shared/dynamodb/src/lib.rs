@@ -9,6 +9,10 @@
 //! | line item group | `ACCOUNT#<id>`      | `GROUP#<invoiceId>#<groupId>` |
 //! | idempotency     | `ACCOUNT#<id>`      | `IDEMPOTENCY#<key>`   |
 //! | credential      | `CREDENTIAL#<id>`   | `CREDENTIAL`          |
+//! | Xero calls a minute | `XERO#<tenant>` (`XERO#app` for the app) | `MINUTE#<yyyy-mm-ddThh:mm>` |
+//! | Xero calls a day    | `XERO#<tenant>`     | `DAY#<yyyy-mm-dd>`    |
+//! | Xero in-flight lease | `XERO#<tenant>`    | `SLOT#<0..in_flight>` |
+//! | Xero 429 block      | `XERO#<tenant>` (`XERO#app` for `appminute`) | `BLOCK` |
 //!
 //! Every key this adapter builds comes from an id the service gave out or a value whose shape was
 //! checked at the edge (UUIDs, credential ids, idempotency keys of at most 255 characters), so no
@@ -16,6 +20,7 @@
 #![warn(missing_docs)]
 
 mod accounts;
+mod budget;
 mod idempotency;
 mod invoices;
 mod lines;

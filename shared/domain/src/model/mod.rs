@@ -17,6 +17,7 @@ pub mod payments;
 pub mod reconcile;
 pub mod totals;
 pub mod version;
+pub mod xero_budget;
 
 /// A stored value with the version its conditional update must match.
 #[derive(Debug, Clone, PartialEq, Eq)]
