@@ -8,7 +8,7 @@ TOOLS := $(VENV)/.tools-$(shell cksum requirements-dev.txt | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run run-sam test tools lint deny routes unit e2e contract template sam sam-invoke sam-start-api sam-build \
-	package coldstart clean
+	package coldstart bench clean
 
 run: $(TOOLS)
 	scripts/run-local.sh
@@ -98,6 +98,13 @@ package: $(TOOLS)
 	  test -f "$$b" || { echo "missing $$b" >&2; exit 1; }; \
 	  printf '%-30s %10d bytes\n' "$$f" "$$(stat -c %s "$$b")"; \
 	done
+
+# Benchmarks (not part of `make test`): totals, and an all-invoices reconcile of 100 to 100,000
+# invoices in moto against a Xero double with Xero's page sizes (RECONCILE_BENCH_SIZES=100,1000 for
+# fewer). Figures and what they are compared with: docs/performance.md.
+bench: $(TOOLS)
+	cargo bench -p invoicing-domain --bench totals
+	cargo bench -p reconcile-worker --bench reconcile_at_scale
 
 # Cold start (process start to first response, peak RSS) of every function's release build for
 # this machine, against bench/hello-world; median of 5 runs. See docs/performance.md.

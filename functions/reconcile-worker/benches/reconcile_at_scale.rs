@@ -69,7 +69,11 @@ struct Figures {
     reconcile: Duration,
     xero_calls: u64,
     messages: usize,
-    reads: usize,
+    read_requests: usize,
+    /// GetItem and BatchGetItem, measured from the items returned.
+    item_read_units: f64,
+    /// Queries, estimated: the items they evaluated at the size of an invoice, eventually consistent.
+    query_read_units: f64,
 }
 
 async fn run(n: usize) -> Figures {
@@ -124,7 +128,8 @@ async fn run(n: usize) -> Figures {
         .enqueue(&[ReconcileMessage::new(&job.id, &account_id, Work::XeroPage { page: 1 })], Duration::ZERO)
         .await
         .unwrap();
-    let reads_before = reads_so_far(&reads);
+    let (requests_before, reads_before) = (read_requests(&reads), reads.reads());
+    let invoice_bytes = serde_json::to_string(&ours[0]).unwrap().len() as f64;
 
     let started = Instant::now();
     let mut messages = 0;
@@ -161,10 +166,21 @@ async fn run(n: usize) -> Figures {
         Counts { total: n as u64, matched: n as u64 - voided, mismatched: voided, ..Counts::default() },
         "exact counts"
     );
-    Figures { n, load, reconcile, xero_calls: done.xero_calls, messages, reads: reads_so_far(&reads) - reads_before }
+    let after = reads.reads();
+    let scanned = (after.query_scanned - reads_before.query_scanned) as f64;
+    Figures {
+        n,
+        load,
+        reconcile,
+        xero_calls: done.xero_calls,
+        messages,
+        read_requests: read_requests(&reads) - requests_before,
+        item_read_units: after.item_read_units - reads_before.item_read_units,
+        query_read_units: (scanned * invoice_bytes / 4096.0).ceil() * 0.5,
+    }
 }
 
-fn reads_so_far(double: &DynamoDouble) -> usize {
+fn read_requests(double: &DynamoDouble) -> usize {
     ["GetItem", "BatchGetItem", "Query"].iter().map(|op| double.calls(op)).sum()
 }
 
@@ -176,13 +192,23 @@ fn main() {
         .collect();
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     println!(
-        "{:>8} {:>10} {:>10} {:>11} {:>8} {:>12} {:>11} {:>9} {:>11}",
-        "N", "load s", "reconcile s", "Xero calls", "minimum", "by number", "day budget", "messages", "DDB reads"
+        "{:>8} {:>8} {:>11} {:>10} {:>8} {:>10} {:>10} {:>9} {:>10} {:>10} {:>10}",
+        "N",
+        "load s",
+        "reconcile s",
+        "Xero calls",
+        "minimum",
+        "by number",
+        "day budget",
+        "messages",
+        "read reqs",
+        "item RCU",
+        "query RCU"
     );
     for n in sizes {
         let f = runtime.block_on(run(n));
         println!(
-            "{:>8} {:>10.1} {:>10.1} {:>11} {:>8} {:>12} {:>10.2}% {:>9} {:>11}",
+            "{:>8} {:>8.1} {:>11.1} {:>10} {:>8} {:>10} {:>9.2}% {:>9} {:>10} {:>10.0} {:>10.0}",
             f.n,
             f.load.as_secs_f64(),
             f.reconcile.as_secs_f64(),
@@ -191,7 +217,9 @@ fn main() {
             f.n.div_ceil(100),
             f.xero_calls as f64 * 100.0 / 5000.0,
             f.messages,
-            f.reads,
+            f.read_requests,
+            f.item_read_units,
+            f.query_read_units,
         );
     }
 }

@@ -12,7 +12,7 @@ pub mod budget;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, SubsecRound, Utc};
-use futures::future::join_all;
+use futures::{future::join_all, StreamExt};
 use invoicing_domain::{
     model::ids::is_uuid,
     model::invoice::{Invoice, InvoiceStatus},
@@ -459,14 +459,25 @@ where
             };
             match lookup {
                 Lookup::Found { linked, numbered } => {
+                    let candidates: Vec<&ExternalInvoice> = numbered.iter().collect();
+                    let mut changes = Vec::new();
                     for invoice in &compared {
                         let by_link =
                             xero_link(invoice).and_then(|l| linked.iter().find(|x| x.external_id == l.external_id));
-                        let candidates: Vec<&ExternalInvoice> = numbered.iter().collect();
                         let resolution = resolve(invoice, by_link, &candidates);
                         outcomes.push(outcome_of(invoice, resolution, &job.properties_to_compare, now));
-                        self.update_link(account_id, invoice, link_change(invoice, resolution)).await;
+                        match link_change(invoice, resolution) {
+                            LinkChange::Keep => {}
+                            change => changes.push((*invoice, change)),
+                        }
                     }
+                    // One versioned write per invoice (DynamoDB has no batched conditional
+                    // update), a few at a time rather than one after another.
+                    futures::stream::iter(changes)
+                        .for_each_concurrent(LINK_WRITES_AT_ONCE, |(invoice, change)| {
+                            self.update_link(account_id, invoice, change)
+                        })
+                        .await;
                 }
                 Lookup::RateLimited(delay) => return Ok(Step::RetryAfter(delay)),
                 Lookup::Failed(reason) if last || matches!(record.scan, Some(XeroScan::Failed(_))) => {
@@ -545,6 +556,9 @@ where
 }
 
 const NO_CONNECTION: &str = "the account has no Xero connection";
+
+/// Link writes of one batch in flight at once.
+const LINK_WRITES_AT_ONCE: usize = 16;
 
 enum Lookup {
     /// What the links point at (any type), and what carries the invoices' numbers (any type).

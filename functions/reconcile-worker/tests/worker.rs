@@ -696,3 +696,69 @@ async fn a_redelivered_expansion_queues_the_same_work_even_when_invoices_changed
     let done = store.get_job(&account_id, &job.id).await.unwrap().unwrap();
     assert_eq!((done.status, done.counts.total, done.counts.processed()), (JobStatus::Completed, 1050, 1050));
 }
+
+/// Settings and a secret that an operator can rotate.
+struct RotatingSecret(Mutex<String>);
+
+impl invoicing_domain::ports::IntegrationSettings for RotatingSecret {
+    async fn xero_settings(&self, _: &str) -> Result<Option<invoicing_domain::model::integration::XeroSettings>> {
+        Ok(Some(invoicing_domain::model::integration::XeroSettings {
+            client_id: "app".into(),
+            tenant_id: Some("tenant-1".into()),
+            api_base_url: "http://127.0.0.1:9".into(),
+            token_url: "http://127.0.0.1:9/connect/token".into(),
+        }))
+    }
+    async fn set_xero_settings(&self, _: &str, _: &invoicing_domain::model::integration::XeroSettings) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl invoicing_domain::ports::IntegrationSecrets for RotatingSecret {
+    async fn xero_client_secret(&self, _: &str) -> Result<Option<String>> {
+        Ok(Some(self.0.lock().unwrap().clone()))
+    }
+    async fn set_xero_client_secret(&self, _: &str, secret: &str) -> Result<()> {
+        *self.0.lock().unwrap() = secret.to_string();
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_rotated_client_secret_is_used_from_the_next_message_on() {
+    use invoicing_domain::ports::IntegrationSecrets;
+    let secrets = Arc::new(RotatingSecret(Mutex::new("first".into())));
+    let clients = reconcile_worker::XeroClients::new(
+        SharedSecret(Arc::clone(&secrets)),
+        SharedSecret(Arc::clone(&secrets)),
+        Arc::new(invoicing_xero::InProcessBudget::default()),
+    );
+    let first = clients.xero_for("acct").await.unwrap().unwrap();
+    // Kept across messages while nothing changes, so its cached token is reused.
+    assert!(Arc::ptr_eq(&first, &clients.xero_for("acct").await.unwrap().unwrap()));
+    secrets.set_xero_client_secret("acct", "second").await.unwrap();
+    let second = clients.xero_for("acct").await.unwrap().unwrap();
+    assert!(!Arc::ptr_eq(&first, &second));
+    assert_eq!(second.connection().client_secret, "second");
+}
+
+/// One rotating secret behind both ports.
+struct SharedSecret(Arc<RotatingSecret>);
+
+impl invoicing_domain::ports::IntegrationSettings for SharedSecret {
+    async fn xero_settings(&self, a: &str) -> Result<Option<invoicing_domain::model::integration::XeroSettings>> {
+        self.0.xero_settings(a).await
+    }
+    async fn set_xero_settings(&self, a: &str, s: &invoicing_domain::model::integration::XeroSettings) -> Result<()> {
+        self.0.set_xero_settings(a, s).await
+    }
+}
+
+impl invoicing_domain::ports::IntegrationSecrets for SharedSecret {
+    async fn xero_client_secret(&self, a: &str) -> Result<Option<String>> {
+        self.0.xero_client_secret(a).await
+    }
+    async fn set_xero_client_secret(&self, a: &str, s: &str) -> Result<()> {
+        self.0.set_xero_client_secret(a, s).await
+    }
+}

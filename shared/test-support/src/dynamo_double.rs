@@ -52,6 +52,26 @@ struct State {
     calls: HashMap<String, usize>,
     /// Tokens of transactions that succeeded.
     committed_tokens: HashSet<String>,
+    /// What reads returned, for read-unit estimates.
+    reads: Reads,
+}
+
+/// What the reads that went through the double returned.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Reads {
+    /// Read units of GetItem and BatchGetItem, by DynamoDB's rule (each item rounded up to 4 KB; a
+    /// strongly consistent read 1 unit per 4 KB, an eventually consistent one half), with an item's
+    /// size taken as its size on the wire (slightly above DynamoDB's count).
+    pub item_read_units: f64,
+    /// Items GetItem and BatchGetItem returned.
+    pub items: u64,
+    /// Query calls.
+    pub queries: u64,
+    /// Items the queries evaluated (`ScannedCount`): DynamoDB charges a query for these, whole,
+    /// before its filter and projection.
+    pub query_scanned: u64,
+    /// Of which eventually consistent (charged half).
+    pub query_scanned_eventually_consistent: u64,
 }
 
 /// See the module documentation. Clones share their plan and counts.
@@ -81,6 +101,11 @@ impl DynamoDouble {
     /// How many calls of `operation` the SDK made (retries included).
     pub fn calls(&self, operation: &str) -> usize {
         self.state.lock().unwrap().calls.get(operation).copied().unwrap_or(0)
+    }
+
+    /// What the reads returned so far.
+    pub fn reads(&self) -> Reads {
+        self.state.lock().unwrap().reads
     }
 
     /// Faults planned but not injected yet.
@@ -179,20 +204,71 @@ fn fault_response(fault: Fault, request_body: &serde_json::Value) -> HttpRespons
     }
 }
 
-/// Sends the call to the server; a transaction that succeeds has its token remembered.
+/// Sends the call to the server; a transaction that succeeds has its token remembered, and what a
+/// read returned is measured.
 async fn forward(
     inner: SharedHttpConnector,
     double: DynamoDouble,
     request: HttpRequest,
-    token: Option<String>,
+    call: Call,
 ) -> Result<HttpResponse, aws_smithy_runtime_api::client::result::ConnectorError> {
-    let response = inner.call(request).await?;
+    let mut response = inner.call(request).await?;
     if response.status().is_success() {
-        if let Some(token) = token {
-            double.state.lock().unwrap().committed_tokens.insert(token);
+        if let Some(token) = &call.token {
+            double.state.lock().unwrap().committed_tokens.insert(token.clone());
+        }
+        if matches!(call.operation.as_str(), "GetItem" | "BatchGetItem" | "Query") {
+            let body = aws_smithy_types::byte_stream::ByteStream::new(response.take_body())
+                .collect()
+                .await
+                .map_err(|e| aws_smithy_runtime_api::client::result::ConnectorError::io(e.into()))?
+                .into_bytes();
+            let answer: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            measure(&mut double.state.lock().unwrap().reads, &call, &answer);
+            *response.body_mut() = SdkBody::from(body);
         }
     }
     Ok(response)
+}
+
+/// What a forwarded call was.
+struct Call {
+    operation: String,
+    token: Option<String>,
+    /// The request, for its consistency settings.
+    body: serde_json::Value,
+}
+
+fn measure(reads: &mut Reads, call: &Call, answer: &serde_json::Value) {
+    let units = |item: &serde_json::Value, consistent: bool| {
+        let size = item.to_string().len().max(1) as f64;
+        (size / 4096.0).ceil() * if consistent { 1.0 } else { 0.5 }
+    };
+    match call.operation.as_str() {
+        "GetItem" => {
+            if let Some(item) = answer.get("Item") {
+                reads.item_read_units += units(item, call.body["ConsistentRead"] == true);
+                reads.items += 1;
+            }
+        }
+        "BatchGetItem" => {
+            for (table, items) in answer["Responses"].as_object().into_iter().flatten() {
+                let consistent = call.body["RequestItems"][table]["ConsistentRead"] == true;
+                for item in items.as_array().into_iter().flatten() {
+                    reads.item_read_units += units(item, consistent);
+                    reads.items += 1;
+                }
+            }
+        }
+        _ => {
+            let scanned = answer["ScannedCount"].as_u64().unwrap_or_default();
+            reads.queries += 1;
+            reads.query_scanned += scanned;
+            if call.body["ConsistentRead"] != true {
+                reads.query_scanned_eventually_consistent += scanned;
+            }
+        }
+    }
 }
 
 impl HttpConnector for DoubleConnector {
@@ -220,11 +296,12 @@ impl HttpConnector for DoubleConnector {
         let (inner, double) = (self.inner.clone(), self.double.clone());
         match fault {
             Some(Fault::LoseAnswer) => HttpConnectorFuture::new(async move {
-                forward(inner, double, request, token).await?;
-                Ok(fault_response(Fault::LoseAnswer, &body))
+                let response = fault_response(Fault::LoseAnswer, &body);
+                forward(inner, double, request, Call { operation, token, body }).await?;
+                Ok(response)
             }),
             Some(fault) => HttpConnectorFuture::ready(Ok(fault_response(fault, &body))),
-            None => HttpConnectorFuture::new(forward(inner, double, request, token)),
+            None => HttpConnectorFuture::new(forward(inner, double, request, Call { operation, token, body })),
         }
     }
 }
