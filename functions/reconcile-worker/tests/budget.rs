@@ -6,13 +6,13 @@
 use chrono::{DateTime, TimeZone, Utc};
 use invoicing_domain::model::xero_budget::BudgetLimits;
 use invoicing_dynamodb::DynamoStore;
-use invoicing_test_support::MotoServer;
+use invoicing_test_support::{xero_double::InFlightProbe, MotoServer};
 use invoicing_xero::{RetryPolicy, XeroClient, XeroConnection, XeroError};
 use reconcile_worker::budget::{Clock, SharedBudget};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -39,31 +39,21 @@ fn limits() -> BudgetLimits {
     BudgetLimits { per_minute: 12, ..BudgetLimits::default() }
 }
 
-/// Answers each `IDs` request with the invoice asked for, `delay` later, after `first` answers
-/// given in turn; records how many requests were in flight at most.
-struct XeroDouble {
-    delay: Duration,
+/// Answers each `IDs` request with the invoice asked for, after `first` answers given in turn.
+struct FirstThenInvoice {
     first: Vec<ResponseTemplate>,
-    arrivals: Mutex<Vec<Instant>>,
-    max_in_flight: Arc<AtomicUsize>,
+    served: AtomicUsize,
 }
 
-impl Respond for XeroDouble {
+impl Respond for FirstThenInvoice {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        // wiremock starts the delay after this returns, so every earlier request that arrived
-        // less than `delay` ago still waits for its answer: it is in flight.
-        let now = Instant::now();
-        let mut arrivals = self.arrivals.lock().unwrap();
-        arrivals.push(now);
-        let in_flight = arrivals.iter().filter(|&&a| a + self.delay > now).count();
-        self.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
-        if let Some(answer) = self.first.get(arrivals.len() - 1) {
+        if let Some(answer) = self.first.get(self.served.fetch_add(1, Ordering::SeqCst)) {
             return answer.clone();
         }
         let id = request.url.query_pairs().find(|(k, _)| k == "IDs").map(|(_, v)| v.into_owned()).unwrap_or_default();
-        ResponseTemplate::new(200)
-            .set_body_json(json!({ "Invoices": [{ "InvoiceID": id, "InvoiceNumber": "INV-1", "Status": "AUTHORISED", "Type": "ACCREC" }] }))
-            .set_delay(self.delay)
+        ResponseTemplate::new(200).set_body_json(
+            json!({ "Invoices": [{ "InvoiceID": id, "InvoiceNumber": "INV-1", "Status": "AUTHORISED", "Type": "ACCREC" }] }),
+        )
     }
 }
 
@@ -83,14 +73,9 @@ async fn fixture(first: Vec<ResponseTemplate>, clock: Option<Clock>) -> Fixture 
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_token": "token", "expires_in": 1800})))
         .mount(&server)
         .await;
-    let max_in_flight = Arc::new(AtomicUsize::new(0));
-    let double = XeroDouble {
-        delay: Duration::from_millis(150),
-        first,
-        arrivals: Mutex::new(Vec::new()),
-        max_in_flight: Arc::clone(&max_in_flight),
-    };
-    Mock::given(method("GET")).and(path(INVOICES_PATH)).respond_with(double).mount(&server).await;
+    let double = FirstThenInvoice { first, served: AtomicUsize::new(0) };
+    let (probe, max_in_flight) = InFlightProbe::new(double, Duration::from_millis(150));
+    Mock::given(method("GET")).and(path(INVOICES_PATH)).respond_with(probe).mount(&server).await;
     let clients = (0..INSTANCES)
         .map(|_| {
             // Each instance has its own DynamoDB client on the one table.

@@ -4,7 +4,11 @@
 //! slow answers) are injected per request by a rule, and every API request is recorded.
 
 use serde_json::{json, Value};
-use std::sync::{Arc, Mutex};
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc, Mutex,
+};
+use std::time::{Duration, Instant};
 use wiremock::{
     matchers::{method, path},
     Mock, MockServer, Request, Respond, ResponseTemplate,
@@ -158,4 +162,36 @@ impl XeroDouble {
 /// A Xero invoice in the double's shape.
 pub fn xero_invoice(id: &str, number: &str, status: &str, kind: &str) -> Value {
     json!({"InvoiceID": id, "InvoiceNumber": number, "Status": status, "Type": kind})
+}
+
+/// Wraps a responder, delaying every answer by `delay` and recording the most requests that were
+/// waiting for their answer at once (Xero allows 5 per tenant).
+pub struct InFlightProbe<R> {
+    inner: R,
+    delay: Duration,
+    arrivals: Mutex<Vec<Instant>>,
+    max_in_flight: Arc<AtomicUsize>,
+}
+
+impl<R> InFlightProbe<R> {
+    /// The probe, and where it records the most requests in flight.
+    pub fn new(inner: R, delay: Duration) -> (InFlightProbe<R>, Arc<AtomicUsize>) {
+        let max_in_flight = Arc::new(AtomicUsize::new(0));
+        let probe =
+            InFlightProbe { inner, delay, arrivals: Mutex::new(Vec::new()), max_in_flight: Arc::clone(&max_in_flight) };
+        (probe, max_in_flight)
+    }
+}
+
+impl<R: Respond> Respond for InFlightProbe<R> {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        // wiremock starts the delay after this returns, so every earlier request that arrived
+        // less than `delay` ago still waits for its answer: it is in flight.
+        let now = Instant::now();
+        let mut arrivals = self.arrivals.lock().unwrap();
+        arrivals.push(now);
+        let in_flight = arrivals.iter().filter(|&&a| a + self.delay > now).count();
+        self.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
+        self.inner.respond(request).set_delay(self.delay)
+    }
 }

@@ -1,6 +1,7 @@
 //! The client against wiremock doubles of Xero: token reuse, retries, rate limits, batching,
 //! filters that are ignored, and the in-flight limit.
 
+use invoicing_test_support::xero_double::InFlightProbe;
 use invoicing_xero::{
     BudgetFuture, BudgetWait, CallBudget, CallGrant, Remaining, RetryPolicy, XeroClient, XeroConnection, XeroError,
     XeroInvoice, XeroPage, MAX_BATCH, SCAN_PAGE_SIZE,
@@ -472,42 +473,12 @@ async fn an_ignored_filter_without_pagination_pages_until_a_short_page() {
     assert_eq!(client.calls().api_calls, 3);
 }
 
-/// Wraps a responder, delaying every answer and recording the most answers pending at once.
-struct InFlightProbe<R> {
-    inner: R,
-    delay: Duration,
-    arrivals: Mutex<Vec<Instant>>,
-    max_in_flight: Arc<AtomicUsize>,
-}
-
-impl<R: Respond> Respond for InFlightProbe<R> {
-    fn respond(&self, request: &Request) -> ResponseTemplate {
-        // wiremock starts the delay after this returns, so every earlier request that arrived
-        // less than `delay` ago still waits for its answer: it is in flight.
-        let now = Instant::now();
-        let mut arrivals = self.arrivals.lock().unwrap();
-        arrivals.push(now);
-        let in_flight = arrivals.iter().filter(|&&a| a + self.delay > now).count();
-        self.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
-        self.inner.respond(request).set_delay(self.delay)
-    }
-}
-
 #[tokio::test]
 async fn at_most_five_calls_are_in_flight() {
     let server = MockServer::start().await;
     mount_token_endpoint(&server).await;
-    let max_in_flight = Arc::new(AtomicUsize::new(0));
-    mount_invoices(
-        &server,
-        InFlightProbe {
-            inner: InvoicesDouble::new(2_000),
-            delay: Duration::from_millis(100),
-            arrivals: Mutex::new(Vec::new()),
-            max_in_flight: max_in_flight.clone(),
-        },
-    )
-    .await;
+    let (probe, max_in_flight) = InFlightProbe::new(InvoicesDouble::new(2_000), Duration::from_millis(100));
+    mount_invoices(&server, probe).await;
     let client = client(&server, Some(TENANT));
 
     // 20 batches at once.
