@@ -42,6 +42,8 @@ fn current_time() -> DateTime<Utc> {
 
 /// SQS's longest delivery delay; longer waits are chained through `notBefore`.
 pub const MAX_QUEUE_DELAY: Duration = Duration::from_secs(15 * 60);
+/// The longest rate-limit wait honoured (Xero's daily limit resets within a day).
+pub const MAX_RATE_LIMIT_WAIT: Duration = Duration::from_secs(26 * 3600);
 
 /// Used when an invocation's deadline is missing or already past (a local runner that sets none).
 pub const DEFAULT_INVOCATION_TIME: Duration = Duration::from_secs(60);
@@ -281,8 +283,10 @@ where
         match ended {
             Ended::Step(Step::Done) => true,
             Ended::Step(Step::RetryAfter(wait)) => {
+                // Xero's daily reset is at most a day away; a longer Retry-After is not believed.
+                let wait = wait.min(MAX_RATE_LIMIT_WAIT);
                 tracing::warn!(messageId = id, jobId = message.job_id(), waitSeconds = wait.as_secs(), "rate limited");
-                let not_before = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
+                let not_before = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::zero());
                 self.requeue(id, ReconcileMessage { not_before: Some(not_before), ..message }, wait).await
             }
             Ended::Failed(reason) if last => match self.give_up(&message, &reason).await {

@@ -418,7 +418,9 @@ async fn every_failure_path_still_completes_the_job_with_exact_counts() {
     let slow = invoice(&store, &account_id, InvoiceStatus::Final, "SLOW-1", None).await;
     let broken = invoice(&store, &account_id, InvoiceStatus::Final, "BROKEN-1", None).await;
     let limited = invoice(&store, &account_id, InvoiceStatus::Sent, "LIMIT-1", None).await;
+    let billed = invoice(&store, &account_id, InvoiceStatus::Final, "BILL-1", None).await;
     let double = XeroDouble::start(vec![
+        xero_invoice("x-bill", "BILL-1", "AUTHORISED", "ACCPAY"),
         sales("x-1", "INV-000001", "AUTHORISED"),
         sales("x-slow", "SLOW-1", "AUTHORISED"),
         sales("x-limit", "LIMIT-1", "AUTHORISED"),
@@ -447,7 +449,7 @@ async fn every_failure_path_still_completes_the_job_with_exact_counts() {
         None
     });
     let client = Arc::new(XeroClient::with_budget(connection(&double), quick_policy(), Arc::new(Unmetered)));
-    let job = job(&store, &account_id, 7).await;
+    let job = job(&store, &account_id, 8).await;
     let worker = Worker {
         attempts: Attempts { max: 3, safety_margin: Duration::from_millis(500), retry_delay: Duration::from_secs(1) },
         ..worker(&store, &client)
@@ -457,14 +459,14 @@ async fn every_failure_path_still_completes_the_job_with_exact_counts() {
     let other_worker = Worker { attempts: worker.attempts, ..worker_for(&other_store, &client) };
 
     // One SQS batch, as Lambda hands it over: poison ids, a batch Xero answers too slowly, one it
-    // fails, one that hits the daily limit, and a good one.
+    // fails, one that hits the daily limit, one whose number only a bill carries, and a good one.
     let long_id = "x".repeat(1100);
     let messages = [
         batch(&job, &account_id, &[&long_id, "not-an-id", "01a21186-0000-7000-8000-00000000dead"]),
         batch(&job, &account_id, &[&slow.id]),
         batch(&job, &account_id, &[&broken.id]),
         batch(&job, &account_id, &[&limited.id]),
-        batch(&job, &account_id, &[&matched.id]),
+        batch(&job, &account_id, &[&billed.id, &matched.id]),
     ];
     let records = messages.iter().enumerate().map(|(i, m)| record(&format!("m{i}"), m, 1)).collect();
     let short = || Instant::now() + Duration::from_millis(2500);
@@ -501,7 +503,7 @@ async fn every_failure_path_still_completes_the_job_with_exact_counts() {
     assert_eq!(done.status, JobStatus::Completed);
     assert_eq!(
         done.counts,
-        Counts { total: 7, matched: 2, mismatched: 0, not_in_integration: 0, not_found: 3, skipped: 0, failed: 2 }
+        Counts { total: 8, matched: 2, mismatched: 0, not_in_integration: 1, not_found: 3, skipped: 0, failed: 2 }
     );
     assert_eq!(
         outcome(&store, &account_id, &job, &slow.id).await["reason"],
