@@ -451,6 +451,7 @@ where
             .chain(readable.iter().filter(|id| !found.contains(id.as_str())).cloned())
             .map(|id| InvoiceOutcome::new(&id, OutcomeKind::NotFound, now))
             .collect();
+        let versions: HashMap<&str, &Versioned<Invoice>> = invoices.iter().map(|v| (v.value.id.as_str(), v)).collect();
         let (in_progress, compared): (Vec<_>, Vec<_>) =
             invoices.iter().map(|v| &v.value).partition(|i| i.status == InvoiceStatus::InProgress);
         outcomes.extend(in_progress.iter().map(|i| compare(i, None, &job.properties_to_compare, now)));
@@ -472,7 +473,7 @@ where
                         outcomes.push(outcome_of(invoice, resolution, &job.properties_to_compare, now));
                         match link_change(invoice, resolution) {
                             LinkChange::Keep => {}
-                            change => changes.push((*invoice, change)),
+                            change => changes.push((versions[invoice.id.as_str()], change)),
                         }
                     }
                     // One versioned write per invoice (DynamoDB has no batched conditional
@@ -535,26 +536,37 @@ where
     }
 
     /// Applies a link change; a failure is logged, not fatal: the next reconcile finds it again.
-    async fn update_link(&self, account_id: &str, invoice: &Invoice, change: LinkChange<'_>) {
+    async fn update_link(&self, account_id: &str, invoice: &Versioned<Invoice>, change: LinkChange<'_>) {
         if change == LinkChange::Keep {
             return;
         }
-        let stored = retry_on_contention(|| async {
-            let Some(current) = self.store.get_invoice(account_id, &invoice.id).await? else { return Ok(()) };
-            let mut linked = current.value;
-            let changed = match change {
-                LinkChange::Set(external) => link_to_xero(&mut linked, external, current_time()),
-                LinkChange::Remove => unlink_from_xero(&mut linked),
-                LinkChange::Keep => false,
-            };
-            if changed {
-                self.store.replace_invoice(&linked, current.version, None).await?;
+        // The batch read gave the invoice and its version: write on that, and read again only
+        // after a concurrent change moved the version.
+        let mut as_read = Some((invoice.value.clone(), invoice.version));
+        let stored = retry_on_contention(|| {
+            let known = as_read.take();
+            async move {
+                let (mut linked, version) = match known {
+                    Some(known) => known,
+                    None => match self.store.get_invoice(account_id, &invoice.value.id).await? {
+                        Some(current) => (current.value, current.version),
+                        None => return Ok(()),
+                    },
+                };
+                let changed = match change {
+                    LinkChange::Set(external) => link_to_xero(&mut linked, external, current_time()),
+                    LinkChange::Remove => unlink_from_xero(&mut linked),
+                    LinkChange::Keep => false,
+                };
+                if changed {
+                    self.store.replace_invoice(&linked, version, None).await?;
+                }
+                Ok(())
             }
-            Ok(())
         })
         .await;
         if let Err(error) = stored {
-            tracing::warn!(invoiceId = %invoice.id, error = %error.report(), "could not store the Xero link");
+            tracing::warn!(invoiceId = %invoice.value.id, error = %error.report(), "could not store the Xero link");
         }
     }
 }

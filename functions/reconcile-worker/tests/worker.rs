@@ -248,9 +248,12 @@ async fn drain<S: InvoiceBatches + InvoiceStore>(worker: &TestWorker<S>, deadlin
                 // Deliver it once early (it must go back without a Xero call), then "after the wait".
                 let early = worker.handle(event(vec![record("early", &message, 1)]), deadline()).await;
                 assert!(early.batch_item_failures.is_empty());
-                let requeued = worker.queue.take();
-                assert_eq!(requeued.len(), 1, "a message delivered before its time goes back once");
-                message = requeued.into_iter().next().unwrap().0;
+                // It went back (alone: others requeued this round stay queued) without a call.
+                let (back, others): (Vec<_>, Vec<_>) =
+                    worker.queue.take().into_iter().partition(|(m, _)| m.work == message.work);
+                worker.queue.sent.lock().unwrap().extend(others);
+                assert_eq!(back.len(), 1, "a message delivered before its time goes back once");
+                message = back.into_iter().next().unwrap().0;
                 message.not_before = Some(Utc::now() - chrono::Duration::seconds(1));
             }
             let response = worker.handle(event(vec![record(&format!("r{round}-{i}"), &message, 1)]), deadline()).await;
@@ -763,4 +766,59 @@ impl invoicing_domain::ports::IntegrationSecrets for SharedSecret {
     async fn set_xero_client_secret(&self, a: &str, s: &str) -> Result<()> {
         self.0.set_xero_client_secret(a, s).await
     }
+}
+
+/// Our invoices, with each batch read followed by a concurrent change of the first invoice (it is
+/// sent), as if a user acted while the worker was comparing.
+struct SentMeanwhile(DynamoStore);
+
+impl InvoiceBatches for SentMeanwhile {
+    async fn get_invoices(&self, account_id: &str, ids: &[String]) -> Result<Vec<Versioned<Invoice>>> {
+        let read = self.0.get_invoices(account_id, ids).await?;
+        let mut sent = read[0].value.clone();
+        sent.status = InvoiceStatus::Sent;
+        self.0.replace_invoice(&sent, read[0].version, None).await?;
+        Ok(read)
+    }
+    async fn list_reconcilable_invoice_ids(&self, a: &str, limit: usize, after: Option<&str>) -> Result<Page<String>> {
+        self.0.list_reconcilable_invoice_ids(a, limit, after).await
+    }
+}
+
+impl InvoiceStore for SentMeanwhile {
+    async fn insert_invoice(&self, invoice: &Invoice, receipt: Option<&Receipt>) -> Result<()> {
+        self.0.insert_invoice(invoice, receipt).await
+    }
+    async fn get_invoice(&self, a: &str, id: &str) -> Result<Option<Versioned<Invoice>>> {
+        self.0.get_invoice(a, id).await
+    }
+    async fn replace_invoice(&self, invoice: &Invoice, expected: u64, receipt: Option<&Receipt>) -> Result<()> {
+        self.0.replace_invoice(invoice, expected, receipt).await
+    }
+    async fn list_invoices(&self, a: &str, query: &InvoiceQuery) -> Result<Page<Invoice>> {
+        self.0.list_invoices(a, query).await
+    }
+}
+
+#[tokio::test]
+async fn a_link_is_written_on_the_version_read_and_a_concurrent_change_is_kept() {
+    let (_moto, store, account_id) = setup().await;
+    let a = invoice(&store, &account_id, InvoiceStatus::Final, "INV-000001", None).await;
+    let double = XeroDouble::start(vec![sales("x-a", "INV-000001", "AUTHORISED")]).await;
+    let client = client_for(&double);
+    let job = job(&store, &account_id, 1).await;
+    let worker = Worker {
+        jobs: store.clone(),
+        store: SentMeanwhile(store.clone()),
+        integrations: FixedXero(client),
+        queue: RecordingQueue::default(),
+        attempts: Attempts::default(),
+    };
+    let response = worker.handle(event(vec![record("m", &batch(&job, &account_id, &[&a.id]), 1)]), roomy()).await;
+    assert!(response.batch_item_failures.is_empty());
+    // The write on the version read lost to the change; the link was written again on top of it.
+    let stored = store.get_invoice(&account_id, &a.id).await.unwrap().unwrap();
+    assert_eq!(stored.value.status, InvoiceStatus::Sent);
+    assert_eq!(stored.value.linked_services[0].external_id, "x-a");
+    assert_eq!(stored.version, 3);
 }
