@@ -365,6 +365,15 @@ where
         Ok(())
     }
 
+    /// Xero's invoices cannot be listed for good: the snapshot is marked failed and our invoices
+    /// are expanded all the same, so that each gets its FAILED outcome and the job completes.
+    async fn fail_scan(&self, account_id: &str, job_id: &str, reason: &str) -> Result<(), Error> {
+        let reason = format!("Xero's invoices could not be listed: {reason}");
+        self.jobs.fail_xero_scan(account_id, job_id, &reason).await?;
+        let expand = ReconcileMessage::new(job_id, account_id, Work::Expand { after: None });
+        self.queue.enqueue(&[expand], Duration::ZERO).await
+    }
+
     /// One page of the account's FINAL, SENT and VOIDED invoices: recorded first (ids and next
     /// cursor), then its batches and the next page queued from the record, so that a redelivery
     /// queues the same work and the total counts each invoice once.
@@ -398,17 +407,14 @@ where
         }
         retry_on_contention(|| self.jobs.mark_running(account_id, job_id)).await?;
         let Some(source) = self.integrations.xero_for(account_id).await? else {
-            self.give_up(&ReconcileMessage::new(job_id, account_id, Work::XeroPage { page }), NO_CONNECTION).await?;
+            self.fail_scan(account_id, job_id, NO_CONNECTION).await?;
             return Ok(Step::Done);
         };
-        let before = source.api_calls();
-        let listed = source.sales_page(page).await;
-        self.count_calls(account_id, job_id, source.api_calls().saturating_sub(before)).await;
-        let listed = match listed {
+        let listed = match self.counted(account_id, job_id, &*source, source.sales_page(page)).await {
             Ok(listed) => listed,
             Err(FetchError::RateLimited(wait)) => return Ok(Step::RetryAfter(wait)),
             Err(FetchError::Failed(reason)) if last => {
-                self.give_up(&ReconcileMessage::new(job_id, account_id, Work::XeroPage { page }), &reason).await?;
+                self.fail_scan(account_id, job_id, &reason).await?;
                 return Ok(Step::Done);
             }
             Err(FetchError::Failed(reason)) => return Err(Error::internal(format!("Xero lookup failed: {reason}"))),
@@ -419,11 +425,22 @@ where
         Ok(Step::Done)
     }
 
-    /// Adds calls to the job's `xeroCalls`; a failure is logged, not fatal (a count, not an outcome).
-    async fn count_calls(&self, account_id: &str, job_id: &str, calls: u64) {
+    /// Runs `work` on `source` and adds the calls it made to the job's `xeroCalls`; a failure to
+    /// count is logged, not fatal (a count, not an outcome).
+    async fn counted<X: InvoiceSource, T>(
+        &self,
+        account_id: &str,
+        job_id: &str,
+        source: &X,
+        work: impl Future<Output = T>,
+    ) -> T {
+        let before = source.api_calls();
+        let output = work.await;
+        let calls = source.api_calls().saturating_sub(before);
         if let Err(error) = self.jobs.add_xero_calls(account_id, job_id, calls).await {
             tracing::warn!(jobId = job_id, calls, error = %error.report(), "could not count Xero calls");
         }
+        output
     }
 
     async fn reconcile_batch(
@@ -467,8 +484,8 @@ where
                     let candidates: Vec<&ExternalInvoice> = numbered.iter().collect();
                     let mut changes = Vec::new();
                     for invoice in &compared {
-                        let by_link =
-                            xero_link(invoice).and_then(|l| linked.iter().find(|x| x.external_id == l.external_id));
+                        let by_link = xero_link(invoice)
+                            .and_then(|l| linked.iter().chain(&numbered).find(|x| x.external_id == l.external_id));
                         let resolution = resolve(invoice, by_link, &candidates);
                         outcomes.push(outcome_of(invoice, resolution, &job.properties_to_compare, now));
                         match link_change(invoice, resolution) {
@@ -502,10 +519,7 @@ where
         let Some(source) = self.integrations.xero_for(account_id).await? else {
             return Ok(Lookup::Failed(NO_CONNECTION.into()));
         };
-        let before = source.api_calls();
-        let lookup = lookup_by_ids_and_numbers(&*source, invoices).await;
-        self.count_calls(account_id, job_id, source.api_calls().saturating_sub(before)).await;
-        Ok(lookup)
+        Ok(self.counted(account_id, job_id, &*source, lookup_by_ids_and_numbers(&*source, invoices)).await)
     }
 
     /// The job's snapshot by number; Xero by id only for linked invoices not in it (renumbered
@@ -519,16 +533,13 @@ where
             .filter(|l| !numbered.iter().any(|x| x.external_id == l.external_id))
             .map(|l| l.external_id.clone())
             .collect();
-        let mut linked: Vec<ExternalInvoice> = numbered.clone();
+        let mut linked = Vec::new();
         if !missing_links.is_empty() {
             let Some(source) = self.integrations.xero_for(account_id).await? else {
                 return Ok(Lookup::Failed(NO_CONNECTION.into()));
             };
-            let before = source.api_calls();
-            let fetched = source.by_ids(&missing_links).await;
-            self.count_calls(account_id, job_id, source.api_calls().saturating_sub(before)).await;
-            match fetched {
-                Ok(found) => linked.extend(found),
+            match self.counted(account_id, job_id, &*source, source.by_ids(&missing_links)).await {
+                Ok(found) => linked = found,
                 Err(error) => return Ok(Lookup::from(error)),
             }
         }
@@ -577,7 +588,8 @@ const NO_CONNECTION: &str = "the account has no Xero connection";
 const LINK_WRITES_AT_ONCE: usize = 16;
 
 enum Lookup {
-    /// What the links point at (any type), and what carries the invoices' numbers (any type).
+    /// What was read by id for the links (any type), and what carries the invoices' numbers (any
+    /// type); a link is looked for in both.
     Found {
         linked: Vec<ExternalInvoice>,
         numbered: Vec<ExternalInvoice>,
