@@ -99,6 +99,10 @@ enum Command {
         #[arg(long, default_value = "https://identity.xero.com/connect/token")]
         token_url: String,
     },
+    /// Store the client secret of the service's own Xero app (customers' OAuth connections), read
+    /// from XERO_CLIENT_SECRET, else from the first line of standard input, in Secrets Manager
+    /// (`<SECRETS_PREFIX>/xero-app/client-secret`). Its client id is the functions' XERO_CLIENT_ID.
+    SetXeroAppSecret,
     /// Create the table (TABLE_NAME) and the reconcile queues (QUEUE_NAME, DLQ_NAME) on a local
     /// stack. On AWS, template.yaml creates them.
     InitLocal,
@@ -163,21 +167,15 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
             eprintln!("# receiving account of account {account_id} set");
             Ok(())
         }
+        Command::SetXeroAppSecret => {
+            let secret = xero_client_secret()?;
+            SecretsStore::from_env().await.set_xero_app_client_secret(&secret).await?;
+            eprintln!("# the Xero app's client secret is stored");
+            Ok(())
+        }
         Command::ConnectXero { client_id, xero_client_id, tenant_id, api_base_url, token_url } => {
             let account_id = account_of(&store, &client_id).await?;
-            let secret = match std::env::var("XERO_CLIENT_SECRET") {
-                Ok(secret) => secret,
-                Err(_) => {
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line).map_err(AdminError::Stdin)?;
-                    line.trim_end_matches(['\r', '\n']).to_string()
-                }
-            };
-            if secret.is_empty() {
-                return Err(AdminError::Usage(
-                    "the Xero client secret is empty (set XERO_CLIENT_SECRET or pipe it in)".into(),
-                ));
-            }
+            let secret = xero_client_secret()?;
             let settings = XeroSettings { client_id: xero_client_id, tenant_id, api_base_url, token_url };
             SecretsStore::from_env().await.set_xero_client_secret(&account_id, &secret).await?;
             store.set_xero_settings(&account_id, &settings).await?;
@@ -282,4 +280,20 @@ async fn account_of(store: &DynamoStore, credential_id: &str) -> Result<String, 
         .await?
         .ok_or_else(|| AdminError::Usage(format!("no credential {credential_id}")))?;
     Ok(credential.account_id)
+}
+
+/// XERO_CLIENT_SECRET, else the first line of standard input; never empty.
+fn xero_client_secret() -> Result<String, AdminError> {
+    let secret = match std::env::var("XERO_CLIENT_SECRET") {
+        Ok(secret) => secret,
+        Err(_) => {
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).map_err(AdminError::Stdin)?;
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    if secret.is_empty() {
+        return Err(AdminError::Usage("the Xero client secret is empty (set XERO_CLIENT_SECRET or pipe it in)".into()));
+    }
+    Ok(secret)
 }

@@ -3,7 +3,8 @@
 
 use invoicing_domain::{
     model::reconcile::{batch_messages, Counts, JobStatus, ReconcileJob, ReconcileMessage, ReconcileRequest, Work},
-    ports::{IntegrationSettings, ReconcileJobs, WorkQueue},
+    ports::{IntegrationSettings, ReconcileJobs, WorkQueue, XeroConnections},
+    service::xero_connection::ensure_connected,
     Error,
 };
 use invoicing_http::{parse_json_object, ApiResponse, Request, RequestContext, Route};
@@ -23,15 +24,11 @@ pub async fn reconcile_with_integration<S, Q>(
     request: Request,
 ) -> Result<ApiResponse, Error>
 where
-    S: ReconcileJobs + IntegrationSettings,
+    S: ReconcileJobs + IntegrationSettings + XeroConnections,
     Q: WorkQueue,
 {
     let body = parse_json_object::<ReconcileRequest>(&request)?.validate()?;
-    if store.xero_settings(&context.account_id).await?.is_none() {
-        return Err(Error::validation(
-            "integrationService: this account has no Xero connection; connect one before reconciling",
-        ));
-    }
+    ensure_connected(&store, &context.account_id).await?;
     let job = ReconcileJob {
         id: uuid::Uuid::now_v7().to_string(),
         status: JobStatus::Queued,

@@ -24,7 +24,7 @@ use invoicing_test_support::{
     MotoServer,
 };
 use invoicing_xero::{XeroClient, XeroConnection};
-use reconcile_worker::{Attempts, Integrations, Worker};
+use reconcile_worker::{Attempts, Integrations, Worker, XeroAccess};
 use serde_json::json;
 use std::{
     sync::{Arc, Mutex},
@@ -45,8 +45,8 @@ struct OneXero(Arc<XeroClient>);
 
 impl Integrations for OneXero {
     type Source = XeroClient;
-    async fn xero_for(&self, _: &str) -> Result<Option<Arc<XeroClient>>> {
-        Ok(Some(Arc::clone(&self.0)))
+    async fn xero_for(&self, _: &str) -> Result<XeroAccess<XeroClient>> {
+        Ok(XeroAccess::Client(Arc::clone(&self.0)))
     }
 }
 

@@ -22,11 +22,19 @@ use invoicing_domain::{
         OutcomeKind, ReconcileMessage, Work, XeroScan, BATCH_SIZE, EXPANSION_PAGE,
     },
     model::Versioned,
-    ports::{IntegrationSecrets, IntegrationSettings, InvoiceBatches, InvoiceStore, ReconcileJobs, WorkQueue},
+    model::xero_connection::{ConnectionStatus, RECONNECT_REASON},
+    ports::{
+        IntegrationSecrets, IntegrationSettings, InvoiceBatches, InvoiceStore, ReconcileJobs, TokenVault, WorkQueue,
+        XeroConnections,
+    },
+    service::xero_connection::TokenKeeper,
     service::concurrency::retry_on_contention,
     Error,
 };
-use invoicing_xero::{CallBudget, XeroClient, XeroConnection, XeroError};
+use invoicing_xero::{
+    oauth::{AppIdentity, OAuthTokens, XeroApp},
+    CallBudget, XeroClient, XeroConnection, XeroError,
+};
 use std::{
     collections::HashMap,
     future::Future,
@@ -69,6 +77,8 @@ pub enum FetchError {
     /// Come back later: the integration's rate limit (or our share of it) says when.
     RateLimited(Duration),
     Failed(String),
+    /// Retrying cannot help (the connection needs the customer): FAILED at once.
+    Permanent(String),
 }
 
 /// One page of the organisation's sales invoices.
@@ -101,6 +111,8 @@ fn external(invoice: invoicing_xero::XeroInvoice) -> ExternalInvoice {
 fn fetch_error(error: XeroError) -> FetchError {
     match error {
         XeroError::RateLimited { retry_after, .. } => FetchError::RateLimited(retry_after),
+        XeroError::ReconnectRequired => FetchError::Permanent(RECONNECT_REASON.into()),
+        XeroError::Disconnected => FetchError::Permanent(NO_CONNECTION.into()),
         other => FetchError::Failed(other.to_string()),
     }
 }
@@ -135,34 +147,117 @@ impl InvoiceSource for XeroClient {
     }
 }
 
-/// Where a worker finds an account's Xero client.
-pub trait Integrations: Send + Sync {
-    type Source: InvoiceSource;
-    fn xero_for(&self, account_id: &str) -> impl Future<Output = Result<Option<Arc<Self::Source>>, Error>> + Send;
+/// An account's way to Xero, or why there is none (a reason its outcomes carry, without retries:
+/// only the customer or an operator can change it).
+pub enum XeroAccess<S> {
+    Client(Arc<S>),
+    Unusable(&'static str),
 }
 
-/// Xero clients built from the account's settings and secret, kept across invocations of a warm
-/// execution environment so that their cached tokens are reused. The secret is read each time, so
-/// a rotated secret takes effect at the next message; every client shares one call budget.
-pub struct XeroClients<S, K> {
-    settings: S,
-    secrets: K,
-    budget: Arc<dyn CallBudget>,
-    clients: Mutex<HashMap<String, Arc<XeroClient>>>,
-}
-
-impl<S, K> XeroClients<S, K> {
-    pub fn new(settings: S, secrets: K, budget: Arc<dyn CallBudget>) -> Self {
-        Self { settings, secrets, budget, clients: Mutex::new(HashMap::new()) }
+impl<S> XeroAccess<S> {
+    /// The client, if there is one.
+    pub fn client(self) -> Option<Arc<S>> {
+        match self {
+            XeroAccess::Client(client) => Some(client),
+            XeroAccess::Unusable(_) => None,
+        }
     }
 }
 
-impl<S: IntegrationSettings, K: IntegrationSecrets> Integrations for XeroClients<S, K> {
+/// Where a worker finds an account's Xero client.
+pub trait Integrations: Send + Sync {
+    type Source: InvoiceSource;
+    fn xero_for(&self, account_id: &str) -> impl Future<Output = Result<XeroAccess<Self::Source>, Error>> + Send;
+}
+
+type Keeper<S, K> = TokenKeeper<S, K, AppIdentity<K>>;
+
+/// Xero clients for the account's OAuth connection (the customer's own, through the service's
+/// app) or else its custom connection (settings and secret an operator set), kept across
+/// invocations of a warm execution environment so that their cached tokens are reused. A custom
+/// connection's secret is read each time, so a rotated secret takes effect at the next message;
+/// OAuth tokens come from the token vault, refreshed under the connection's lease. Every client
+/// shares one call budget.
+pub struct XeroClients<S, K> {
+    settings: S,
+    secrets: K,
+    app: XeroApp,
+    budget: Arc<dyn CallBudget>,
+    clients: Mutex<HashMap<String, Arc<XeroClient>>>,
+    /// OAuth connections' tokens (the app's secret is read at the first refresh).
+    keeper: Arc<Keeper<S, K>>,
+}
+
+impl<S: XeroConnections + Clone, K: IntegrationSecrets + TokenVault + Clone> XeroClients<S, K> {
+    pub fn new(settings: S, secrets: K, app: XeroApp, budget: Arc<dyn CallBudget>) -> Self {
+        let identity = AppIdentity::new(secrets.clone(), app.clone());
+        let keeper = Arc::new(TokenKeeper::new(settings.clone(), secrets.clone(), identity));
+        Self { settings, secrets, app, budget, clients: Mutex::new(HashMap::new()), keeper }
+    }
+
+    /// With `keeper` for OAuth connections' tokens (tests give it a short lease).
+    pub fn with_keeper(mut self, keeper: Keeper<S, K>) -> Self {
+        self.keeper = Arc::new(keeper);
+        self
+    }
+}
+
+impl<S, K> XeroClients<S, K>
+where
+    S: IntegrationSettings + XeroConnections + Clone + 'static,
+    K: IntegrationSecrets + TokenVault + Clone + 'static,
+{
+    /// The cached client for `connection`, or a new one from `build`.
+    fn cached(&self, key: &str, connection: XeroConnection, build: impl FnOnce(XeroConnection) -> XeroClient) -> Arc<XeroClient> {
+        if let Some(client) = self.clients.lock().expect("client cache").get(key) {
+            if client.connection() == &connection {
+                return Arc::clone(client);
+            }
+        }
+        let client = Arc::new(build(connection));
+        self.clients.lock().expect("client cache").insert(key.to_string(), Arc::clone(&client));
+        client
+    }
+}
+
+impl<S, K> Integrations for XeroClients<S, K>
+where
+    S: IntegrationSettings + XeroConnections + Clone + 'static,
+    K: IntegrationSecrets + TokenVault + Clone + 'static,
+{
     type Source = XeroClient;
 
-    async fn xero_for(&self, account_id: &str) -> Result<Option<Arc<XeroClient>>, Error> {
-        let Some(settings) = self.settings.xero_settings(account_id).await? else { return Ok(None) };
-        let Some(client_secret) = self.secrets.xero_client_secret(account_id).await? else { return Ok(None) };
+    async fn xero_for(&self, account_id: &str) -> Result<XeroAccess<XeroClient>, Error> {
+        if let Some(oauth) = self.settings.oauth_connection(account_id).await? {
+            let tenant_id = match oauth.value.status {
+                ConnectionStatus::Connected => oauth.value.tenant_id.clone(),
+                ConnectionStatus::ReconnectRequired => return Ok(XeroAccess::Unusable(RECONNECT_REASON)),
+                ConnectionStatus::TenantSelectionRequired => return Ok(XeroAccess::Unusable(NO_TENANT)),
+                ConnectionStatus::NotConnected => None,
+            };
+            if let Some(tenant_id) = tenant_id {
+                let keeper = Arc::clone(&self.keeper);
+                let connection = XeroConnection {
+                    client_id: self.app.client_id.clone(),
+                    client_secret: String::new(),
+                    tenant_id: Some(tenant_id),
+                    api_base_url: self.app.api_base_url.clone(),
+                    token_url: self.app.token_url.clone(),
+                };
+                let budget = Arc::clone(&self.budget);
+                let client = self.cached(&format!("oauth:{account_id}"), connection, |connection| {
+                    let tokens = Arc::new(OAuthTokens::new(keeper, account_id));
+                    XeroClient::with_tokens(connection, invoicing_xero::RetryPolicy::default(), budget, tokens)
+                });
+                return Ok(XeroAccess::Client(client));
+            }
+        }
+        let Some(settings) = self.settings.xero_settings(account_id).await? else {
+            return Ok(XeroAccess::Unusable(NO_CONNECTION));
+        };
+        let Some(client_secret) = self.secrets.xero_client_secret(account_id).await? else {
+            return Ok(XeroAccess::Unusable(NO_CONNECTION));
+        };
         let connection = XeroConnection {
             client_id: settings.client_id,
             client_secret,
@@ -170,18 +265,10 @@ impl<S: IntegrationSettings, K: IntegrationSecrets> Integrations for XeroClients
             api_base_url: settings.api_base_url,
             token_url: settings.token_url,
         };
-        if let Some(client) = self.clients.lock().expect("client cache").get(account_id) {
-            if client.connection() == &connection {
-                return Ok(Some(Arc::clone(client)));
-            }
-        }
-        let client = Arc::new(XeroClient::with_budget(
-            connection,
-            invoicing_xero::RetryPolicy::default(),
-            Arc::clone(&self.budget),
-        ));
-        self.clients.lock().expect("client cache").insert(account_id.to_string(), Arc::clone(&client));
-        Ok(Some(client))
+        let budget = Arc::clone(&self.budget);
+        Ok(XeroAccess::Client(self.cached(account_id, connection, |connection| {
+            XeroClient::with_budget(connection, invoicing_xero::RetryPolicy::default(), budget)
+        })))
     }
 }
 
@@ -406,13 +493,20 @@ where
             return Ok(Step::Done);
         }
         retry_on_contention(|| self.jobs.mark_running(account_id, job_id)).await?;
-        let Some(source) = self.integrations.xero_for(account_id).await? else {
-            self.fail_scan(account_id, job_id, NO_CONNECTION).await?;
-            return Ok(Step::Done);
+        let source = match self.integrations.xero_for(account_id).await? {
+            XeroAccess::Client(source) => source,
+            XeroAccess::Unusable(reason) => {
+                self.fail_scan(account_id, job_id, reason).await?;
+                return Ok(Step::Done);
+            }
         };
         let listed = match self.counted(account_id, job_id, &*source, source.sales_page(page)).await {
             Ok(listed) => listed,
             Err(FetchError::RateLimited(wait)) => return Ok(Step::RetryAfter(wait)),
+            Err(FetchError::Permanent(reason)) => {
+                self.fail_scan(account_id, job_id, &reason).await?;
+                return Ok(Step::Done);
+            }
             Err(FetchError::Failed(reason)) if last => {
                 self.fail_scan(account_id, job_id, &reason).await?;
                 return Ok(Step::Done);
@@ -502,6 +596,9 @@ where
                         .await;
                 }
                 Lookup::RateLimited(delay) => return Ok(Step::RetryAfter(delay)),
+                Lookup::Permanent(reason) => {
+                    outcomes.extend(compared.iter().map(|i| InvoiceOutcome::failed(&i.id, reason.clone(), now)));
+                }
                 Lookup::Failed(reason) if last || matches!(record.scan, Some(XeroScan::Failed(_))) => {
                     outcomes.extend(compared.iter().map(|i| InvoiceOutcome::failed(&i.id, reason.clone(), now)));
                 }
@@ -516,8 +613,9 @@ where
     /// Linked invoices by their Xero id and the others by number (two batched lookups at once),
     /// then by number those whose link points at a bill, a deleted invoice or nothing.
     async fn lookup_in_xero(&self, account_id: &str, job_id: &str, invoices: &[&Invoice]) -> Result<Lookup, Error> {
-        let Some(source) = self.integrations.xero_for(account_id).await? else {
-            return Ok(Lookup::Failed(NO_CONNECTION.into()));
+        let source = match self.integrations.xero_for(account_id).await? {
+            XeroAccess::Client(source) => source,
+            XeroAccess::Unusable(reason) => return Ok(Lookup::Permanent(reason.into())),
         };
         Ok(self.counted(account_id, job_id, &*source, lookup_by_ids_and_numbers(&*source, invoices)).await)
     }
@@ -535,8 +633,9 @@ where
             .collect();
         let mut linked = Vec::new();
         if !missing_links.is_empty() {
-            let Some(source) = self.integrations.xero_for(account_id).await? else {
-                return Ok(Lookup::Failed(NO_CONNECTION.into()));
+            let source = match self.integrations.xero_for(account_id).await? {
+                XeroAccess::Client(source) => source,
+                XeroAccess::Unusable(reason) => return Ok(Lookup::Permanent(reason.into())),
             };
             match self.counted(account_id, job_id, &*source, source.by_ids(&missing_links)).await {
                 Ok(found) => linked = found,
@@ -583,6 +682,7 @@ where
 }
 
 const NO_CONNECTION: &str = "the account has no Xero connection";
+const NO_TENANT: &str = "no Xero organisation chosen for the connection (PUT /integrations/xero)";
 
 /// Link writes of one batch in flight at once.
 const LINK_WRITES_AT_ONCE: usize = 16;
@@ -596,6 +696,8 @@ enum Lookup {
     },
     RateLimited(Duration),
     Failed(String),
+    /// Retrying cannot help: FAILED now, with this reason.
+    Permanent(String),
 }
 
 impl From<FetchError> for Lookup {
@@ -603,6 +705,7 @@ impl From<FetchError> for Lookup {
         match error {
             FetchError::RateLimited(delay) => Lookup::RateLimited(delay),
             FetchError::Failed(reason) => Lookup::Failed(format!("Xero lookup failed: {reason}")),
+            FetchError::Permanent(reason) => Lookup::Permanent(reason),
         }
     }
 }

@@ -4,6 +4,7 @@ use invoicing_dynamodb::DynamoStore;
 use invoicing_http::init_tracing;
 use invoicing_secrets::SecretsStore;
 use invoicing_sqs::SqsQueue;
+use invoicing_xero::oauth::XeroApp;
 use lambda_runtime::{service_fn, LambdaEvent};
 use reconcile_worker::{budget::SharedBudget, invocation_deadline, Attempts, Worker, XeroClients};
 use std::{convert::Infallible, sync::Arc};
@@ -23,7 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let worker = Arc::new(Worker {
         jobs: store.clone(),
         store: store.clone(),
-        integrations: XeroClients::new(store, SecretsStore::from_config(&config), budget),
+        integrations: XeroClients::new(store, SecretsStore::from_config(&config), XeroApp::from_env(), budget),
         queue: SqsQueue::from_config(&config)?,
         attempts,
     });

@@ -24,7 +24,7 @@ use invoicing_test_support::{
 use invoicing_xero::{
     BudgetFuture, BudgetWait, CallBudget, CallGrant, Remaining, RetryPolicy, XeroClient, XeroConnection,
 };
-use reconcile_worker::{Attempts, Integrations, Worker};
+use reconcile_worker::{Attempts, Integrations, Worker, XeroAccess};
 use serde_json::{json, Value};
 use std::{
     sync::{Arc, Mutex},
@@ -56,8 +56,8 @@ struct FixedXero(Arc<XeroClient>);
 
 impl Integrations for FixedXero {
     type Source = XeroClient;
-    async fn xero_for(&self, _account_id: &str) -> Result<Option<Arc<XeroClient>>> {
-        Ok(Some(Arc::clone(&self.0)))
+    async fn xero_for(&self, _account_id: &str) -> Result<XeroAccess<XeroClient>> {
+        Ok(XeroAccess::Client(Arc::clone(&self.0)))
     }
 }
 
@@ -702,70 +702,32 @@ async fn a_redelivered_expansion_queues_the_same_work_even_when_invoices_changed
     assert_eq!((done.status, done.counts.total, done.counts.processed()), (JobStatus::Completed, 1050, 1050));
 }
 
-/// Settings and a secret that an operator can rotate.
-struct RotatingSecret(Mutex<String>);
-
-impl invoicing_domain::ports::IntegrationSettings for RotatingSecret {
-    async fn xero_settings(&self, _: &str) -> Result<Option<invoicing_domain::model::integration::XeroSettings>> {
-        Ok(Some(invoicing_domain::model::integration::XeroSettings {
-            client_id: "app".into(),
-            tenant_id: Some("tenant-1".into()),
-            api_base_url: "http://127.0.0.1:9".into(),
-            token_url: "http://127.0.0.1:9/connect/token".into(),
-        }))
-    }
-    async fn set_xero_settings(&self, _: &str, _: &invoicing_domain::model::integration::XeroSettings) -> Result<()> {
-        Ok(())
-    }
-}
-
-impl invoicing_domain::ports::IntegrationSecrets for RotatingSecret {
-    async fn xero_client_secret(&self, _: &str) -> Result<Option<String>> {
-        Ok(Some(self.0.lock().unwrap().clone()))
-    }
-    async fn set_xero_client_secret(&self, _: &str, secret: &str) -> Result<()> {
-        *self.0.lock().unwrap() = secret.to_string();
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_rotated_client_secret_is_used_from_the_next_message_on() {
-    use invoicing_domain::ports::IntegrationSecrets;
-    let secrets = Arc::new(RotatingSecret(Mutex::new("first".into())));
+    use invoicing_domain::ports::{IntegrationSecrets, IntegrationSettings};
+    let (moto, store, account) = setup().await;
+    let secrets = invoicing_secrets::SecretsStore::from_config(&moto.sdk_config().await);
+    let settings = invoicing_domain::model::integration::XeroSettings {
+        client_id: "app".into(),
+        tenant_id: Some("tenant-1".into()),
+        api_base_url: "http://127.0.0.1:9".into(),
+        token_url: "http://127.0.0.1:9/connect/token".into(),
+    };
+    store.set_xero_settings(&account, &settings).await.unwrap();
+    secrets.set_xero_client_secret(&account, "first").await.unwrap();
     let clients = reconcile_worker::XeroClients::new(
-        SharedSecret(Arc::clone(&secrets)),
-        SharedSecret(Arc::clone(&secrets)),
+        store,
+        secrets.clone(),
+        invoicing_xero::oauth::XeroApp::from_env(),
         Arc::new(invoicing_xero::InProcessBudget::default()),
     );
-    let first = clients.xero_for("acct").await.unwrap().unwrap();
+    let first = clients.xero_for(&account).await.unwrap().client().unwrap();
     // Kept across messages while nothing changes, so its cached token is reused.
-    assert!(Arc::ptr_eq(&first, &clients.xero_for("acct").await.unwrap().unwrap()));
-    secrets.set_xero_client_secret("acct", "second").await.unwrap();
-    let second = clients.xero_for("acct").await.unwrap().unwrap();
+    assert!(Arc::ptr_eq(&first, &clients.xero_for(&account).await.unwrap().client().unwrap()));
+    secrets.set_xero_client_secret(&account, "second").await.unwrap();
+    let second = clients.xero_for(&account).await.unwrap().client().unwrap();
     assert!(!Arc::ptr_eq(&first, &second));
     assert_eq!(second.connection().client_secret, "second");
-}
-
-/// One rotating secret behind both ports.
-struct SharedSecret(Arc<RotatingSecret>);
-
-impl invoicing_domain::ports::IntegrationSettings for SharedSecret {
-    async fn xero_settings(&self, a: &str) -> Result<Option<invoicing_domain::model::integration::XeroSettings>> {
-        self.0.xero_settings(a).await
-    }
-    async fn set_xero_settings(&self, a: &str, s: &invoicing_domain::model::integration::XeroSettings) -> Result<()> {
-        self.0.set_xero_settings(a, s).await
-    }
-}
-
-impl invoicing_domain::ports::IntegrationSecrets for SharedSecret {
-    async fn xero_client_secret(&self, a: &str) -> Result<Option<String>> {
-        self.0.xero_client_secret(a).await
-    }
-    async fn set_xero_client_secret(&self, a: &str, s: &str) -> Result<()> {
-        self.0.set_xero_client_secret(a, s).await
-    }
 }
 
 /// Our invoices, with each batch read followed by a concurrent change of the first invoice (it is
@@ -821,4 +783,229 @@ async fn a_link_is_written_on_the_version_read_and_a_concurrent_change_is_kept()
     assert_eq!(stored.value.status, InvoiceStatus::Sent);
     assert_eq!(stored.value.linked_services[0].external_id, "x-a");
     assert_eq!(stored.version, 3);
+}
+
+// --- OAuth connections (SPEC.md section 7): tokens refreshed under a lease, rotated refresh
+// tokens, invalid_grant. Xero's identity service is the double of
+// `invoicing_test_support::xero_identity_double`, which enforces single-use refresh tokens.
+
+mod oauth {
+    use super::*;
+    use invoicing_domain::{
+        model::xero_connection::{ConnectionStatus, OAuthConnection, TokenSet, XeroTenant},
+        ports::{TokenVault, XeroConnections},
+        service::xero_connection::TokenKeeper,
+    };
+    use invoicing_secrets::SecretsStore;
+    use invoicing_test_support::xero_identity_double::{DoubleTenant, IdentityDouble};
+    use invoicing_xero::oauth::{XeroApp, XeroIdentityClient};
+    use reconcile_worker::XeroClients;
+
+    fn app(identity: &IdentityDouble, api: &XeroDouble) -> XeroApp {
+        XeroApp {
+            client_id: "service-app".into(),
+            authorize_url: format!("{}/identity/connect/authorize", identity.uri()),
+            token_url: format!("{}/connect/token", identity.uri()),
+            connections_url: format!("{}/connections", identity.uri()),
+            revocation_url: format!("{}/connect/revocation", identity.uri()),
+            api_base_url: api.uri(),
+            redirect_uri: None,
+        }
+    }
+
+    /// An account connected through OAuth to `tenant`, whose access token has expired (the next
+    /// call needs a refresh), with the app's secret in Secrets Manager.
+    async fn connected(moto: &MotoServer, store: &DynamoStore, identity: &IdentityDouble, tenant: &DoubleTenant) -> (String, SecretsStore) {
+        let account = NewAccount::generate("Customer", Utc::now());
+        store.create_account(&account).await.unwrap();
+        let account_id = account.account.id;
+        let secrets = SecretsStore::new(
+            aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await),
+            format!("oauth-{}", uuid::Uuid::new_v4()),
+        );
+        secrets.set_xero_app_client_secret("app-secret").await.unwrap();
+        let tenants = vec![XeroTenant {
+            tenant_id: tenant.tenant_id.clone(),
+            tenant_name: Some(tenant.tenant_name.clone()),
+            connection_id: tenant.connection_id.clone(),
+        }];
+        let connection = OAuthConnection::authorized(tenants, vec!["accounting.invoices.read".into()], Utc::now());
+        store.put_oauth_connection(&account_id, &connection, None).await.unwrap();
+        let expired = TokenSet {
+            access_token: "expired-access".into(),
+            refresh_token: identity.issue_refresh_token(),
+            access_expires_at: Utc::now() - chrono::Duration::minutes(1),
+            issued_at: Utc::now() - chrono::Duration::minutes(31),
+        };
+        secrets.store_token_set(&account_id, &expired).await.unwrap();
+        (account_id, secrets)
+    }
+
+    #[tokio::test]
+    async fn twenty_concurrent_instances_needing_a_refresh_make_one_and_all_succeed() {
+        let (moto, store, _) = setup().await;
+        let tenant = DoubleTenant::named("Customer Ltd");
+        let identity = IdentityDouble::start(vec![tenant.clone()]).await;
+        let api = XeroDouble::start(vec![sales("x-1", "INV-000001", "AUTHORISED")]).await;
+        let (account_id, secrets) = connected(&moto, &store, &identity, &tenant).await;
+        let before = secrets.token_set(&account_id).await.unwrap().unwrap();
+
+        // Twenty worker instances: each its own clients, token cache and identity client.
+        let instances: Vec<_> = (0..20)
+            .map(|_| {
+                XeroClients::new(
+                    store.clone(),
+                    secrets.clone(),
+                    app(&identity, &api),
+                    Arc::new(invoicing_xero::InProcessBudget::default()),
+                )
+            })
+            .collect();
+        let found = futures::future::join_all(instances.iter().map(|instance| async {
+            let client = instance.xero_for(&account_id).await.unwrap().client().expect("a client");
+            client.invoices_by_ids(&["x-1".to_string()]).await
+        }))
+        .await;
+
+        for result in &found {
+            assert_eq!(result.as_ref().expect("every instance reads Xero").len(), 1);
+        }
+        assert_eq!(identity.counts(|c| (c.refresh_requests, c.grace_refreshes, c.refused_refreshes)), (1, 0, 0));
+        let after = secrets.token_set(&account_id).await.unwrap().unwrap();
+        assert_ne!(after.refresh_token, before.refresh_token, "the rotated refresh token is stored");
+        let calls = api.calls();
+        assert_eq!(calls.len(), 20);
+        assert!(calls.iter().all(|c| c.tenant.as_deref() == Some(tenant.tenant_id.as_str())), "every call names the tenant");
+        assert!(calls.iter().all(|c| c.bearer.as_deref() == Some(after.access_token.as_str())), "the stored token is the one used");
+    }
+
+    /// A vault whose next write never finishes: the Lambda dies between Xero's answer and the store.
+    #[derive(Clone)]
+    struct DiesBeforeStoring(SecretsStore, Arc<std::sync::atomic::AtomicBool>);
+
+    impl TokenVault for DiesBeforeStoring {
+        async fn token_set(&self, account_id: &str) -> Result<Option<TokenSet>> {
+            self.0.token_set(account_id).await
+        }
+        async fn store_token_set(&self, account_id: &str, tokens: &TokenSet) -> Result<()> {
+            if self.1.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                std::future::pending::<()>().await;
+            }
+            self.0.store_token_set(account_id, tokens).await
+        }
+        async fn forget_token_set(&self, account_id: &str) -> Result<()> {
+            self.0.forget_token_set(account_id).await
+        }
+    }
+
+    fn keeper<V: TokenVault>(store: &DynamoStore, vault: V, app: XeroApp) -> TokenKeeper<DynamoStore, V, XeroIdentityClient> {
+        TokenKeeper {
+            connections: store.clone(),
+            vault,
+            identity: XeroIdentityClient::new(app, "app-secret".into()),
+            lease: chrono::Duration::seconds(2),
+            max_wait: Duration::from_secs(20),
+            poll: Duration::from_millis(50),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_crash_between_refresh_and_store_recovers_with_the_old_refresh_token_within_the_grace_window() {
+        let (moto, store, _) = setup().await;
+        let tenant = DoubleTenant::named("Customer Ltd");
+        let identity = IdentityDouble::start(vec![tenant.clone()]).await;
+        let api = XeroDouble::start(vec![]).await;
+        let (account_id, secrets) = connected(&moto, &store, &identity, &tenant).await;
+        let old = secrets.token_set(&account_id).await.unwrap().unwrap();
+
+        let dying = keeper(&store, DiesBeforeStoring(secrets.clone(), Arc::new(true.into())), app(&identity, &api));
+        let crashed = tokio::time::timeout(Duration::from_secs(3), dying.access_token(&account_id, None)).await;
+        assert!(crashed.is_err(), "the first refresher died holding the lease");
+        assert_eq!(identity.counts(|c| c.refresh_requests), 1, "Xero replaced the refresh token");
+        assert_eq!(secrets.token_set(&account_id).await.unwrap().unwrap(), old, "nothing was stored");
+
+        // The next instance waits out the dead one's lease, then refreshes with the old refresh
+        // token, which Xero accepts again within its grace window.
+        let next = keeper(&store, secrets.clone(), app(&identity, &api));
+        let token = next.access_token(&account_id, None).await.expect("recovered");
+        assert_eq!(identity.counts(|c| (c.refresh_requests, c.grace_refreshes, c.refused_refreshes)), (2, 1, 0));
+        let stored = secrets.token_set(&account_id).await.unwrap().unwrap();
+        assert_eq!(stored.access_token, token);
+        assert_ne!(stored.refresh_token, old.refresh_token);
+
+        // Past the grace window the replaced token is refused: only the stored one works.
+        identity.set_grace(Duration::ZERO);
+        let expired = TokenSet { access_expires_at: Utc::now() - chrono::Duration::minutes(1), ..stored };
+        secrets.store_token_set(&account_id, &expired).await.unwrap();
+        next.access_token(&account_id, None).await.expect("the stored refresh token is live");
+        assert_eq!(identity.counts(|c| (c.refresh_requests, c.refused_refreshes)), (3, 0));
+    }
+
+    #[tokio::test]
+    async fn a_lost_refresh_answer_is_retried_with_the_same_refresh_token() {
+        let (moto, store, _) = setup().await;
+        let tenant = DoubleTenant::named("Customer Ltd");
+        let identity = IdentityDouble::start(vec![tenant.clone()]).await;
+        let api = XeroDouble::start(vec![]).await;
+        let (account_id, secrets) = connected(&moto, &store, &identity, &tenant).await;
+        identity.lose_refresh_answers(1);
+        let token = keeper(&store, secrets.clone(), app(&identity, &api)).access_token(&account_id, None).await.unwrap();
+        assert_eq!(identity.counts(|c| (c.refresh_requests, c.grace_refreshes, c.refused_refreshes)), (2, 1, 0));
+        assert_eq!(secrets.token_set(&account_id).await.unwrap().unwrap().access_token, token);
+    }
+
+    #[tokio::test]
+    async fn invalid_grant_needs_reconnecting_fails_the_outcomes_and_completes_the_job() {
+        let (moto, store, _) = setup().await;
+        let tenant = DoubleTenant::named("Customer Ltd");
+        let identity = IdentityDouble::start(vec![tenant.clone()]).await;
+        let api = XeroDouble::start(vec![sales("x-1", "INV-000001", "AUTHORISED")]).await;
+        let (account_id, secrets) = connected(&moto, &store, &identity, &tenant).await;
+        // The customer removed the app in Xero: every refresh token is refused.
+        identity.revoke_everything();
+        let a = invoice(&store, &account_id, InvoiceStatus::Final, "INV-000001", None).await;
+        let b = invoice(&store, &account_id, InvoiceStatus::Sent, "INV-000002", None).await;
+        let draft = invoice(&store, &account_id, InvoiceStatus::InProgress, "", None).await;
+        let job = job(&store, &account_id, 3).await;
+        let worker = Worker {
+            jobs: store.clone(),
+            store: store.clone(),
+            integrations: XeroClients::new(
+                store.clone(),
+                secrets.clone(),
+                app(&identity, &api),
+                Arc::new(invoicing_xero::InProcessBudget::default()),
+            ),
+            queue: RecordingQueue::default(),
+            attempts: Attempts::default(),
+        };
+        let message = batch(&job, &account_id, &[&a.id, &b.id, &draft.id]);
+        let response = worker.handle(event(vec![record("m1", &message, 1)]), roomy()).await;
+        assert!(response.batch_item_failures.is_empty());
+        assert!(worker.queue.take().is_empty(), "no retry: only the customer can fix it");
+
+        let done = store.get_job(&account_id, &job.id).await.unwrap().unwrap();
+        assert_eq!(done.status, JobStatus::Completed);
+        assert_eq!(
+            done.counts,
+            Counts { total: 3, matched: 0, mismatched: 0, not_in_integration: 0, not_found: 0, skipped: 1, failed: 2 }
+        );
+        for id in [&a.id, &b.id] {
+            let failed = outcome(&store, &account_id, &job, id).await;
+            assert_eq!(failed["outcome"], "FAILED");
+            assert_eq!(failed["reason"], "Xero connection needs reconnecting");
+        }
+        assert_eq!(identity.counts(|c| (c.refresh_requests, c.refused_refreshes)), (1, 1), "one refresh, no retries");
+        assert!(api.calls().is_empty());
+        let connection = store.oauth_connection(&account_id).await.unwrap().unwrap().value;
+        assert_eq!(connection.status, ConnectionStatus::ReconnectRequired);
+        assert!(connection.last_error.unwrap().contains("invalid_grant"));
+
+        // A second job fails the same way without asking Xero again.
+        let second = super::job(&store, &account_id, 1).await;
+        let message = batch(&second, &account_id, &[&a.id]);
+        worker.handle(event(vec![record("m2", &message, 1)]), roomy()).await;
+        assert_eq!(store.get_job(&account_id, &second.id).await.unwrap().unwrap().counts.failed, 1);
+        assert_eq!(identity.counts(|c| c.refresh_requests), 1);
+    }
 }

@@ -12,6 +12,7 @@ use crate::model::{
         ExpandedPage, ExternalInvoice, InvoiceOutcome, JobRecord, OutcomeKind, ReconcileJob, ReconcileMessage,
     },
     xero_budget::{Acquire, BudgetLimits, Lease, Used},
+    xero_connection::{OAuthConnection, PendingAuthorization, TokenSet, XeroTenant},
     Versioned,
 };
 use chrono::{DateTime, Utc};
@@ -306,6 +307,112 @@ pub trait IntegrationSecrets: Send + Sync {
 
     /// Stores the account's Xero client secret.
     fn set_xero_client_secret(&self, account_id: &str, secret: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// The client secret of the service's own Xero app (OAuth connections), if configured.
+    fn xero_app_client_secret(&self) -> impl Future<Output = Result<Option<String>>> + Send;
+}
+
+/// Accounts' Xero OAuth connections (everything but the tokens) and pending authorizations.
+pub trait XeroConnections: Send + Sync {
+    /// Keeps a pending authorization until its callback or its expiry.
+    fn save_authorization(&self, authorization: &PendingAuthorization) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes and returns the pending authorization with this `state`, once: a second call (or a
+    /// concurrent one) finds nothing. An expired one is returned too, for the caller to refuse.
+    fn take_authorization(&self, state: &str) -> impl Future<Output = Result<Option<PendingAuthorization>>> + Send;
+
+    /// The account's OAuth connection, with its version.
+    fn oauth_connection(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<OAuthConnection>>>> + Send;
+
+    /// Writes the connection if its version is still `expected` (`None`: whatever is stored is
+    /// replaced, as a new authorization does); a conflict is [`crate::ErrorKind::Conflict`].
+    fn put_oauth_connection(
+        &self,
+        account_id: &str,
+        connection: &OAuthConnection,
+        expected: Option<u64>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Forgets the connection (a repeat changes nothing).
+    fn delete_oauth_connection(&self, account_id: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Takes the connection's refresh lease for `holder` until `until`, if nobody holds it past
+    /// `now` (a conditional write: one holder at a time across every instance).
+    fn try_lease_refresh(
+        &self,
+        account_id: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Gives the lease back, if `holder` still holds it.
+    fn release_refresh(&self, account_id: &str, holder: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Where connections' token sets live: encrypted, readable only by the functions that call Xero.
+pub trait TokenVault: Send + Sync {
+    /// The account's token set, if any.
+    fn token_set(&self, account_id: &str) -> impl Future<Output = Result<Option<TokenSet>>> + Send;
+
+    /// Replaces the account's token set.
+    fn store_token_set(&self, account_id: &str, tokens: &TokenSet) -> impl Future<Output = Result<()>> + Send;
+
+    /// Forgets it (a repeat changes nothing).
+    fn forget_token_set(&self, account_id: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Why Xero's identity service refused or failed a request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    /// The code or refresh token is not (or no longer) valid: the customer must connect again.
+    #[error("Xero refused the grant: {0}")]
+    InvalidGrant(String),
+    /// Anything else: unreachable, 5xx, an answer that could not be read.
+    #[error("Xero's identity service failed: {0}")]
+    Unavailable(String),
+}
+
+/// What a code exchange or a refresh gives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenGrant {
+    /// The tokens.
+    pub tokens: TokenSet,
+    /// The scopes granted.
+    pub scopes: Vec<String>,
+}
+
+/// Xero's identity service (identity.xero.com, and api.xero.com/connections), for the service's app.
+pub trait XeroIdentity: Send + Sync {
+    /// Exchanges an authorization code (with its PKCE verifier).
+    fn exchange_code(
+        &self,
+        code: &str,
+        code_verifier: &str,
+        redirect_uri: &str,
+    ) -> impl Future<Output = std::result::Result<TokenGrant, IdentityError>> + Send;
+
+    /// A new token set for a refresh token (which Xero then replaces).
+    fn refresh(&self, refresh_token: &str) -> impl Future<Output = std::result::Result<TokenGrant, IdentityError>> + Send;
+
+    /// The organisations the access token reaches.
+    fn connections(
+        &self,
+        access_token: &str,
+    ) -> impl Future<Output = std::result::Result<Vec<XeroTenant>, IdentityError>> + Send;
+
+    /// Removes one organisation's connection.
+    fn delete_connection(
+        &self,
+        access_token: &str,
+        connection_id: &str,
+    ) -> impl Future<Output = std::result::Result<(), IdentityError>> + Send;
+
+    /// Revokes the refresh token (and every access token of the authorization).
+    fn revoke(&self, refresh_token: &str) -> impl Future<Output = std::result::Result<(), IdentityError>> + Send;
 }
 
 /// The shared budget of Xero calls (docs/design.md, "Xero call budget"): counts every worker

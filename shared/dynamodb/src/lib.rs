@@ -28,6 +28,7 @@ mod numbering;
 mod reconcile;
 pub mod schema;
 pub mod transact;
+mod xero_connections;
 
 use aws_sdk_dynamodb::{types::AttributeValue, Client};
 use invoicing_domain::{

@@ -132,12 +132,20 @@ pub struct Route {
     pub error_style: ErrorStyle,
     /// The largest body accepted (413 beyond).
     pub max_body_bytes: usize,
+    /// Served without credentials (the OAuth callback, where a browser arrives from Xero and
+    /// the `state` parameter is the credential); its context has no account.
+    pub public: bool,
 }
 
 impl Route {
     /// A Sequence-style route with the default 1 MiB body limit (docs/contract.md, section 2).
     pub fn sequence(name: &'static str) -> Route {
-        Route { name, error_style: ErrorStyle::Sequence, max_body_bytes: 1024 * 1024 }
+        Route { name, error_style: ErrorStyle::Sequence, max_body_bytes: 1024 * 1024, public: false }
+    }
+
+    /// A route a browser reaches without credentials (no body accepted).
+    pub fn public(name: &'static str) -> Route {
+        Route { public: true, max_body_bytes: 0, ..Route::sequence(name) }
     }
 
     /// A Slash-style route (`/invoice/...`): Slash error bodies, `X-Idempotency-Key` accepted.
@@ -225,7 +233,7 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
                 format!("request body is {} bytes; the limit is {} bytes", body.len(), route.max_body_bytes),
             ));
         }
-        let account_id = authenticate(&self.credentials, &request).await?;
+        let account_id = if route.public { String::new() } else { authenticate(&self.credentials, &request).await? };
         let mut context = RequestContext::new(account_id, version, request_id);
 
         let Some(key) = idempotency_key(&request, route)? else {
@@ -304,7 +312,7 @@ fn idempotency_key(request: &Request, route: &Route) -> Result<Option<String>, E
 
 fn to_http(response: ApiResponse, version: &str, replayed: bool) -> Response<Body> {
     let mut builder = Response::builder().status(response.status).header("sequence-version", version);
-    if !response.body.is_empty() {
+    if !response.body.is_empty() && !response.headers.iter().any(|(name, _)| name == "content-type") {
         builder = builder.header("content-type", "application/json");
     }
     if replayed {

@@ -3,7 +3,11 @@
 #![warn(missing_docs)]
 
 use aws_sdk_secretsmanager::Client;
-use invoicing_domain::{ports::IntegrationSecrets, Error, Result};
+use invoicing_domain::{
+    model::xero_connection::TokenSet,
+    ports::{IntegrationSecrets, TokenVault},
+    Error, Result,
+};
 
 /// Integration secrets in Secrets Manager, one secret per account and integration.
 #[derive(Clone, Debug)]
@@ -33,6 +37,46 @@ impl SecretsStore {
     fn xero_secret_name(&self, account_id: &str) -> String {
         format!("{}/accounts/{account_id}/xero-client-secret", self.prefix)
     }
+
+    fn token_set_name(&self, account_id: &str) -> String {
+        format!("{}/accounts/{account_id}/xero-oauth-tokens", self.prefix)
+    }
+
+    fn app_secret_name(&self) -> String {
+        format!("{}/xero-app/client-secret", self.prefix)
+    }
+
+    /// Stores the service's Xero app client secret (`<prefix>/xero-app/client-secret`).
+    pub async fn set_xero_app_client_secret(&self, secret: &str) -> Result<()> {
+        self.write(&self.app_secret_name(), secret).await
+    }
+
+    async fn read(&self, name: &str) -> Result<Option<String>> {
+        match self.client.get_secret_value().secret_id(name).send().await {
+            Ok(output) => Ok(output.secret_string),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
+            Err(e) => Err(failure("GetSecretValue", e)),
+        }
+    }
+
+    /// Creates the secret, or puts a new value in it.
+    async fn write(&self, name: &str, value: &str) -> Result<()> {
+        let created = self.client.create_secret().name(name).secret_string(value).send().await;
+        match created {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
+                self.client
+                    .put_secret_value()
+                    .secret_id(name)
+                    .secret_string(value)
+                    .send()
+                    .await
+                    .map_err(|e| failure("PutSecretValue", e))?;
+                Ok(())
+            }
+            Err(e) => Err(failure("CreateSecret", e)),
+        }
+    }
 }
 
 fn failure<E: std::error::Error + Send + Sync + 'static>(operation: &str, error: E) -> Error {
@@ -41,29 +85,46 @@ fn failure<E: std::error::Error + Send + Sync + 'static>(operation: &str, error:
 
 impl IntegrationSecrets for SecretsStore {
     async fn xero_client_secret(&self, account_id: &str) -> Result<Option<String>> {
-        match self.client.get_secret_value().secret_id(self.xero_secret_name(account_id)).send().await {
-            Ok(output) => Ok(output.secret_string),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
-            Err(e) => Err(failure("GetSecretValue", e)),
-        }
+        self.read(&self.xero_secret_name(account_id)).await
     }
 
     async fn set_xero_client_secret(&self, account_id: &str, secret: &str) -> Result<()> {
-        let name = self.xero_secret_name(account_id);
-        let created = self.client.create_secret().name(&name).secret_string(secret).send().await;
-        match created {
+        self.write(&self.xero_secret_name(account_id), secret).await
+    }
+
+    async fn xero_app_client_secret(&self) -> Result<Option<String>> {
+        self.read(&self.app_secret_name()).await
+    }
+}
+
+/// Token sets are secrets of their own: encrypted at rest by Secrets Manager (KMS), and readable
+/// only by roles the template grants (the functions that call Xero).
+impl TokenVault for SecretsStore {
+    async fn token_set(&self, account_id: &str) -> Result<Option<TokenSet>> {
+        let Some(text) = self.read(&self.token_set_name(account_id)).await? else { return Ok(None) };
+        serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| Error::internal_caused(format!("unreadable Xero token set of account {account_id}"), e))
+    }
+
+    async fn store_token_set(&self, account_id: &str, tokens: &TokenSet) -> Result<()> {
+        let text = serde_json::to_string(tokens).map_err(|e| Error::internal_caused("encoding a token set", e))?;
+        self.write(&self.token_set_name(account_id), &text).await
+    }
+
+    async fn forget_token_set(&self, account_id: &str) -> Result<()> {
+        // At once, not after a recovery window: a reconnect creates the secret again right away.
+        let deleted = self
+            .client
+            .delete_secret()
+            .secret_id(self.token_set_name(account_id))
+            .force_delete_without_recovery(true)
+            .send()
+            .await;
+        match deleted {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
-                self.client
-                    .put_secret_value()
-                    .secret_id(&name)
-                    .secret_string(secret)
-                    .send()
-                    .await
-                    .map_err(|e| failure("PutSecretValue", e))?;
-                Ok(())
-            }
-            Err(e) => Err(failure("CreateSecret", e)),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(()),
+            Err(e) => Err(failure("DeleteSecret", e)),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod dynamo_double;
 pub mod lambda_runtime;
 pub mod xero_double;
+pub mod xero_identity_double;
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use invoicing_dynamodb::{schema, DynamoStore};

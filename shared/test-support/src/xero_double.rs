@@ -36,11 +36,21 @@ pub struct InvoicesQuery {
     pub page_size: Option<usize>,
     /// `summaryOnly=true`.
     pub summary_only: bool,
+    /// The `xero-tenant-id` header.
+    pub tenant: Option<String>,
+    /// The bearer token.
+    pub bearer: Option<String>,
 }
 
 impl InvoicesQuery {
     fn parse(request: &Request) -> InvoicesQuery {
-        let mut query = InvoicesQuery { page: 1, ..InvoicesQuery::default() };
+        let header = |name: &str| request.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let mut query = InvoicesQuery {
+            page: 1,
+            tenant: header("xero-tenant-id"),
+            bearer: header("authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_owned)),
+            ..InvoicesQuery::default()
+        };
         let list = |v: &str| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
         for (key, value) in request.url.query_pairs() {
             match key.as_ref() {

@@ -19,7 +19,19 @@ use tokio::sync::Mutex;
 use tokio::time::Instant;
 
 mod budget;
+pub mod oauth;
 pub use budget::{BudgetFuture, BudgetWait, CallBudget, CallGrant, InProcessBudget, Remaining};
+
+/// Where an OAuth connection's access tokens come from (the token vault, refreshed under a lease:
+/// [`oauth::OAuthTokens`]). `stale` is a token Xero just refused, to be replaced even if it has
+/// not expired.
+pub trait TokenProvider: Send + Sync {
+    /// A usable access token.
+    fn access_token<'a>(
+        &'a self,
+        stale: Option<&'a str>,
+    ) -> Pin<Box<dyn Future<Output = Result<String, XeroError>> + Send + 'a>>;
+}
 
 /// Most ids (or numbers) Xero accepts in one filter, and its page size.
 pub const MAX_BATCH: usize = 100;
@@ -129,6 +141,12 @@ pub enum XeroError {
     /// The credentials were refused.
     #[error("Xero rejected the credentials")]
     Unauthorized,
+    /// The customer's authorization is gone (`invalid_grant`): only connecting again helps.
+    #[error("Xero connection needs reconnecting")]
+    ReconnectRequired,
+    /// The account was disconnected meanwhile.
+    #[error("the account has no Xero connection")]
+    Disconnected,
     /// Any other answer Xero refused the call with.
     #[error("Xero answered {status}: {body}")]
     Api {
@@ -190,6 +208,8 @@ pub struct XeroClient {
     budget_key: String,
     token_calls: AtomicU64,
     api_calls: AtomicU64,
+    /// An OAuth connection's tokens; `None` for a custom connection (client credentials).
+    tokens: Option<Arc<dyn TokenProvider>>,
 }
 
 impl std::fmt::Debug for XeroClient {
@@ -346,7 +366,19 @@ impl XeroClient {
             budget_key,
             token_calls: AtomicU64::new(0),
             api_calls: AtomicU64::new(0),
+            tokens: None,
         }
+    }
+
+    /// A client of an OAuth connection: tokens come from `tokens`, and every call carries the
+    /// connection's tenant (`connection.tenant_id`).
+    pub fn with_tokens(
+        connection: XeroConnection,
+        policy: RetryPolicy,
+        budget: Arc<dyn CallBudget>,
+        tokens: Arc<dyn TokenProvider>,
+    ) -> XeroClient {
+        XeroClient { tokens: Some(tokens), ..XeroClient::with_budget(connection, policy, budget) }
     }
 
     /// What it connects to.
@@ -459,9 +491,12 @@ impl XeroClient {
     /// A GET with the bearer token; a 401 means the token was revoked or expired early, so it is
     /// dropped and the call made once more with a new one.
     async fn authorized_get(&self, url: &str, query: &[(&str, &str)]) -> Result<Answer, XeroError> {
-        let mut token_renewed = false;
+        let mut refused: Option<String> = None;
         loop {
-            let token = self.access_token().await?;
+            let token = match &self.tokens {
+                Some(tokens) => tokens.access_token(refused.as_deref()).await?,
+                None => self.access_token().await?,
+            };
             let answer = self
                 .send(Call::Api, || {
                     let request =
@@ -474,10 +509,10 @@ impl XeroClient {
                 .await?;
             match answer.status {
                 status if status.is_success() => return Ok(answer),
-                StatusCode::UNAUTHORIZED if !token_renewed => {
+                StatusCode::UNAUTHORIZED if refused.is_none() => {
                     tracing::info!("Xero refused the access token; fetching a new one");
                     self.forget_token(&token).await;
-                    token_renewed = true;
+                    refused = Some(token);
                 }
                 StatusCode::UNAUTHORIZED => return Err(XeroError::Unauthorized),
                 status => return Err(api_error(status, &answer.body)),

@@ -18,6 +18,7 @@ pub mod reconcile;
 pub mod totals;
 pub mod version;
 pub mod xero_budget;
+pub mod xero_connection;
 
 /// A stored value with the version its conditional update must match.
 #[derive(Debug, Clone, PartialEq, Eq)]
