@@ -6,7 +6,27 @@ a DRAFT, send a FINAL, unreconcile the transactions the request names...), so th
 reaches the handlers instead of ending at 404/409. Path values that are not ids at all (negative
 cases) are left as generated, and the stateful phase keeps the ids its OpenAPI links carry.
 
-The other two concern `cargo lambda watch`, the local stand-in for API Gateway, and never a
+Xero connections (`/integrations/xero...`, SPEC section 7): the development account the stack
+creates has a custom connection (invoicing-admin connect-xero), which the contract run's reconcile
+fixtures rely on, so it is never given an OAuth connection here. On it, `GET /integrations/xero`
+answers 200 (CONNECTED, CUSTOM_CONNECTION) and `DELETE /integrations/xero` answers 409 (a custom
+connection is the operator's): schemathesis counts a 409 as a conflict, neither missing test data
+nor a validation mismatch, and the reconcile fixtures keep their connection. The OAuth flow runs
+on a second account of its own (`_xero_account`, made once with invoicing-admin):
+- `GET /integrations/xero/callback` takes no credentials and answers 400 to any `state` it did not
+  issue, so generated requests alone would never reach a connection (a validation mismatch, which
+  fails the run). A positive case becomes a successful return from Xero: a real `state` from
+  `POST /integrations/xero/connect` of the OAuth account (with a `redirectUrl` every other time, so
+  that both the 302 and the HTML page are checked), the generated `code` (or one of ours when it has
+  none; xero-local's token endpoint accepts any) and no `error`, which Xero never sends with a code.
+  Negative cases keep their generated `state`: their 400 page is what is checked.
+- `PUT /integrations/xero` with a generated `tenantId` would be 409 on the development account (no
+  OAuth authorization) or 400 on a connected OAuth account (not a tenant the authorization gave). A
+  positive case is sent as the OAuth account, connected, with one of its tenants.
+This needs the stack's functions to reach xero-local for authorize, token and connections
+(XERO_AUTHORIZE_URL, XERO_TOKEN_URL, XERO_CONNECTIONS_URL in the stack's environment).
+
+The other two hooks concern `cargo lambda watch`, the local stand-in for API Gateway, and never a
 function's answer.
 
 `filter_case`: the emulator answers some requests with its own 500
@@ -16,10 +36,15 @@ them 400 (a header that is not ASCII is refused by the HTTP edge, a body that is
 parser). Those requests test the emulator, not the API, so they are left out here.
 """
 
+import base64
+import itertools
 import json
+import os
 import pathlib
 import re
+import subprocess
 import threading
+from urllib.parse import parse_qs, urlsplit
 
 import requests
 import schemathesis
@@ -143,6 +168,92 @@ def _group_for_body(case, invoice_id):
         case.body["groupId"] = group["id"]
 
 
+# The Xero OAuth flow, on an account of its own (see the module's docstring).
+_ROOT = pathlib.Path(__file__).resolve().parent.parent
+_XERO_LOCK = threading.RLock()
+_xero = {}
+_REDIRECTS = itertools.cycle(["https://app.example.test/settings/integrations", None])
+
+
+def _xero_account():
+    """A session authenticated as the OAuth fixture account, made once with invoicing-admin (the
+    stack's environment, which contract_test.sh exports, names the table and moto)."""
+    with _XERO_LOCK:
+        if "session" not in _xero:
+            target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", "target"))
+            admin = (target if target.is_absolute() else _ROOT / target) / "debug" / "invoicing-admin"
+            out = subprocess.run(
+                [str(admin), "create-account", "--name", "Contract Xero OAuth fixture"],
+                check=True, capture_output=True, text=True, timeout=120,
+            ).stdout
+            issued = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+            session = requests.Session()
+            session.auth = (issued["CLIENT_ID"], issued["CLIENT_SECRET"])
+            _xero["session"] = session
+        return _xero["session"]
+
+
+def _xero_state(case):
+    """A `state` the callback will accept once: POST /integrations/xero/connect of the OAuth account."""
+    redirect = next(_REDIRECTS)
+    body = {"redirectUrl": redirect} if redirect else None
+    response = _xero_account().post(
+        case.operation.schema.get_base_url() + "/integrations/xero/connect", json=body, timeout=120
+    )
+    if response.status_code != 200:
+        raise RuntimeError(f"fixture POST /integrations/xero/connect -> {response.status_code} {response.text[:300]}")
+    state = parse_qs(urlsplit(response.json()["authorizeUrl"]).query).get("state", [None])[0]
+    if not state:
+        raise RuntimeError(f"fixture: no state in {response.json()['authorizeUrl']}")
+    return state
+
+
+def _xero_callback(case):
+    """A positive callback case as Xero's successful return (see the module's docstring)."""
+    code = case.query.get("code")
+    case.query["state"] = _xero_state(case)
+    case.query["code"] = code if isinstance(code, str) and code else "contract-fixture-code"
+    case.query.pop("error", None)
+    case.query.pop("error_description", None)
+
+
+def _xero_tenant(case, kwargs):
+    """A positive tenant choice, as the OAuth account (connected on first use) with one of its tenants."""
+    if not isinstance(case.body, dict) or not isinstance(case.body.get("tenantId"), str):
+        return
+    headers = case.headers
+    if headers is None or headers.get("Authorization") != _basic(_session(case).auth) or "X-API-Key" in headers:
+        return  # credentials other than the run's (`--auth`) are what the case tests
+    session = _xero_account()
+    base = case.operation.schema.get_base_url()
+    with _XERO_LOCK:
+        if "tenants" not in _xero:
+            state = _xero_state(case)
+            back = requests.get(
+                base + "/integrations/xero/callback",
+                params={"code": "contract-fixture-code", "state": state},
+                allow_redirects=False, timeout=120,
+            )
+            if back.status_code not in (200, 302):
+                raise RuntimeError(f"fixture GET /integrations/xero/callback -> {back.status_code} {back.text[:300]}")
+            connection = session.get(base + "/integrations/xero", timeout=120).json()
+            tenants = [tenant["tenantId"] for tenant in connection.get("tenants") or []]
+            if not tenants:
+                raise RuntimeError(f"fixture: the OAuth account has no tenant to choose: {connection}")
+            _xero["tenants"] = tenants
+    case.body["tenantId"] = _xero["tenants"][0]
+    headers["Authorization"] = _basic(session.auth)
+    kwargs["auth"] = session.auth
+
+
+def _basic(auth):
+    return "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
+
+
+def _positive(case):
+    return case.meta is not None and case.meta.generation.mode.is_positive
+
+
 _FIXTURES = {
     "GET /invoices/{invoiceId}": _draft,
     "GET /invoices/{invoiceId}/line-items": _with_line,
@@ -163,12 +274,18 @@ _FIXTURES = {
 
 @schemathesis.hook
 def before_call(context, case, kwargs):
-    fixture = _FIXTURES.get(case.operation.label)
     meta = case.meta
-    if fixture is None or meta is None or meta.phase.name == "stateful":
-        return
-    if case.method.upper() != case.operation.method.upper():
+    if meta is None or meta.phase.name == "stateful" or case.method.upper() != case.operation.method.upper():
         return  # the coverage phase's unexpected-method probes (405) need no fixture
+    if case.operation.label == "GET /integrations/xero/callback" and _positive(case):
+        _xero_callback(case)
+        return
+    if case.operation.label == "PUT /integrations/xero" and _positive(case):
+        _xero_tenant(case, kwargs)
+        return
+    fixture = _FIXTURES.get(case.operation.label)
+    if fixture is None:
+        return
     params = case.path_parameters or {}
     if not all(isinstance(value, str) and _UUID.match(value) for value in params.values()):
         return  # a value that is not an id stays as generated: its 400 is what is tested

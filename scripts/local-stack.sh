@@ -14,7 +14,8 @@
 # STACK_NAME (suffix of the table, queue and secret names; default `local`), SQS_TRIGGER (1, or 0
 # to leave the queue unconsumed), RELOAD (1 rebuilds functions when their code changes, as
 # `make run` wants; default 0), RUST_LOG (default info), API (1, or 0 when SAM serves the functions
-# instead of `cargo lambda watch`), ALSO_LISTEN_ON (an address of a Docker network the caller made:
+# instead of `cargo lambda watch`), CUSTOM_XERO_CONNECTION (1: the development account gets a
+# custom Xero connection; 0 leaves it for an OAuth connection through the API), ALSO_LISTEN_ON (an address of a Docker network the caller made:
 # moto and xero-local listen there too, and the account's Xero connection points there, so that
 # functions in SAM's containers reach them).
 set -euo pipefail
@@ -96,6 +97,8 @@ launch xero-local "$dir/xero.log" python scripts/xero_emulator.py "${hosts[@]}" 
 wait_for_port "$MOTO_PORT" moto_server
 wait_for_port "$XERO_PORT" xero-local
 
+# Where the functions reach xero-local (SAM's containers: on the Docker network's address).
+xero_url="http://${ALSO_LISTEN_ON:-127.0.0.1}:$XERO_PORT"
 cat >"$dir/stack.env" <<ENV
 API_PORT=$API_PORT
 MOTO_PORT=$MOTO_PORT
@@ -111,6 +114,13 @@ QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/reconcile-requests-$name
 SECRETS_PREFIX=invoicing-$name
 MAX_RECEIVE_COUNT=5
 XERO_BASE_URL=http://127.0.0.1:$XERO_PORT
+XERO_CLIENT_ID=invoicing-local-app
+XERO_AUTHORIZE_URL=http://127.0.0.1:$XERO_PORT/identity/connect/authorize
+XERO_TOKEN_URL=$xero_url/connect/token
+XERO_CONNECTIONS_URL=$xero_url/connections
+XERO_REVOCATION_URL=$xero_url/connect/revocation
+XERO_API_BASE_URL=$xero_url
+XERO_REDIRECT_URI=http://127.0.0.1:$API_PORT/integrations/xero/callback
 RUST_LOG=${RUST_LOG:-info}
 ENV
 set -a; . "$dir/stack.env"; set +a
@@ -127,10 +137,15 @@ events_account_id=$(python3 -c 'import json; print(json.loads(json.load(open("ev
 (. "$dir/dev-account.env" && "$admin" seed-examples --client-id "$CLIENT_ID")
 (. "$dir/dev-account.env" && "$admin" set-receiving-account --client-id "$CLIENT_ID" \
   --name "Development operating account" --account-number 000123456789 --routing-number 021000021)
-xero_url="http://${ALSO_LISTEN_ON:-127.0.0.1}:$XERO_PORT"
-(. "$dir/dev-account.env" && XERO_CLIENT_SECRET=local-secret "$admin" connect-xero \
-  --client-id "$CLIENT_ID" --xero-client-id local-client \
-  --api-base-url "$xero_url" --token-url "$xero_url/connect/token")
+# The service's Xero app, for customers' own connections (xero-local accepts any client secret).
+XERO_CLIENT_SECRET=local-app-secret "$admin" set-xero-app-secret
+if [ "${CUSTOM_XERO_CONNECTION:-1}" = 1 ]; then
+  # An operator's custom connection for the development account (the contract and SAM runs use
+  # it); `make run` leaves the account unconnected, for the README to connect it through OAuth.
+  (. "$dir/dev-account.env" && XERO_CLIENT_SECRET=local-secret "$admin" connect-xero \
+    --client-id "$CLIENT_ID" --xero-client-id local-client \
+    --api-base-url "$xero_url" --token-url "$xero_url/connect/token")
+fi
 
 [ "${API:-1}" = 1 ] || exit 0
 echo "==> API on http://127.0.0.1:$API_PORT"

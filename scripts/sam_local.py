@@ -255,6 +255,10 @@ def derived_template(out_dir, stack_env, host, target_dir=None):
         "MAX_RECEIVE_COUNT": stack["MAX_RECEIVE_COUNT"],
         "RUST_LOG": stack.get("RUST_LOG", "info"),
     }
+    # The service's Xero app (customers' OAuth connections), pointed at xero-local.
+    for name in ("XERO_CLIENT_ID", "XERO_AUTHORIZE_URL", "XERO_TOKEN_URL", "XERO_CONNECTIONS_URL",
+                 "XERO_REVOCATION_URL", "XERO_API_BASE_URL", "XERO_REDIRECT_URI"):
+        environment[name] = local(stack[name])
     template = load_template(ROOT / "template.yaml")
     function_globals = template["Globals"]["Function"]
     function_globals["Architectures"] = [machine_architecture()]

@@ -283,6 +283,8 @@ async fn account_of(store: &DynamoStore, credential_id: &str) -> Result<String, 
 }
 
 /// XERO_CLIENT_SECRET, else the first line of standard input; never empty.
+// The tool's one error type, returned once per run: its size does not matter here.
+#[allow(clippy::result_large_err)]
 fn xero_client_secret() -> Result<String, AdminError> {
     let secret = match std::env::var("XERO_CLIENT_SECRET") {
         Ok(secret) => secret,

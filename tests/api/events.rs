@@ -29,12 +29,37 @@ pub async fn every_event_file_works_with_cargo_lambda_invoke(stack: &Stack) {
     let worker = stack.invoke_event("reconcile-worker", "reconcile-worker.json");
     assert_eq!(worker, json!({"batchItemFailures": []}));
 
+    // The events account has a custom Xero connection (an operator's).
+    let (status, connection) = answer("get-xero-connection");
+    assert_eq!(
+        (status, &connection["status"], &connection["kind"]),
+        (200, &json!("CONNECTED"), &json!("CUSTOM_CONNECTION"))
+    );
+    let (status, started) = answer("connect-xero");
+    assert_eq!(status, 200, "{started}");
+    let authorize_url = started["authorizeUrl"].as_str().unwrap();
+    assert!(authorize_url.starts_with(&format!("{}/identity/connect/authorize?response_type=code&", stack.xero_url)));
+    assert!(authorize_url.contains("redirect_uri=http%3A%2F%2F127.0.0.1"), "{authorize_url}");
+    // The callback's event carries a state nobody handed out: the 400 page.
+    let callback = stack.invoke_event("xero-callback", "xero-callback.json");
+    assert_eq!(callback["statusCode"], 400);
+    assert!(callback["body"].as_str().unwrap().contains("This link is unknown or was already used"));
+    for function in ["select-xero-tenant", "disconnect-xero"] {
+        let (status, error) = answer(function);
+        assert_eq!((status, error["error"]["type"].as_str()), (409, Some("Conflict")), "{function}");
+    }
+
     let found_or_listed = [
         "create-invoice",
         "list-invoices",
         "calculate-invoice-totals",
         "reconcile-with-integration",
         "reconcile-worker",
+        "get-xero-connection",
+        "connect-xero",
+        "xero-callback",
+        "select-xero-tenant",
+        "disconnect-xero",
     ];
     for function in functions().iter().map(String::as_str).filter(|f| !found_or_listed.contains(f)) {
         let (status, error) = answer(function);

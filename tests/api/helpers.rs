@@ -32,6 +32,9 @@ pub fn functions() -> Vec<String> {
 
 /// The local Xero client secret every connected test account uses.
 const XERO_SECRET: &str = "e2e-xero-secret";
+/// The service's Xero app (customers' OAuth connections).
+pub const XERO_APP_CLIENT_ID: &str = "e2e-service-app";
+const XERO_APP_SECRET: &str = "e2e-service-app-secret";
 
 pub struct Stack {
     pub base_url: String,
@@ -46,6 +49,8 @@ pub struct Stack {
     pub initech: NewAccount,
     /// `xero-local`'s base URL.
     pub xero_url: String,
+    /// Where the functions keep secrets in moto's Secrets Manager.
+    pub secrets_prefix: String,
     pub queue_url: String,
     pub dead_letter_queue_url: String,
     pub http: reqwest::Client,
@@ -95,9 +100,12 @@ impl Stack {
                 store.set_xero_settings(&account.account.id, &settings).await.unwrap();
                 secrets.set_xero_client_secret(&account.account.id, XERO_SECRET).await.unwrap();
             }
+            // The service's own Xero app, for customers' OAuth connections (xero-local accepts any secret).
+            secrets.set_xero_app_client_secret(XERO_APP_SECRET).await.unwrap();
             (acme, globex, events, initech, create_queues(&config).await)
         });
 
+        let api_port = free_port();
         let run_dir = root.join("target/e2e").join(format!("run-{}", std::process::id()));
         std::fs::create_dir_all(&run_dir).unwrap();
         let env_file = run_dir.join("stack.env");
@@ -105,7 +113,11 @@ impl Stack {
             &env_file,
             format!(
                 "AWS_ENDPOINT_URL={}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\nTABLE_NAME={}\n\
-                 QUEUE_URL={queue_url}\nSECRETS_PREFIX={secrets_prefix}\nMAX_RECEIVE_COUNT=5\nRUST_LOG=info\n",
+                 QUEUE_URL={queue_url}\nSECRETS_PREFIX={secrets_prefix}\nMAX_RECEIVE_COUNT=5\nRUST_LOG=info\n\
+                 XERO_CLIENT_ID={XERO_APP_CLIENT_ID}\nXERO_AUTHORIZE_URL={xero_url}/identity/connect/authorize\n\
+                 XERO_TOKEN_URL={xero_url}/connect/token\nXERO_CONNECTIONS_URL={xero_url}/connections\n\
+                 XERO_REVOCATION_URL={xero_url}/connect/revocation\nXERO_API_BASE_URL={xero_url}\n\
+                 XERO_REDIRECT_URI=http://127.0.0.1:{api_port}/integrations/xero/callback\n",
                 moto.endpoint,
                 store.table()
             ),
@@ -121,7 +133,6 @@ impl Stack {
         }
         assert!(build.status().expect("run cargo build").success(), "cargo build of the functions failed");
 
-        let api_port = free_port();
         let log = run_dir.join("cargo-lambda-watch.log");
         let log_file = std::fs::File::create(&log).unwrap();
         let path = format!("{}:{}", root.join(".venv/bin").display(), std::env::var("PATH").unwrap_or_default());
@@ -166,6 +177,7 @@ impl Stack {
             events_account,
             initech,
             xero_url,
+            secrets_prefix,
             queue_url,
             dead_letter_queue_url,
             http,
@@ -287,6 +299,41 @@ async fn create_queues(config: &aws_config::SdkConfig) -> (String, String) {
 }
 
 impl Stack {
+    /// A new account with an operator's custom Xero connection to a tenant of its own (its id).
+    pub async fn custom_connected_account(&self, name: &str) -> NewAccount {
+        let account = NewAccount::generate(name, Utc::now());
+        self.store.create_account(&account).await.unwrap();
+        let settings = XeroSettings {
+            client_id: "e2e-client".into(),
+            tenant_id: Some(account.account.id.clone()),
+            api_base_url: self.xero_url.clone(),
+            token_url: format!("{}/connect/token", self.xero_url),
+        };
+        self.store.set_xero_settings(&account.account.id, &settings).await.unwrap();
+        let secrets =
+            SecretsStore::new(aws_sdk_secretsmanager_client(&self.moto.sdk_config().await), &self.secrets_prefix);
+        secrets.set_xero_client_secret(&account.account.id, XERO_SECRET).await.unwrap();
+        account
+    }
+
+    /// The account's Xero connection item in the table, as text (to check what it holds).
+    pub async fn connection_item(&self, account: &NewAccount) -> String {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let item = self
+            .moto
+            .dynamodb_client()
+            .get_item()
+            .table_name(self.store.table())
+            .key("pk", AttributeValue::S(format!("ACCOUNT#{}", account.account.id)))
+            .key("sk", AttributeValue::S("XERO#CONNECTION".into()))
+            .send()
+            .await
+            .unwrap()
+            .item
+            .expect("a connection item");
+        format!("{item:?}")
+    }
+
     pub async fn sqs(&self) -> aws_sdk_sqs::Client {
         aws_sdk_sqs::Client::new(&self.moto.sdk_config().await)
     }
@@ -313,6 +360,11 @@ impl Stack {
         account: &NewAccount,
         documents: &[(&str, &str, &str)],
     ) -> Vec<String> {
+        self.create_documents_in_tenant(&account.account.id, documents).await
+    }
+
+    /// Creates documents in one Xero organisation (tenant) of xero-local; answers their InvoiceIDs.
+    pub async fn create_documents_in_tenant(&self, tenant_id: &str, documents: &[(&str, &str, &str)]) -> Vec<String> {
         let body = serde_json::json!({"Invoices": documents.iter().map(|(kind, number, status)| serde_json::json!({
             "Type": kind, "InvoiceNumber": number, "Status": status, "Contact": {"Name": "Acme"},
             "LineItems": [{"Description": "Services", "Quantity": 1, "UnitAmount": 100}]
@@ -321,7 +373,7 @@ impl Stack {
             .http
             .post(format!("{}/api.xro/2.0/Invoices", self.xero_url))
             .bearer_auth(self.xero_token().await)
-            .header("xero-tenant-id", &account.account.id)
+            .header("xero-tenant-id", tenant_id)
             .json(&body)
             .send()
             .await

@@ -10,6 +10,7 @@ mod lines;
 mod payments;
 mod reconcile;
 mod totals;
+mod xero_connect;
 
 use events::*;
 use hardening::*;
@@ -25,6 +26,7 @@ use std::{
     sync::{Arc, OnceLock},
 };
 use totals::*;
+use xero_connect::*;
 
 type Scenario = for<'a> fn(&'a Stack) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
@@ -59,6 +61,9 @@ fn main() {
         stored_extremes_never_make_a_route_panic,
         keys_and_credentials_are_checked_by_shape,
         replays_are_labelled_with_the_version_that_served_them,
+        connect_reconcile_disconnect_and_reconnect_through_xeros_authorization_code_flow,
+        callback_refusals_change_nothing_and_redirects_carry_the_outcome,
+        custom_connections_show_as_such_and_stay_an_operators,
     ];
     let trials = all
         .iter()

@@ -4,7 +4,10 @@ use crate::helpers::{json_of, uuid_like, Stack};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-async fn finalized_invoice(stack: &Stack, account: &invoicing_domain::model::account::NewAccount) -> (String, String) {
+pub(crate) async fn finalized_invoice(
+    stack: &Stack,
+    account: &invoicing_domain::model::account::NewAccount,
+) -> (String, String) {
     let created = stack.create_invoice(account, json!({"currency": "GBP", "customerId": "cust-xero"})).await;
     let id = created["id"].as_str().unwrap().to_string();
     let (status, _, finalized) =
@@ -15,7 +18,7 @@ async fn finalized_invoice(stack: &Stack, account: &invoicing_domain::model::acc
 }
 
 /// Starts a reconcile and waits for it to complete; answers the job and its outcomes by invoice.
-async fn reconcile(
+pub(crate) async fn reconcile(
     stack: &Stack,
     account: &invoicing_domain::model::account::NewAccount,
     ids: &[&str],

@@ -121,6 +121,27 @@ def _job_results(answer):
     assert [(r["invoiceId"], r["outcome"]) for r in answer.body["items"]] == [(INVOICE, "NOT_IN_INTEGRATION")]
 
 
+def _custom_connection(answer):
+    # The development account has an operator's custom connection (local-stack.sh).
+    assert (answer.body["status"], answer.body["kind"]) == ("CONNECTED", "CUSTOM_CONNECTION")
+
+
+def _authorize_url(answer):
+    url = answer.body["authorizeUrl"]
+    assert "/identity/connect/authorize?response_type=code&client_id=invoicing-local-app&" in url, url
+    assert "code_challenge_method=S256" in url and "state=" in url, url
+
+
+def _callback_page(answer):
+    # The event's state was never handed out: nothing changes, a page says why.
+    assert answer.headers["content-type"] == "text/html; charset=utf-8"
+    assert "This link is unknown or was already used" in answer.body
+
+
+def _conflict(answer):
+    assert answer.body["error"]["type"] == "Conflict", answer.body
+
+
 STORY = [
     Step("create-invoice", 201, _created_invoice),
     Step("calculate-invoice-totals", 200, _totals),
@@ -140,6 +161,11 @@ STORY = [
     Step("reconcile-worker", None, _worker),
     Step("get-reconcile-job", 200, _job_completed),
     Step("list-reconcile-results", 200, _job_results),
+    Step("get-xero-connection", 200, _custom_connection),
+    Step("connect-xero", 200, _authorize_url),
+    Step("xero-callback", 400, _callback_page),
+    Step("select-xero-tenant", 409, _conflict),
+    Step("disconnect-xero", 409, _conflict),
     Step("void-invoice", 200, _invoice_in("VOIDED")),
 ]
 
@@ -149,8 +175,9 @@ def lambda_answer(step, answer):
     if step.status is None:
         return Answer(status=None, headers={}, body=answer)
     body = answer.get("body") or ""
-    return Answer(status=answer["statusCode"], headers=answer.get("headers") or {},
-                  body=json.loads(body) if body else None)
+    headers = {name.lower(): value for name, value in (answer.get("headers") or {}).items()}
+    is_json = body and not headers.get("content-type", "application/json").startswith("text/html")
+    return Answer(status=answer["statusCode"], headers=headers, body=json.loads(body) if is_json else body or None)
 
 
 def check(step, answer):

@@ -67,8 +67,10 @@ def send(request):
             status, headers, raw = response.status, response.headers, response.read()
     except urllib.error.HTTPError as error:
         status, headers, raw = error.code, error.headers, error.read()
-    return Answer(status=status, headers={k.lower(): v for k, v in headers.items()},
-                  body=json.loads(raw) if raw else None)
+    headers = {k.lower(): v for k, v in headers.items()}
+    html = headers.get("content-type", "").startswith("text/html")
+    return Answer(status=status, headers=headers,
+                  body=(raw.decode() if html else json.loads(raw)) if raw else None)
 
 
 def test_sam_local_start_api_serves_every_route(stack, api):

@@ -21,14 +21,14 @@ use invoicing_domain::{
         unlink_from_xero, xero_link, ExpandedPage, ExternalInvoice, InvoiceOutcome, JobRecord, JobStatus, LinkChange,
         OutcomeKind, ReconcileMessage, Work, XeroScan, BATCH_SIZE, EXPANSION_PAGE,
     },
-    model::Versioned,
     model::xero_connection::{ConnectionStatus, RECONNECT_REASON},
+    model::Versioned,
     ports::{
         IntegrationSecrets, IntegrationSettings, InvoiceBatches, InvoiceStore, ReconcileJobs, TokenVault, WorkQueue,
         XeroConnections,
     },
-    service::xero_connection::TokenKeeper,
     service::concurrency::retry_on_contention,
+    service::xero_connection::TokenKeeper,
     Error,
 };
 use invoicing_xero::{
@@ -208,7 +208,12 @@ where
     K: IntegrationSecrets + TokenVault + Clone + 'static,
 {
     /// The cached client for `connection`, or a new one from `build`.
-    fn cached(&self, key: &str, connection: XeroConnection, build: impl FnOnce(XeroConnection) -> XeroClient) -> Arc<XeroClient> {
+    fn cached(
+        &self,
+        key: &str,
+        connection: XeroConnection,
+        build: impl FnOnce(XeroConnection) -> XeroClient,
+    ) -> Arc<XeroClient> {
         if let Some(client) = self.clients.lock().expect("client cache").get(key) {
             if client.connection() == &connection {
                 return Arc::clone(client);

@@ -815,7 +815,12 @@ mod oauth {
 
     /// An account connected through OAuth to `tenant`, whose access token has expired (the next
     /// call needs a refresh), with the app's secret in Secrets Manager.
-    async fn connected(moto: &MotoServer, store: &DynamoStore, identity: &IdentityDouble, tenant: &DoubleTenant) -> (String, SecretsStore) {
+    async fn connected(
+        moto: &MotoServer,
+        store: &DynamoStore,
+        identity: &IdentityDouble,
+        tenant: &DoubleTenant,
+    ) -> (String, SecretsStore) {
         let account = NewAccount::generate("Customer", Utc::now());
         store.create_account(&account).await.unwrap();
         let account_id = account.account.id;
@@ -875,8 +880,14 @@ mod oauth {
         assert_ne!(after.refresh_token, before.refresh_token, "the rotated refresh token is stored");
         let calls = api.calls();
         assert_eq!(calls.len(), 20);
-        assert!(calls.iter().all(|c| c.tenant.as_deref() == Some(tenant.tenant_id.as_str())), "every call names the tenant");
-        assert!(calls.iter().all(|c| c.bearer.as_deref() == Some(after.access_token.as_str())), "the stored token is the one used");
+        assert!(
+            calls.iter().all(|c| c.tenant.as_deref() == Some(tenant.tenant_id.as_str())),
+            "every call names the tenant"
+        );
+        assert!(
+            calls.iter().all(|c| c.bearer.as_deref() == Some(after.access_token.as_str())),
+            "the stored token is the one used"
+        );
     }
 
     /// A vault whose next write never finishes: the Lambda dies between Xero's answer and the store.
@@ -898,7 +909,11 @@ mod oauth {
         }
     }
 
-    fn keeper<V: TokenVault>(store: &DynamoStore, vault: V, app: XeroApp) -> TokenKeeper<DynamoStore, V, XeroIdentityClient> {
+    fn keeper<V: TokenVault>(
+        store: &DynamoStore,
+        vault: V,
+        app: XeroApp,
+    ) -> TokenKeeper<DynamoStore, V, XeroIdentityClient> {
         TokenKeeper {
             connections: store.clone(),
             vault,
@@ -949,7 +964,8 @@ mod oauth {
         let api = XeroDouble::start(vec![]).await;
         let (account_id, secrets) = connected(&moto, &store, &identity, &tenant).await;
         identity.lose_refresh_answers(1);
-        let token = keeper(&store, secrets.clone(), app(&identity, &api)).access_token(&account_id, None).await.unwrap();
+        let token =
+            keeper(&store, secrets.clone(), app(&identity, &api)).access_token(&account_id, None).await.unwrap();
         assert_eq!(identity.counts(|c| (c.refresh_requests, c.grace_refreshes, c.refused_refreshes)), (2, 1, 0));
         assert_eq!(secrets.token_set(&account_id).await.unwrap().unwrap().access_token, token);
     }

@@ -120,7 +120,8 @@ mod tests {
 
     #[test]
     fn a_redirect_url_gets_the_outcome() {
-        let refused = CallbackOutcome::Refused { reason: "no".into(), redirect_url: Some("https://a.test/x?y=1".into()) };
+        let refused =
+            CallbackOutcome::Refused { reason: "no".into(), redirect_url: Some("https://a.test/x?y=1".into()) };
         let answer = answer(&refused);
         assert_eq!(answer.status, 302);
         assert!(answer.headers.contains(&("location".into(), "https://a.test/x?y=1&xero=error".into())));

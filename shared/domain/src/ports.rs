@@ -396,7 +396,10 @@ pub trait XeroIdentity: Send + Sync {
     ) -> impl Future<Output = std::result::Result<TokenGrant, IdentityError>> + Send;
 
     /// A new token set for a refresh token (which Xero then replaces).
-    fn refresh(&self, refresh_token: &str) -> impl Future<Output = std::result::Result<TokenGrant, IdentityError>> + Send;
+    fn refresh(
+        &self,
+        refresh_token: &str,
+    ) -> impl Future<Output = std::result::Result<TokenGrant, IdentityError>> + Send;
 
     /// The organisations the access token reaches.
     fn connections(

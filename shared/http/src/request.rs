@@ -78,6 +78,36 @@ pub fn query_params<'a>(request: &Request, known: &[&'a str]) -> Result<Vec<(&'a
     Ok(params)
 }
 
+/// Like [`parse_json_object`], but an empty body is `T::default()` (bodies that are optional).
+pub fn parse_optional_json_object<T: DeserializeOwned + Default>(request: &Request) -> Result<T, Error> {
+    if body_bytes(request).iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(T::default());
+    }
+    parse_json_object(request)
+}
+
+/// This API's own URL for `path`: `https://<the domain API Gateway served the request on>`, or
+/// `http://` for a loopback host (local runs).
+pub fn own_url(request: &Request, path: &str) -> String {
+    use lambda_http::request::RequestContext;
+    let from_context = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.domain_name.clone(),
+        Some(RequestContext::ApiGatewayV1(context)) => context.domain_name.clone(),
+        _ => None,
+    };
+    let host = from_context
+        .filter(|h| !h.is_empty())
+        .or_else(|| request.headers().get("host").and_then(|h| h.to_str().ok()).map(str::to_owned))
+        .unwrap_or_else(|| "localhost".into());
+    let local = host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]");
+    format!("{}://{host}{path}", if local { "http" } else { "https" })
+}
+
+/// The value of query parameter `name` (the first, if repeated).
+pub fn query_param(request: &Request, name: &str) -> Option<String> {
+    request.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -131,34 +161,4 @@ mod tests {
             "invoiceId: `nope` is not a valid id"
         );
     }
-}
-
-/// Like [`parse_json_object`], but an empty body is `T::default()` (bodies that are optional).
-pub fn parse_optional_json_object<T: DeserializeOwned + Default>(request: &Request) -> Result<T, Error> {
-    if body_bytes(request).iter().all(|b| b.is_ascii_whitespace()) {
-        return Ok(T::default());
-    }
-    parse_json_object(request)
-}
-
-/// This API's own URL for `path`: `https://<the domain API Gateway served the request on>`, or
-/// `http://` for a loopback host (local runs).
-pub fn own_url(request: &Request, path: &str) -> String {
-    use lambda_http::request::RequestContext;
-    let from_context = match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => context.domain_name.clone(),
-        Some(RequestContext::ApiGatewayV1(context)) => context.domain_name.clone(),
-        _ => None,
-    };
-    let host = from_context
-        .filter(|h| !h.is_empty())
-        .or_else(|| request.headers().get("host").and_then(|h| h.to_str().ok()).map(str::to_owned))
-        .unwrap_or_else(|| "localhost".into());
-    let local = host.starts_with("127.0.0.1") || host.starts_with("localhost") || host.starts_with("[::1]");
-    format!("{}://{host}{path}", if local { "http" } else { "https" })
-}
-
-/// The value of query parameter `name` (the first, if repeated).
-pub fn query_param(request: &Request, name: &str) -> Option<String> {
-    request.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
 }

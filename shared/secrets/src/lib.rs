@@ -59,22 +59,30 @@ impl SecretsStore {
         }
     }
 
-    /// Creates the secret, or puts a new value in it.
+    /// Puts a new value in the secret, or creates it. Updating first: refreshes, the common case,
+    /// need only `PutSecretValue` (the worker's role has no `CreateSecret`).
     async fn write(&self, name: &str, value: &str) -> Result<()> {
-        let created = self.client.create_secret().name(name).secret_string(value).send().await;
-        match created {
+        let put = self.client.put_secret_value().secret_id(name).secret_string(value).send().await;
+        match put {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
-                self.client
-                    .put_secret_value()
-                    .secret_id(name)
-                    .secret_string(value)
-                    .send()
-                    .await
-                    .map_err(|e| failure("PutSecretValue", e))?;
-                Ok(())
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+                match self.client.create_secret().name(name).secret_string(value).send().await {
+                    Ok(_) => Ok(()),
+                    // Created meanwhile by another writer: put ours on top.
+                    Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
+                        self.client
+                            .put_secret_value()
+                            .secret_id(name)
+                            .secret_string(value)
+                            .send()
+                            .await
+                            .map_err(|e| failure("PutSecretValue", e))?;
+                        Ok(())
+                    }
+                    Err(e) => Err(failure("CreateSecret", e)),
+                }
             }
-            Err(e) => Err(failure("CreateSecret", e)),
+            Err(e) => Err(failure("PutSecretValue", e)),
         }
     }
 }

@@ -211,13 +211,21 @@ impl IdentityDouble {
             refresh_delay: Duration::ZERO,
             counts: IdentityCounts::default(),
         }));
-        Mock::given(method("POST")).and(path("/connect/token")).respond_with(Token(Arc::clone(&state))).mount(&server).await;
+        Mock::given(method("POST"))
+            .and(path("/connect/token"))
+            .respond_with(Token(Arc::clone(&state)))
+            .mount(&server)
+            .await;
         Mock::given(method("POST"))
             .and(path("/connect/revocation"))
             .respond_with(Revocation(Arc::clone(&state)))
             .mount(&server)
             .await;
-        Mock::given(method("GET")).and(path("/connections")).respond_with(Connections(Arc::clone(&state))).mount(&server).await;
+        Mock::given(method("GET"))
+            .and(path("/connections"))
+            .respond_with(Connections(Arc::clone(&state)))
+            .mount(&server)
+            .await;
         Mock::given(method("DELETE"))
             .and(path_regex("^/connections/[^/]+$"))
             .respond_with(Connections(Arc::clone(&state)))

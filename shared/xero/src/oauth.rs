@@ -175,7 +175,12 @@ impl XeroIdentityClient {
 }
 
 impl XeroIdentity for XeroIdentityClient {
-    async fn exchange_code(&self, code: &str, code_verifier: &str, redirect_uri: &str) -> Result<TokenGrant, IdentityError> {
+    async fn exchange_code(
+        &self,
+        code: &str,
+        code_verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenGrant, IdentityError> {
         self.token_request(&[
             ("grant_type", "authorization_code"),
             ("code", code),
@@ -191,7 +196,9 @@ impl XeroIdentity for XeroIdentityClient {
 
     async fn connections(&self, access_token: &str) -> Result<Vec<XeroTenant>, IdentityError> {
         let answer = self
-            .send(|| self.http.get(&self.app.connections_url).bearer_auth(access_token).header(ACCEPT, "application/json"))
+            .send(|| {
+                self.http.get(&self.app.connections_url).bearer_auth(access_token).header(ACCEPT, "application/json")
+            })
             .await?;
         if !answer.status.is_success() {
             return Err(IdentityError::Unavailable(format!("{}: {}", answer.status, truncate(&answer.body))));
@@ -293,7 +300,9 @@ impl<K: IntegrationSecrets> AppIdentity<K> {
             .get_or_try_init(|| async {
                 match self.secrets.xero_app_client_secret().await {
                     Ok(Some(secret)) => Ok(XeroIdentityClient::new(self.app.clone(), secret)),
-                    Ok(None) => Err(IdentityError::Unavailable("the Xero app's client secret is not configured".into())),
+                    Ok(None) => {
+                        Err(IdentityError::Unavailable("the Xero app's client secret is not configured".into()))
+                    }
                     Err(error) => {
                         tracing::error!(error = %error.report(), "the Xero app's client secret could not be read");
                         Err(IdentityError::Unavailable("the Xero app's client secret could not be read".into()))
@@ -305,7 +314,12 @@ impl<K: IntegrationSecrets> AppIdentity<K> {
 }
 
 impl<K: IntegrationSecrets> XeroIdentity for AppIdentity<K> {
-    async fn exchange_code(&self, code: &str, code_verifier: &str, redirect_uri: &str) -> Result<TokenGrant, IdentityError> {
+    async fn exchange_code(
+        &self,
+        code: &str,
+        code_verifier: &str,
+        redirect_uri: &str,
+    ) -> Result<TokenGrant, IdentityError> {
         self.client().await?.exchange_code(code, code_verifier, redirect_uri).await
     }
 

@@ -268,12 +268,12 @@ pub fn redirect_url_problem(url: &str) -> Option<&'static str> {
     if url.chars().count() > MAX_REDIRECT_URL_CHARS {
         return Some("redirectUrl is longer than 2048 characters");
     }
-    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Some("redirectUrl must not contain spaces or control characters");
+    if !url.chars().all(|c| c.is_ascii_graphic()) {
+        return Some("redirectUrl must be printable ASCII without spaces (percent-encode the rest)");
     }
-    let local = ["http://localhost", "http://127.0.0.1"]
-        .iter()
-        .any(|prefix| url.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/', '?'])));
+    let local = ["http://localhost", "http://127.0.0.1"].iter().any(|prefix| {
+        url.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/', '?', '#']))
+    });
     let https_host = url.strip_prefix("https://").map(|rest| rest.split(['/', '?', '#']).next().unwrap_or(""));
     match https_host {
         Some(host) if !host.is_empty() && !host.contains('@') => None,
@@ -326,7 +326,8 @@ mod tests {
 
     #[test]
     fn one_tenant_connects_at_once_several_wait_for_a_choice() {
-        let tenant = |id: &str| XeroTenant { tenant_id: id.into(), tenant_name: None, connection_id: format!("c-{id}") };
+        let tenant =
+            |id: &str| XeroTenant { tenant_id: id.into(), tenant_name: None, connection_id: format!("c-{id}") };
         let one = OAuthConnection::authorized(vec![tenant("t1")], vec![], Utc::now());
         assert_eq!((one.status, one.tenant_id.as_deref()), (ConnectionStatus::Connected, Some("t1")));
         let two = OAuthConnection::authorized(vec![tenant("t1"), tenant("t2")], vec![], Utc::now());
@@ -343,6 +344,8 @@ mod tests {
         assert!(redirect_url_problem("javascript:alert(1)").is_some());
         assert!(redirect_url_problem("https:///path").is_some());
         assert!(redirect_url_problem("https://user@evil.com/").is_some());
+        assert!(redirect_url_problem("https://caf\u{e9}.example/").is_some());
+        assert!(redirect_url_problem("https://a.com/x y").is_some());
         assert!(redirect_url_problem(&format!("https://a.com/{}", "x".repeat(2048))).is_some());
     }
 

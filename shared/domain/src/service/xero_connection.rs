@@ -283,7 +283,9 @@ where
                     }
                 }
             }
-            Err(error) => tracing::warn!(accountId = account_id, error = %error, "no access token to delete connections"),
+            Err(error) => {
+                tracing::warn!(accountId = account_id, error = %error, "no access token to delete connections")
+            }
         }
         // The refresh may have rotated it: revoke what the vault holds now.
         let refresh_token = keeper.vault.token_set(account_id).await?.unwrap_or(tokens).refresh_token;
@@ -373,7 +375,11 @@ impl<C: XeroConnections, V: TokenVault, I: XeroIdentity> TokenKeeper<C, V, I> {
         }
     }
 
-    async fn refresh_holding_lease(&self, account_id: &str, stale: Option<&str>) -> std::result::Result<String, TokenError> {
+    async fn refresh_holding_lease(
+        &self,
+        account_id: &str,
+        stale: Option<&str>,
+    ) -> std::result::Result<String, TokenError> {
         // Another holder may have stored a fresh set just before the lease was ours.
         let tokens = self.vault.token_set(account_id).await?.ok_or(TokenError::NotConnected)?;
         if usable(&tokens, stale, Utc::now()) {
