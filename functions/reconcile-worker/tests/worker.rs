@@ -802,15 +802,7 @@ mod oauth {
     use reconcile_worker::XeroClients;
 
     fn app(identity: &IdentityDouble, api: &XeroDouble) -> XeroApp {
-        XeroApp {
-            client_id: "service-app".into(),
-            authorize_url: format!("{}/identity/connect/authorize", identity.uri()),
-            token_url: format!("{}/connect/token", identity.uri()),
-            connections_url: format!("{}/connections", identity.uri()),
-            revocation_url: format!("{}/connect/revocation", identity.uri()),
-            api_base_url: api.uri(),
-            redirect_uri: None,
-        }
+        identity.app(&api.uri())
     }
 
     /// An account connected through OAuth to `tenant`, whose access token has expired (the next

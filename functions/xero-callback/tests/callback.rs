@@ -13,7 +13,7 @@ use invoicing_test_support::{
     xero_identity_double::{DoubleTenant, IdentityDouble},
     MotoServer,
 };
-use invoicing_xero::oauth::{XeroApp, XeroIdentityClient};
+use invoicing_xero::oauth::XeroIdentityClient;
 use xero_callback::{route, xero_callback};
 
 const REDIRECT_URI: &str = "https://api.example.test/integrations/xero/callback";
@@ -25,15 +25,8 @@ async fn several_organisations_wait_for_a_choice_and_put_picks_one() {
     let vault = SecretsStore::new(aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await), "callback-test");
     let (north, south) = (DoubleTenant::named("North Ltd"), DoubleTenant::named("South Ltd"));
     let identity = IdentityDouble::start(vec![north.clone(), south.clone()]).await;
-    let app = XeroApp {
-        client_id: "app".into(),
-        authorize_url: format!("{}/authorize", identity.uri()),
-        token_url: format!("{}/connect/token", identity.uri()),
-        connections_url: format!("{}/connections", identity.uri()),
-        revocation_url: format!("{}/connect/revocation", identity.uri()),
-        api_base_url: identity.uri(),
-        redirect_uri: Some(REDIRECT_URI.into()),
-    };
+    let app =
+        invoicing_xero::oauth::XeroApp { redirect_uri: Some(REDIRECT_URI.into()), ..identity.app(&identity.uri()) };
     let client = XeroIdentityClient::new(app, "secret".into());
     let account_id = api.account.account.id.clone();
     let settings = AuthorizeSettings {

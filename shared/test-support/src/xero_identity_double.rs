@@ -239,6 +239,21 @@ impl IdentityDouble {
         self.server.uri()
     }
 
+    /// The service's Xero app with this double as its identity service and `api_base_url` as
+    /// Xero's API.
+    pub fn app(&self, api_base_url: &str) -> invoicing_xero::oauth::XeroApp {
+        let uri = self.uri();
+        invoicing_xero::oauth::XeroApp {
+            client_id: "service-app".into(),
+            authorize_url: format!("{uri}/identity/connect/authorize"),
+            token_url: format!("{uri}/connect/token"),
+            connections_url: format!("{uri}/connections"),
+            revocation_url: format!("{uri}/connect/revocation"),
+            api_base_url: api_base_url.to_string(),
+            redirect_uri: None,
+        }
+    }
+
     /// A live refresh token (as if a customer had connected), for seeding a token vault.
     pub fn issue_refresh_token(&self) -> String {
         let issued = self.state.lock().unwrap().issue();
