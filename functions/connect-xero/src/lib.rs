@@ -3,6 +3,7 @@
 //! account (10 minutes) and a PKCE S256 challenge.
 
 use invoicing_domain::{
+    model::xero_connection::CALLBACK_PATH,
     ports::XeroConnections,
     service::xero_connection::{start_authorization, AuthorizeSettings},
     Error,
@@ -10,8 +11,6 @@ use invoicing_domain::{
 use invoicing_http::{own_url, parse_optional_json_object, ApiResponse, Request, RequestContext, Route};
 use serde::Deserialize;
 
-/// The callback's path on this API.
-pub const CALLBACK_PATH: &str = "/integrations/xero/callback";
 /// Xero's authorize endpoint.
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://login.xero.com/identity/connect/authorize";
 
@@ -21,7 +20,9 @@ pub fn route() -> Route {
 }
 
 /// The app's settings: `XERO_CLIENT_ID`, `XERO_AUTHORIZE_URL`, `XERO_REDIRECT_URI` (empty: this
-/// API's own callback URL, from the request's domain).
+/// API's own callback URL, from the request's domain). Read here rather than through
+/// `invoicing_xero::oauth::XeroApp`, so that this function, which never calls Xero, does not link
+/// an HTTP client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppSettings {
     pub client_id: String,

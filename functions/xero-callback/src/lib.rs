@@ -4,15 +4,12 @@
 //! answers a 302 to the client's `redirectUrl` (`?xero=connected|error`) or a small page.
 
 use invoicing_domain::{
-    model::xero_connection::{with_outcome, ConnectionStatus},
+    model::xero_connection::{with_outcome, ConnectionStatus, CALLBACK_PATH},
     ports::{TokenVault, XeroConnections, XeroIdentity},
     service::xero_connection::{complete_authorization, CallbackOutcome, CallbackParams},
     Error,
 };
 use invoicing_http::{own_url, query_param, ApiResponse, Request, RequestContext, Route};
-
-/// The callback's path on this API.
-pub const CALLBACK_PATH: &str = "/integrations/xero/callback";
 
 /// The route's settings: no credentials.
 pub fn route() -> Route {

@@ -8,6 +8,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+/// The callback's path on this API (the `redirect_uri` unless `XERO_REDIRECT_URI` says otherwise).
+pub const CALLBACK_PATH: &str = "/integrations/xero/callback";
 /// How long a `state` handed out by `POST /integrations/xero/connect` can be used.
 pub const AUTHORIZATION_LIFETIME: Duration = Duration::minutes(10);
 /// The scopes asked for: a refresh token (`offline_access`) and reading invoices, all reconcile needs.
