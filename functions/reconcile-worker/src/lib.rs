@@ -194,12 +194,6 @@ impl<S: XeroConnections + Clone, K: IntegrationSecrets + TokenVault + Clone> Xer
         let keeper = Arc::new(TokenKeeper::new(settings.clone(), secrets.clone(), identity));
         Self { settings, secrets, app, budget, clients: Mutex::new(HashMap::new()), keeper }
     }
-
-    /// With `keeper` for OAuth connections' tokens (tests give it a short lease).
-    pub fn with_keeper(mut self, keeper: Keeper<S, K>) -> Self {
-        self.keeper = Arc::new(keeper);
-        self
-    }
 }
 
 impl<S, K> XeroClients<S, K>
@@ -445,14 +439,7 @@ where
             }
             // Without the list of invoices there is nothing to record outcomes for.
             Work::Expand { .. } => self.jobs.mark_failed(account_id, job_id, current_time()).await?,
-            Work::XeroPage { .. } => {
-                self.jobs
-                    .fail_xero_scan(account_id, job_id, &format!("Xero's invoices could not be listed: {reason}"))
-                    .await?;
-                self.queue
-                    .enqueue(&[ReconcileMessage::new(job_id, account_id, Work::Expand { after: None })], Duration::ZERO)
-                    .await?;
-            }
+            Work::XeroPage { .. } => self.fail_scan(account_id, job_id, reason).await?,
         }
         Ok(())
     }
