@@ -28,10 +28,6 @@ fn state_pk(state: &str) -> String {
     format!("XEROSTATE#{}", state_key(state))
 }
 
-fn is_condition_failure<E: aws_sdk_dynamodb::error::ProvideErrorMetadata>(error: &E) -> bool {
-    error.code() == Some("ConditionalCheckFailedException")
-}
-
 impl XeroConnections for DynamoStore {
     async fn save_authorization(&self, authorization: &PendingAuthorization) -> Result<()> {
         let mut item = encode(authorization)?;
@@ -108,7 +104,7 @@ impl XeroConnections for DynamoStore {
         };
         match request.set_item(Some(item)).send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => {
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
                 Err(Error::contended("the Xero connection changed meanwhile"))
             }
             Err(e) => Err(write_error("PutItem", e)),
@@ -148,7 +144,7 @@ impl XeroConnections for DynamoStore {
             .await;
         match written {
             Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(false),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
             // Another taker's transaction or throttling: not ours this time.
             Err(e) => match write_error("PutItem", e) {
                 error if error.kind() == invoicing_domain::ErrorKind::Contended => Ok(false),
@@ -170,7 +166,7 @@ impl XeroConnections for DynamoStore {
         match deleted {
             Ok(_) => Ok(()),
             // Expired and taken by another: theirs now.
-            Err(e) if e.as_service_error().is_some_and(is_condition_failure) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
             Err(e) => Err(write_error("DeleteItem", e)),
         }
     }
