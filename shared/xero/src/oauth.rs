@@ -2,7 +2,7 @@
 //! authorization code flow (code exchange, refresh, `/connections`, revocation), and OAuth
 //! connections' access tokens for [`crate::XeroClient`].
 
-use crate::{describe, truncate, TokenProvider, XeroError, DEFAULT_API_BASE_URL, DEFAULT_TOKEN_URL};
+use crate::{describe, truncate, RetryPolicy, TokenProvider, XeroError, DEFAULT_API_BASE_URL, DEFAULT_TOKEN_URL};
 use invoicing_domain::{
     model::xero_connection::{TokenSet, XeroTenant},
     ports::{IdentityError, IntegrationSecrets, TokenGrant, TokenVault, XeroConnections, XeroIdentity},
@@ -10,7 +10,7 @@ use invoicing_domain::{
 };
 use reqwest::{header::ACCEPT, RequestBuilder, StatusCode};
 use serde::Deserialize;
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc};
 
 /// Xero's authorize endpoint (where the customer's browser goes).
 pub const DEFAULT_AUTHORIZE_URL: &str = "https://login.xero.com/identity/connect/authorize";
@@ -18,10 +18,10 @@ pub const DEFAULT_AUTHORIZE_URL: &str = "https://login.xero.com/identity/connect
 pub const DEFAULT_CONNECTIONS_URL: &str = "https://api.xero.com/connections";
 /// Revokes a refresh token.
 pub const DEFAULT_REVOCATION_URL: &str = "https://identity.xero.com/connect/revocation";
-/// Retries of an identity request after a 5xx or a transport failure; a refresh is retried with
-/// the same refresh token, which Xero accepts again for 30 minutes after replacing it.
+/// Retries of an identity request after a 5xx or a transport failure (with the API client's
+/// timeout and backoff); a refresh is retried with the same refresh token, which Xero accepts again
+/// for 30 minutes after replacing it.
 const IDENTITY_RETRIES: u32 = 3;
-const IDENTITY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The service's Xero app and the endpoints it talks to (configurable, so that local runs point
 /// them at xero-local).
@@ -116,9 +116,10 @@ impl XeroIdentityClient {
     /// Sends `request()`, again after a 5xx or a transport failure (the same request: a lost
     /// refresh answer is retried with the same refresh token).
     async fn send(&self, request: impl Fn() -> RequestBuilder) -> Result<Answer, IdentityError> {
+        let policy = RetryPolicy::default();
         let mut retry = 0;
         loop {
-            let failure = match request().timeout(IDENTITY_TIMEOUT).send().await {
+            let failure = match request().timeout(policy.request_timeout).send().await {
                 Ok(response) => {
                     let status = response.status();
                     match response.text().await {
@@ -132,8 +133,8 @@ impl XeroIdentityClient {
             if retry >= IDENTITY_RETRIES {
                 return Err(IdentityError::Unavailable(failure));
             }
+            let delay = crate::backoff(&policy, retry);
             retry += 1;
-            let delay = Duration::from_millis(200 * 2u64.pow(retry)).mul_f64(0.5 + rand::random::<f64>() / 2.0);
             tracing::warn!(%failure, retry, ?delay, "Xero identity request failed; retrying");
             tokio::time::sleep(delay).await;
         }
