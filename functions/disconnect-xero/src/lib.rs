@@ -25,6 +25,6 @@ where
     V: TokenVault,
     I: XeroIdentity,
 {
-    disconnect(&keeper.connections, keeper, &context.account_id).await?;
+    disconnect(keeper, &context.account_id).await?;
     Ok(ApiResponse::empty(204))
 }

@@ -260,12 +260,13 @@ fn no_tenant_choice(custom: bool) -> Error {
 /// `DELETE /integrations/xero`: Xero's connections of the authorization are deleted and its
 /// refresh token revoked (failures there are logged: the tokens are forgotten all the same, so
 /// nothing here can use them again), then the token set and the connection are forgotten.
-pub async fn disconnect<S, V, I>(store: &S, keeper: &TokenKeeper<S, V, I>, account_id: &str) -> Result<()>
+pub async fn disconnect<S, V, I>(keeper: &TokenKeeper<S, V, I>, account_id: &str) -> Result<()>
 where
     S: XeroConnections + IntegrationSettings,
     V: TokenVault,
     I: XeroIdentity,
 {
+    let store = &keeper.connections;
     let Some(connection) = store.oauth_connection(account_id).await? else {
         if store.xero_settings(account_id).await?.is_some() {
             return Err(Error::conflict(
@@ -274,22 +275,22 @@ where
         }
         return Ok(());
     };
-    if let Some(tokens) = keeper.vault.token_set(account_id).await? {
-        match keeper.access_token(account_id, None).await {
-            Ok(access_token) => {
-                for tenant in &connection.value.tenants {
-                    if let Err(error) = keeper.identity.delete_connection(&access_token, &tenant.connection_id).await {
-                        tracing::warn!(accountId = account_id, error = %error, "Xero connection not deleted");
-                    }
+    match keeper.access_token(account_id, None).await {
+        Ok(access_token) => {
+            for tenant in &connection.value.tenants {
+                if let Err(error) = keeper.identity.delete_connection(&access_token, &tenant.connection_id).await {
+                    tracing::warn!(accountId = account_id, error = %error, "Xero connection not deleted");
                 }
             }
-            Err(error) => {
-                tracing::warn!(accountId = account_id, error = %error, "no access token to delete connections")
-            }
         }
-        // The refresh may have rotated it: revoke what the vault holds now.
-        let refresh_token = keeper.vault.token_set(account_id).await?.unwrap_or(tokens).refresh_token;
-        if let Err(error) = keeper.identity.revoke(&refresh_token).await {
+        // No token set: nothing at Xero to remove with it.
+        Err(TokenError::NotConnected) => {}
+        Err(TokenError::Store(error)) => return Err(error),
+        Err(error) => tracing::warn!(accountId = account_id, error = %error, "no access token to delete connections"),
+    }
+    // Read after the refresh the access token may have needed: revoke the refresh token held now.
+    if let Some(tokens) = keeper.vault.token_set(account_id).await? {
+        if let Err(error) = keeper.identity.revoke(&tokens.refresh_token).await {
             tracing::warn!(accountId = account_id, error = %error, "Xero refresh token not revoked");
         }
         keeper.vault.forget_token_set(account_id).await?;
