@@ -90,15 +90,7 @@ impl Stack {
             let config = moto.sdk_config().await;
             let secrets = SecretsStore::new(aws_sdk_secretsmanager_client(&config), &secrets_prefix);
             for account in [&acme, &events, &initech] {
-                // Each account its own Xero organisation (tenant), as in real life.
-                let settings = XeroSettings {
-                    client_id: "e2e-client".into(),
-                    tenant_id: Some(account.account.id.clone()),
-                    api_base_url: xero_url.clone(),
-                    token_url: format!("{xero_url}/connect/token"),
-                };
-                store.set_xero_settings(&account.account.id, &settings).await.unwrap();
-                secrets.set_xero_client_secret(&account.account.id, XERO_SECRET).await.unwrap();
+                connect_custom(&store, &secrets, &xero_url, account).await;
             }
             // The service's own Xero app, for customers' OAuth connections (xero-local accepts any secret).
             secrets.set_xero_app_client_secret(XERO_APP_SECRET).await.unwrap();
@@ -263,6 +255,19 @@ impl Stack {
     }
 }
 
+/// An operator's custom Xero connection to an organisation of the account's own (its id as the
+/// tenant), as in real life, on xero-local.
+async fn connect_custom(store: &DynamoStore, secrets: &SecretsStore, xero_url: &str, account: &NewAccount) {
+    let settings = XeroSettings {
+        client_id: "e2e-client".into(),
+        tenant_id: Some(account.account.id.clone()),
+        api_base_url: xero_url.to_string(),
+        token_url: format!("{xero_url}/connect/token"),
+    };
+    store.set_xero_settings(&account.account.id, &settings).await.unwrap();
+    secrets.set_xero_client_secret(&account.account.id, XERO_SECRET).await.unwrap();
+}
+
 fn aws_sdk_secretsmanager_client(config: &aws_config::SdkConfig) -> aws_sdk_secretsmanager::Client {
     aws_sdk_secretsmanager::Client::new(config)
 }
@@ -303,16 +308,9 @@ impl Stack {
     pub async fn custom_connected_account(&self, name: &str) -> NewAccount {
         let account = NewAccount::generate(name, Utc::now());
         self.store.create_account(&account).await.unwrap();
-        let settings = XeroSettings {
-            client_id: "e2e-client".into(),
-            tenant_id: Some(account.account.id.clone()),
-            api_base_url: self.xero_url.clone(),
-            token_url: format!("{}/connect/token", self.xero_url),
-        };
-        self.store.set_xero_settings(&account.account.id, &settings).await.unwrap();
-        let secrets =
-            SecretsStore::new(aws_sdk_secretsmanager_client(&self.moto.sdk_config().await), &self.secrets_prefix);
-        secrets.set_xero_client_secret(&account.account.id, XERO_SECRET).await.unwrap();
+        let config = self.moto.sdk_config().await;
+        let secrets = SecretsStore::new(aws_sdk_secretsmanager_client(&config), &self.secrets_prefix);
+        connect_custom(&self.store, &secrets, &self.xero_url, &account).await;
         account
     }
 

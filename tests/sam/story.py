@@ -174,10 +174,17 @@ def lambda_answer(step, answer):
     """An API Gateway (payload 2.0) answer as SAM's invoke prints it; the worker's as is."""
     if step.status is None:
         return Answer(status=None, headers={}, body=answer)
-    body = answer.get("body") or ""
     headers = {name.lower(): value for name, value in (answer.get("headers") or {}).items()}
-    is_json = body and not headers.get("content-type", "application/json").startswith("text/html")
-    return Answer(status=answer["statusCode"], headers=headers, body=json.loads(body) if is_json else body or None)
+    return Answer(status=answer["statusCode"], headers=headers, body=parse_body(answer.get("body"), headers))
+
+
+def parse_body(body, headers):
+    """JSON, or the text of an HTML page (the Xero callback's); None when empty."""
+    if not body:
+        return None
+    if headers.get("content-type", "").startswith("text/html"):
+        return body.decode() if isinstance(body, bytes) else body
+    return json.loads(body)
 
 
 def check(step, answer):

@@ -12,7 +12,7 @@ import urllib.request
 import pytest
 
 import sam_local
-from story import ROOT, STORY, Answer, check, lambda_answer
+from story import ROOT, STORY, Answer, check, lambda_answer, parse_body
 
 
 def free_port():
@@ -68,9 +68,7 @@ def send(request):
     except urllib.error.HTTPError as error:
         status, headers, raw = error.code, error.headers, error.read()
     headers = {k.lower(): v for k, v in headers.items()}
-    html = headers.get("content-type", "").startswith("text/html")
-    return Answer(status=status, headers=headers,
-                  body=(raw.decode() if html else json.loads(raw)) if raw else None)
+    return Answer(status=status, headers=headers, body=parse_body(raw, headers))
 
 
 def test_sam_local_start_api_serves_every_route(stack, api):

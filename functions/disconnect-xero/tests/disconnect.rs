@@ -5,7 +5,7 @@
 use chrono::Utc;
 use disconnect_xero::{disconnect_xero, route};
 use invoicing_domain::{
-    model::xero_connection::{OAuthConnection, TokenSet, XeroTenant},
+    model::xero_connection::{OAuthConnection, XeroTenant},
     ports::{TokenVault, XeroConnections, XeroIdentity},
     service::xero_connection::TokenKeeper,
 };
@@ -37,12 +37,7 @@ async fn disconnect_deletes_the_connections_revokes_the_refresh_token_and_forget
     let connection = OAuthConnection::authorized(tenants, vec![], Utc::now());
     api.store.put_oauth_connection(&account_id, &connection, None).await.unwrap();
     // The access token has expired: deleting the connections needs a refresh first.
-    let expired = TokenSet {
-        access_token: "expired".into(),
-        refresh_token: identity.issue_refresh_token(),
-        access_expires_at: Utc::now() - chrono::Duration::minutes(5),
-        issued_at: Utc::now() - chrono::Duration::hours(1),
-    };
+    let expired = identity.expired_token_set();
     vault.store_token_set(&account_id, &expired).await.unwrap();
     let keeper = TokenKeeper::new(api.store.clone(), vault.clone(), XeroIdentityClient::new(app.clone(), "s".into()));
 

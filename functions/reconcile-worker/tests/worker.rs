@@ -828,13 +828,7 @@ mod oauth {
         }];
         let connection = OAuthConnection::authorized(tenants, vec!["accounting.invoices.read".into()], Utc::now());
         store.put_oauth_connection(&account_id, &connection, None).await.unwrap();
-        let expired = TokenSet {
-            access_token: "expired-access".into(),
-            refresh_token: identity.issue_refresh_token(),
-            access_expires_at: Utc::now() - chrono::Duration::minutes(1),
-            issued_at: Utc::now() - chrono::Duration::minutes(31),
-        };
-        secrets.store_token_set(&account_id, &expired).await.unwrap();
+        secrets.store_token_set(&account_id, &identity.expired_token_set()).await.unwrap();
         (account_id, secrets)
     }
 

@@ -260,6 +260,18 @@ impl IdentityDouble {
         issued["refresh_token"].as_str().unwrap().to_string()
     }
 
+    /// A token set as a connection holds it half an hour after connecting: its access token has
+    /// expired (the next call needs a refresh), its refresh token is live here.
+    pub fn expired_token_set(&self) -> invoicing_domain::model::xero_connection::TokenSet {
+        let now = chrono::Utc::now();
+        invoicing_domain::model::xero_connection::TokenSet {
+            access_token: "expired-access".into(),
+            refresh_token: self.issue_refresh_token(),
+            access_expires_at: now - chrono::Duration::minutes(1),
+            issued_at: now - chrono::Duration::minutes(31),
+        }
+    }
+
     /// The next `count` refreshes replace the token but their answers are lost (503).
     pub fn lose_refresh_answers(&self, count: usize) {
         self.state.lock().unwrap().lose_refresh_answers = count;
