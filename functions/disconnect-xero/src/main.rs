@@ -11,7 +11,7 @@ use std::sync::Arc;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = invoicing_https::sdk_config().await?;
     let store = DynamoStore::from_config(&config)?;
     let vault = SecretsStore::from_config(&config);
     // The app's secret is read when a disconnect first talks to Xero.

@@ -9,7 +9,7 @@ use reconcile_with_integration::{reconcile_with_integration, route};
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
     // One SDK configuration (credentials, region, endpoint) for both clients.
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = invoicing_https::sdk_config().await?;
     let store = DynamoStore::from_config(&config)?;
     let queue = SqsQueue::from_config(&config)?;
     run_with_store(store, route(), move |store, context, request| {

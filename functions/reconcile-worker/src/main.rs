@@ -13,7 +13,7 @@ use std::{convert::Infallible, sync::Arc};
 async fn main() -> Result<(), lambda_runtime::Error> {
     init_tracing();
     // One SDK configuration (credentials, region, endpoint) for the three clients.
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = invoicing_https::sdk_config().await?;
     let store = DynamoStore::from_config(&config)?;
     // Xero's per-organisation limits, shared by every instance of the worker through the table.
     let budget = Arc::new(SharedBudget::new(store.clone(), BudgetLimits::default()));

@@ -10,7 +10,7 @@ use xero_callback::{route, xero_callback};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     init_tracing();
-    let config = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let config = invoicing_https::sdk_config().await?;
     let store = DynamoStore::from_config(&config)?;
     let vault = SecretsStore::from_config(&config);
     // The app's secret is read at the first callback that gets as far as exchanging a code.

@@ -55,7 +55,10 @@ impl DynamoStore {
     /// Builds the client from the standard AWS environment (including `AWS_ENDPOINT_URL`, so the
     /// same binary runs against AWS and a local server) and the table from `TABLE_NAME`.
     pub async fn from_env() -> Result<Self, ConfigError> {
-        Self::from_config(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        Self::from_config(&invoicing_https::sdk_config().await.map_err(|source| ConfigError::Unusable {
+            name: invoicing_https::EXTRA_CA_CERTS,
+            source: Box::new(source),
+        })?)
     }
 
     /// With an SDK configuration already loaded (one per function, shared by its clients).

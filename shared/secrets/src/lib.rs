@@ -24,8 +24,8 @@ impl SecretsStore {
 
     /// From the standard AWS environment (`AWS_ENDPOINT_URL` included); secret names start with
     /// `SECRETS_PREFIX` (default `invoicing`).
-    pub async fn from_env() -> Self {
-        Self::from_config(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+    pub async fn from_env() -> Result<Self, invoicing_https::HttpsError> {
+        Ok(Self::from_config(&invoicing_https::sdk_config().await?))
     }
 
     /// With an SDK configuration already loaded (one per function, shared by its clients).

@@ -32,7 +32,10 @@ impl SqsQueue {
 
     /// From the standard AWS environment (`AWS_ENDPOINT_URL` included) and `QUEUE_URL`.
     pub async fn from_env() -> std::result::Result<Self, ConfigError> {
-        Self::from_config(&aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await)
+        Self::from_config(&invoicing_https::sdk_config().await.map_err(|source| ConfigError::Unusable {
+            name: invoicing_https::EXTRA_CA_CERTS,
+            source: Box::new(source),
+        })?)
     }
 
     /// With an SDK configuration already loaded (one per function, shared by its clients).

@@ -135,7 +135,8 @@ impl MotoServer {
 
     /// An AWS SDK configuration for this server (any service client: SQS, Secrets Manager...).
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
+        https()
+            .sdk_loader()
             .region(Region::new(REGION))
             .endpoint_url(&self.endpoint)
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
@@ -150,6 +151,7 @@ impl MotoServer {
             .region(Region::new(REGION))
             .endpoint_url(&self.endpoint)
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
+            .http_client(https().sdk_client())
             .build();
         aws_sdk_dynamodb::Client::from_conf(config)
     }
@@ -178,6 +180,11 @@ impl MotoServer {
             .build();
         DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table)
     }
+}
+
+/// The HTTPS client the functions use (`invoicing_https`), so that tests go through it too.
+pub fn https() -> invoicing_https::Https {
+    invoicing_https::Https::shared().expect("EXTRA_CA_CERTS, if set, names a usable file")
 }
 
 /// `xero-local` (the local Xero emulator) on a free loopback port, stopped when dropped.

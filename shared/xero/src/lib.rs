@@ -5,8 +5,8 @@
 //! retrying and hands long rate-limit waits back to the caller as [`XeroError::RateLimited`].
 #![warn(missing_docs)]
 
-use reqwest::header::{HeaderMap, ACCEPT, RETRY_AFTER};
-use reqwest::{RequestBuilder, StatusCode};
+use http::header::{ACCEPT, RETRY_AFTER};
+use invoicing_https::{HeaderMap, Https, Request, StatusCode};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::future::Future;
@@ -59,7 +59,7 @@ const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 1800;
 const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Error bodies are kept for diagnosis but bounded, as Xero can answer with whole HTML pages.
 const MAX_ERROR_BODY_CHARS: usize = 500;
-const TENANT_HEADER: &str = "xero-tenant-id";
+const TENANT_HEADER: http::HeaderName = http::HeaderName::from_static("xero-tenant-id");
 
 /// One Xero connection: the app's credentials and the organisation (tenant) it reads.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -198,7 +198,7 @@ impl Default for RetryPolicy {
 pub struct XeroClient {
     connection: XeroConnection,
     policy: RetryPolicy,
-    http: reqwest::Client,
+    http: Https,
     /// Held while a token is fetched, so that concurrent callers wait for it instead of each
     /// fetching their own.
     token: Mutex<TokenSlot>,
@@ -360,7 +360,7 @@ impl XeroClient {
             connection,
             policy,
             // Timeouts are set per request, from the policy.
-            http: reqwest::Client::new(),
+            http: shared_https(),
             token: Mutex::new(TokenSlot::default()),
             budget,
             budget_key,
@@ -557,7 +557,7 @@ impl XeroClient {
             .send(Call::Token, || {
                 self.http
                     .post(&connection.token_url)
-                    .basic_auth(&connection.client_id, Some(&connection.client_secret))
+                    .basic_auth(&connection.client_id, &connection.client_secret)
                     .header(ACCEPT, "application/json")
                     .form(&[("grant_type", "client_credentials")])
             })
@@ -580,7 +580,7 @@ impl XeroClient {
     /// Sends a request, retrying 5xx answers and transport errors with backoff and short 429
     /// waits. Any other answer (success or not) is returned for the caller to interpret. A 429 of
     /// an API call blocks the budget until its `Retry-After`; a daily one is returned at once.
-    async fn send(&self, call: Call, request: impl Fn() -> RequestBuilder) -> Result<Answer, XeroError> {
+    async fn send(&self, call: Call, request: impl Fn() -> Request) -> Result<Answer, XeroError> {
         let policy = &self.policy;
         let mut failures = 0;
         let mut rate_limit_waits = 0;
@@ -626,7 +626,7 @@ impl XeroClient {
     /// `Err`, without calling) and holds its grant until the body is read; the grant is released
     /// with what Xero said remains, or by its guard if the call is dropped. The inner error
     /// describes a transport failure (worth retrying).
-    async fn attempt(&self, call: Call, request: RequestBuilder) -> Result<Result<Answer, String>, XeroError> {
+    async fn attempt(&self, call: Call, request: Request) -> Result<Result<Answer, String>, XeroError> {
         let grant = match call {
             Call::Token => {
                 self.token_calls.fetch_add(1, Ordering::Relaxed);
@@ -669,12 +669,10 @@ impl XeroClient {
         }
     }
 
-    async fn exchange(&self, request: RequestBuilder) -> Result<Answer, String> {
+    async fn exchange(&self, request: Request) -> Result<Answer, String> {
         let response = request.timeout(self.policy.request_timeout).send().await.map_err(|e| describe(&e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.text().await.map_err(|e| describe(&e))?;
-        Ok(Answer { status, headers, body })
+        let body = response.text();
+        Ok(Answer { status: response.status, headers: response.headers, body })
     }
 }
 
@@ -740,7 +738,17 @@ fn truncate(body: &str) -> String {
     }
 }
 
-/// The error with its causes, which is where reqwest says what actually went wrong.
+/// The process's HTTPS client. A function's start has built it already (its SDK configuration
+/// comes from it), so an unusable `EXTRA_CA_CERTS` stopped the function there; should it not have,
+/// the built-in roots serve and the problem is logged.
+fn shared_https() -> Https {
+    Https::shared().unwrap_or_else(|error| {
+        tracing::error!(error = %error, "HTTPS client from the environment unusable; trusting the built-in roots only");
+        Https::trusting(None)
+    })
+}
+
+/// The error with its causes, which is where the transport says what actually went wrong.
 fn describe(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

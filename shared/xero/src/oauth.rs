@@ -3,12 +3,13 @@
 //! connections' access tokens for [`crate::XeroClient`].
 
 use crate::{describe, truncate, RetryPolicy, TokenProvider, XeroError, DEFAULT_API_BASE_URL, DEFAULT_TOKEN_URL};
+use http::header::ACCEPT;
 use invoicing_domain::{
     model::xero_connection::{TokenSet, XeroTenant},
     ports::{IdentityError, IntegrationSecrets, TokenGrant, TokenVault, XeroConnections, XeroIdentity},
     service::xero_connection::{TokenError, TokenKeeper},
 };
-use reqwest::{header::ACCEPT, RequestBuilder, StatusCode};
+use invoicing_https::{Https, Request, StatusCode};
 use serde::Deserialize;
 use std::{future::Future, pin::Pin, sync::Arc};
 
@@ -66,7 +67,7 @@ impl XeroApp {
 pub struct XeroIdentityClient {
     app: XeroApp,
     client_secret: String,
-    http: reqwest::Client,
+    http: Https,
 }
 
 impl std::fmt::Debug for XeroIdentityClient {
@@ -105,7 +106,7 @@ struct Answer {
 impl XeroIdentityClient {
     /// The app with its client secret.
     pub fn new(app: XeroApp, client_secret: String) -> XeroIdentityClient {
-        XeroIdentityClient { app, client_secret, http: reqwest::Client::new() }
+        XeroIdentityClient { app, client_secret, http: crate::shared_https() }
     }
 
     /// The app.
@@ -115,19 +116,15 @@ impl XeroIdentityClient {
 
     /// Sends `request()`, again after a 5xx or a transport failure (the same request: a lost
     /// refresh answer is retried with the same refresh token).
-    async fn send(&self, request: impl Fn() -> RequestBuilder) -> Result<Answer, IdentityError> {
+    async fn send(&self, request: impl Fn() -> Request) -> Result<Answer, IdentityError> {
         let policy = RetryPolicy::default();
         let mut retry = 0;
         loop {
             let failure = match request().timeout(policy.request_timeout).send().await {
-                Ok(response) => {
-                    let status = response.status();
-                    match response.text().await {
-                        Ok(body) if !status.is_server_error() => return Ok(Answer { status, body }),
-                        Ok(body) => format!("{status}: {}", truncate(&body)),
-                        Err(e) => describe(&e),
-                    }
+                Ok(response) if !response.status.is_server_error() => {
+                    return Ok(Answer { status: response.status, body: response.text() })
                 }
+                Ok(response) => format!("{}: {}", response.status, truncate(&response.text())),
                 Err(e) => describe(&e),
             };
             if retry >= IDENTITY_RETRIES {
@@ -145,7 +142,7 @@ impl XeroIdentityClient {
             .send(|| {
                 self.http
                     .post(&self.app.token_url)
-                    .basic_auth(&self.app.client_id, Some(&self.client_secret))
+                    .basic_auth(&self.app.client_id, &self.client_secret)
                     .header(ACCEPT, "application/json")
                     .form(form)
             })
@@ -229,7 +226,7 @@ impl XeroIdentity for XeroIdentityClient {
             .send(|| {
                 self.http
                     .post(&self.app.revocation_url)
-                    .basic_auth(&self.app.client_id, Some(&self.client_secret))
+                    .basic_auth(&self.app.client_id, &self.client_secret)
                     .form(&[("token", refresh_token)])
             })
             .await?;

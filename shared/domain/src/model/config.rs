@@ -12,6 +12,15 @@ pub enum ConfigError {
         #[source]
         source: std::env::VarError,
     },
+    /// A setting is present but cannot be used.
+    #[error("{name} is unusable")]
+    Unusable {
+        /// The variable.
+        name: &'static str,
+        /// Why.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
 }
 
 /// The value of a required environment variable.

@@ -1,0 +1,298 @@
+//! The one HTTPS client of a function, shared by its AWS SDK clients and its Xero client.
+//!
+//! The SDK's default client reads the system's whole trust store when it is built (on Debian 144
+//! bundled certificates and 292 files: most of a cold start, docs/performance.md). This one trusts
+//! the roots in `roots.pem` (Amazon Trust Services, which every AWS endpoint chains to, and the
+//! public CAs that issue most web-server certificates, Xero's among them), plus any a deployment
+//! names in `EXTRA_CA_CERTS`. One TLS stack (rustls on ring) and one HTTP client (the SDK's hyper
+//! client) serve every call a function makes.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
+use aws_smithy_http_client::{Builder, Connector};
+use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::result::ConnectorError;
+use aws_smithy_types::body::SdkBody;
+use base64::Engine;
+use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http_body_util::BodyExt;
+
+pub use http::{HeaderMap, Method, StatusCode};
+
+/// The environment variable naming a PEM file of further roots to trust (a private CA, or a CA a
+/// provider moved to before this service's roots were updated).
+pub const EXTRA_CA_CERTS: &str = "EXTRA_CA_CERTS";
+
+/// The roots trusted without configuration.
+const BUILT_IN_ROOTS: &[u8] = include_bytes!("../roots.pem");
+
+/// What can go wrong building the client or making a call. Each keeps its cause, so a log shows
+/// what the network or the peer did.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpsError {
+    #[error("{EXTRA_CA_CERTS}: cannot read {path}")]
+    ReadExtraRoots {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{EXTRA_CA_CERTS}: {path} holds no usable CA certificate")]
+    UnusableExtraRoots { path: String },
+    #[error("invalid request")]
+    Request(#[source] http::Error),
+    #[error("invalid header value for {name}")]
+    Header {
+        name: HeaderName,
+        #[source]
+        source: http::header::InvalidHeaderValue,
+    },
+    #[error("request failed")]
+    Transport(#[source] ConnectorError),
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("answer body unreadable")]
+    Body(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// An HTTPS client: cheap to clone, every clone sharing one connection pool per use (the SDK's,
+/// and the one for direct calls).
+#[derive(Clone, Debug)]
+pub struct Https {
+    sdk: SharedHttpClient,
+    direct: SharedHttpConnector,
+}
+
+static SHARED: OnceLock<Https> = OnceLock::new();
+
+impl Https {
+    /// The process's client, built on first use from the environment ([`EXTRA_CA_CERTS`]).
+    pub fn shared() -> Result<Https, HttpsError> {
+        if let Some(https) = SHARED.get() {
+            return Ok(https.clone());
+        }
+        let built = Https::from_env()?;
+        Ok(SHARED.get_or_init(|| built).clone())
+    }
+
+    /// A client trusting the built-in roots and those in the file [`EXTRA_CA_CERTS`] names.
+    pub fn from_env() -> Result<Https, HttpsError> {
+        match std::env::var(EXTRA_CA_CERTS) {
+            Ok(path) if !path.is_empty() => {
+                let pem =
+                    std::fs::read(&path).map_err(|source| HttpsError::ReadExtraRoots { path: path.clone(), source })?;
+                if !holds_ca_certificates(&pem) {
+                    return Err(HttpsError::UnusableExtraRoots { path });
+                }
+                Ok(Https::trusting(Some(pem)))
+            }
+            _ => Ok(Https::trusting(None)),
+        }
+    }
+
+    /// A client trusting the built-in roots and `extra` (PEM), already checked to hold
+    /// certificates (see [`Https::from_env`]).
+    pub fn trusting(extra: Option<Vec<u8>>) -> Https {
+        let mut roots = TrustStore::empty().with_native_roots(false).with_pem_certificate(BUILT_IN_ROOTS);
+        if let Some(pem) = extra {
+            roots.add_pem_certificate(pem);
+        }
+        let tls = TlsContext::builder().with_trust_store(roots).build().expect("a rustls context always builds");
+        let provider = || Provider::Rustls(CryptoMode::Ring);
+        let sdk = Builder::new().tls_provider(provider()).tls_context(tls.clone()).build_https();
+        let direct: Connector = Connector::builder().tls_provider(provider()).tls_context(tls).build();
+        Https { sdk, direct: SharedHttpConnector::new(direct) }
+    }
+
+    /// The HTTP client for AWS SDK configurations.
+    pub fn sdk_client(&self) -> SharedHttpClient {
+        self.sdk.clone()
+    }
+
+    /// The SDK configuration from the environment (region, credentials, endpoint), with this client.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        self.sdk_loader().load().await
+    }
+
+    /// A loader of SDK configuration with this client, for callers that set more (tests set the
+    /// endpoint and credentials).
+    pub fn sdk_loader(&self) -> aws_config::ConfigLoader {
+        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(self.sdk_client())
+    }
+
+    pub fn get(&self, url: &str) -> Request {
+        self.request(Method::GET, url)
+    }
+
+    pub fn post(&self, url: &str) -> Request {
+        self.request(Method::POST, url)
+    }
+
+    pub fn delete(&self, url: &str) -> Request {
+        self.request(Method::DELETE, url)
+    }
+
+    pub fn request(&self, method: Method, url: &str) -> Request {
+        Request {
+            connector: self.direct.clone(),
+            method,
+            url: url.to_owned(),
+            query: None,
+            headers: HeaderMap::new(),
+            body: Vec::new(),
+            timeout: None,
+            invalid: None,
+        }
+    }
+}
+
+/// The SDK configuration from the environment with the process's shared client.
+pub async fn sdk_config() -> Result<aws_config::SdkConfig, HttpsError> {
+    Ok(Https::shared()?.sdk_config().await)
+}
+
+/// True when `pem` holds at least one certificate and each is usable as a trust anchor.
+fn holds_ca_certificates(pem: &[u8]) -> bool {
+    use rustls_pki_types::{pem::PemObject, CertificateDer};
+    let Ok(certificates) = CertificateDer::pem_slice_iter(pem).collect::<Result<Vec<_>, _>>() else { return false };
+    let mut store = rustls::RootCertStore::empty();
+    !certificates.is_empty() && certificates.into_iter().all(|certificate| store.add(certificate).is_ok())
+}
+
+/// A request being built; [`Request::send`] makes it.
+#[derive(Debug)]
+pub struct Request {
+    connector: SharedHttpConnector,
+    method: Method,
+    url: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Vec<u8>,
+    timeout: Option<Duration>,
+    /// The first invalid part, reported by `send`.
+    invalid: Option<HttpsError>,
+}
+
+impl Request {
+    pub fn header(mut self, name: HeaderName, value: &str) -> Request {
+        match HeaderValue::from_str(value) {
+            Ok(value) => {
+                self.headers.insert(name, value);
+            }
+            Err(source) => {
+                self.invalid.get_or_insert(HttpsError::Header { name, source });
+            }
+        }
+        self
+    }
+
+    pub fn bearer_auth(self, token: &str) -> Request {
+        self.sensitive_authorization(format!("Bearer {token}"))
+    }
+
+    pub fn basic_auth(self, user: &str, password: &str) -> Request {
+        let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        self.sensitive_authorization(format!("Basic {credentials}"))
+    }
+
+    fn sensitive_authorization(mut self, value: String) -> Request {
+        match HeaderValue::try_from(value) {
+            Ok(mut value) => {
+                value.set_sensitive(true);
+                self.headers.insert(AUTHORIZATION, value);
+            }
+            Err(source) => {
+                self.invalid.get_or_insert(HttpsError::Header { name: AUTHORIZATION, source });
+            }
+        }
+        self
+    }
+
+    /// Appends the pairs, form-encoded, to the URL's query.
+    pub fn query(mut self, pairs: &[(&str, &str)]) -> Request {
+        let mut query = form_urlencoded::Serializer::new(self.query.take().unwrap_or_default());
+        query.extend_pairs(pairs);
+        self.query = Some(query.finish());
+        self
+    }
+
+    /// An `application/x-www-form-urlencoded` body of the pairs.
+    pub fn form(mut self, pairs: &[(&str, &str)]) -> Request {
+        self.body = form_urlencoded::Serializer::new(String::new()).extend_pairs(pairs).finish().into_bytes();
+        self.headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/x-www-form-urlencoded"));
+        self
+    }
+
+    /// The most the whole exchange (connecting, sending, reading the answer) may take.
+    pub fn timeout(mut self, timeout: Duration) -> Request {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    pub async fn send(self) -> Result<Response, HttpsError> {
+        if let Some(invalid) = self.invalid {
+            return Err(invalid);
+        }
+        let uri = match &self.query {
+            Some(query) if !query.is_empty() => {
+                let separator = if self.url.contains('?') { '&' } else { '?' };
+                format!("{}{separator}{query}", self.url)
+            }
+            _ => self.url,
+        };
+        let mut request = http::Request::builder().method(self.method).uri(uri);
+        if let Some(headers) = request.headers_mut() {
+            *headers = self.headers;
+        }
+        let request = request.body(SdkBody::from(self.body)).map_err(HttpsError::Request)?;
+        let request =
+            request.try_into().map_err(|e: aws_smithy_runtime_api::http::HttpError| HttpsError::Body(Box::new(e)))?;
+        let connector = self.connector;
+        let exchange = async move {
+            let answer = connector.call(request).await.map_err(HttpsError::Transport)?;
+            let answer = answer.try_into_http1x().map_err(|e| HttpsError::Body(Box::new(e)))?;
+            let (parts, body) = answer.into_parts();
+            let body = body.collect().await.map_err(HttpsError::Body)?.to_bytes().to_vec();
+            Ok(Response { status: parts.status, headers: parts.headers, body })
+        };
+        match self.timeout {
+            Some(timeout) => tokio::time::timeout(timeout, exchange).await.map_err(|_| HttpsError::Timeout(timeout))?,
+            None => exchange.await,
+        }
+    }
+}
+
+/// An answer, read whole.
+#[derive(Debug)]
+pub struct Response {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_root_is_a_usable_trust_anchor() {
+        use rustls_pki_types::{pem::PemObject, CertificateDer};
+        let roots = CertificateDer::pem_slice_iter(BUILT_IN_ROOTS).collect::<Result<Vec<_>, _>>().unwrap();
+        assert_eq!(roots.len(), 15);
+        assert!(holds_ca_certificates(BUILT_IN_ROOTS));
+    }
+
+    #[test]
+    fn a_file_without_certificates_is_refused() {
+        assert!(!holds_ca_certificates(b"not a certificate"));
+        assert!(!holds_ca_certificates(b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"));
+    }
+}
