@@ -8,7 +8,7 @@ TOOLS := $(VENV)/.tools-$(shell cksum requirements-dev.txt | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: run run-sam test tools lint deny routes unit e2e contract template sam sam-invoke sam-start-api sam-build \
-	package coldstart bench clean
+	package bloat coldstart bench clean
 
 run: $(TOOLS)
 	scripts/run-local.sh
@@ -96,8 +96,18 @@ package: $(TOOLS)
 	@for f in $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml)); do \
 	  b="$${CARGO_TARGET_DIR:-target}/lambda/$$f/bootstrap"; \
 	  test -f "$$b" || { echo "missing $$b" >&2; exit 1; }; \
-	  printf '%-30s %10d bytes\n' "$$f" "$$(stat -c %s "$$b")"; \
+	  size=$$(stat -c %s "$$b"); \
+	  printf '%-30s %10d bytes  %d.%02d MB  %s\n' "$$f" "$$size" $$((size / 1000000)) $$((size / 10000 % 100)) \
+	    "$$( [ "$$size" -le 4000000 ] && echo 'within the 4 MB goal' || echo 'OVER the 4 MB goal')"; \
 	done
+
+# What each crate contributes to a function's release build (cargo-bloat, pinned in
+# requirements-dev.txt), e.g. `make bloat FUNCTION=get-invoice`. It measures this machine's target
+# (x86_64): cargo-bloat needs symbols, and cargo-lambda's cross-linking for arm64 is not available
+# to it; the crates' shares are much the same on both.
+FUNCTION ?= reconcile-worker
+bloat: $(TOOLS)
+	CARGO_PROFILE_RELEASE_STRIP=false cargo bloat --release -p $(FUNCTION) --bin $(FUNCTION) --crates -n 30
 
 # Benchmarks (not part of `make test`): totals, and an all-invoices reconcile of 100 to 100,000
 # invoices in moto against a Xero double with Xero's page sizes (RECONCILE_BENCH_SIZES=100,1000 for
