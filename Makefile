@@ -53,9 +53,12 @@ unit: $(TOOLS)
 	  cargo test --workspace --exclude end-to-end-tests --no-fail-fast; \
 	fi
 
-# HTTP tests through `cargo lambda watch` (one stack per run, on free ports).
+# HTTP tests through `cargo lambda watch` (one stack per run, on free ports). `--workspace --test api`
+# (the one test named api, tests/api) rather than `-p end-to-end-tests`: the same package selection
+# as `unit`, so the same features and the dependencies `unit` compiled (docs/performance.md,
+# "make test: where the time goes").
 e2e: $(TOOLS)
-	cargo test -p end-to-end-tests
+	cargo test --workspace --test api
 
 # schemathesis: the running API against openapi.yaml (its own stack, on free ports).
 contract: $(TOOLS)
