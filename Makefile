@@ -27,10 +27,12 @@ $(TOOLS): requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	rm -f $(VENV)/.tools-* && touch $@
 
-# Formatting, clippy with the workspace's lints, and the domain crate's layers (no cycle, and each
-# layer using only those below it: docs/design.md, "Layers").
+# Formatting, clippy with the workspace's lints, one feature set for all of make test's builds (so
+# that they share compiled crates: scripts/check_build_features.py), and the domain crate's layers
+# (no cycle, and each layer using only those below it: docs/design.md, "Layers").
 lint:
 	cargo fmt --all --check
+	$(PYTHON) scripts/check_build_features.py
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	$(PYTHON) scripts/module_cycles.py shared/domain/src
 	$(PYTHON) scripts/check_layers.py shared/domain/src
