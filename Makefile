@@ -27,10 +27,12 @@ $(TOOLS): requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	rm -f $(VENV)/.tools-* && touch $@
 
-# Formatting, clippy with the workspace's lints, and the domain crate's layers (no cycle, and each
-# layer using only those below it: docs/design.md, "Layers").
+# Formatting, clippy with the workspace's lints, one feature set for all of make test's builds (so
+# that they share compiled crates: scripts/check_build_features.py), and the domain crate's layers
+# (no cycle, and each layer using only those below it: docs/design.md, "Layers").
 lint:
 	cargo fmt --all --check
+	$(PYTHON) scripts/check_build_features.py
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
 	$(PYTHON) scripts/module_cycles.py shared/domain/src
 	$(PYTHON) scripts/check_layers.py shared/domain/src
@@ -53,9 +55,12 @@ unit: $(TOOLS)
 	  cargo test --workspace --exclude end-to-end-tests --no-fail-fast; \
 	fi
 
-# HTTP tests through `cargo lambda watch` (one stack per run, on free ports).
+# HTTP tests through `cargo lambda watch` (one stack per run, on free ports). `--workspace --test api`
+# (the one test named api, tests/api) rather than `-p end-to-end-tests`: the same package selection
+# as `unit`, so the same features and the dependencies `unit` compiled (docs/performance.md,
+# "make test: where the time goes").
 e2e: $(TOOLS)
-	cargo test -p end-to-end-tests
+	cargo test --workspace --test api
 
 # schemathesis: the running API against openapi.yaml (its own stack, on free ports).
 contract: $(TOOLS)

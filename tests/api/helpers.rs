@@ -117,11 +117,15 @@ impl Stack {
         .unwrap();
 
         // Build first, so that the watcher starts functions instead of compiling them on the first request.
+        // With the whole workspace selected, as the watcher's `cargo run --bin <function>` selects it:
+        // `-p <function>` would resolve other features (no invoicing-test-support in the graph) and
+        // the watcher would compile every function again (docs/performance.md, "make test: where
+        // the time goes").
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(&cargo);
-        build.arg("build").current_dir(&root);
+        build.args(["build", "--workspace"]).current_dir(&root);
         for function in functions() {
-            build.args(["-p", &function]);
+            build.args(["--bin", &function]);
         }
         assert!(build.status().expect("run cargo build").success(), "cargo build of the functions failed");
 
