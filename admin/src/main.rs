@@ -134,7 +134,9 @@ async fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Result<(), AdminError> {
-    let store = DynamoStore::from_env().await?;
+    // The full credential chain (profiles, SSO...): people run this tool, not Lambda.
+    let config = invoicing_https::Https::shared()?.sdk_loader().load().await;
+    let store = DynamoStore::from_config(&config)?;
     match cli.command {
         Command::CreateAccount { name, api_key, account_id } => {
             let name = name.trim();
@@ -171,7 +173,7 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
         }
         Command::SetXeroAppSecret => {
             let secret = xero_client_secret()?;
-            SecretsStore::from_env().await?.set_xero_app_client_secret(&secret).await?;
+            SecretsStore::from_config(&config).set_xero_app_client_secret(&secret).await?;
             eprintln!("# the Xero app's client secret is stored");
             Ok(())
         }
@@ -179,7 +181,7 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
             let account_id = account_of(&store, &client_id).await?;
             let secret = xero_client_secret()?;
             let settings = XeroSettings { client_id: xero_client_id, tenant_id, api_base_url, token_url };
-            SecretsStore::from_env().await?.set_xero_client_secret(&account_id, &secret).await?;
+            SecretsStore::from_config(&config).set_xero_client_secret(&account_id, &secret).await?;
             store.set_xero_settings(&account_id, &settings).await?;
             eprintln!("# account {account_id} connected to Xero");
             Ok(())
@@ -190,7 +192,6 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
         }
         Command::InitLocal => {
             schema::create_table(store.client(), store.table()).await.map_err(Box::new)?;
-            let config = invoicing_https::sdk_config().await?;
             let sqs = aws_sdk_sqs::Client::new(&config);
             let sqs_error = |operation| move |source: aws_sdk_sqs::Error| AdminError::Sqs { operation, source };
             let dlq = sqs.create_queue().queue_name(required_env("DLQ_NAME")?).send().await;

@@ -110,9 +110,19 @@ impl Https {
         self.sdk.clone()
     }
 
-    /// The SDK configuration from the environment (region, credentials, endpoint), with this client.
+    /// The SDK configuration of a Lambda function, with this client: region and credentials from
+    /// the environment (Lambda sets `AWS_REGION` and the execution role's `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`; so do the local stack, SAM and the tests),
+    /// the rest (`AWS_ENDPOINT_URL`, retries) as aws-config reads it. aws-config's default chains
+    /// (profiles, SSO, web identity through STS, the instance metadata service) are left out: none
+    /// of them serves a Lambda function, and with them every bootstrap carried an STS client
+    /// (docs/performance.md). Tools run by people use [`Https::sdk_loader`]'s full chain.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        self.sdk_loader().load().await
+        self.sdk_loader()
+            .region(aws_config::environment::EnvironmentVariableRegionProvider::new())
+            .credentials_provider(aws_config::environment::EnvironmentVariableCredentialsProvider::new())
+            .load()
+            .await
     }
 
     /// A loader of SDK configuration with this client, for callers that set more (tests set the
@@ -147,7 +157,7 @@ impl Https {
     }
 }
 
-/// The SDK configuration from the environment with the process's shared client.
+/// A Lambda function's SDK configuration ([`Https::sdk_config`]) with the process's shared client.
 pub async fn sdk_config() -> Result<aws_config::SdkConfig, HttpsError> {
     Ok(Https::shared()?.sdk_config().await)
 }

@@ -22,13 +22,8 @@ impl SecretsStore {
         Self { client, prefix: prefix.into() }
     }
 
-    /// From the standard AWS environment (`AWS_ENDPOINT_URL` included); secret names start with
-    /// `SECRETS_PREFIX` (default `invoicing`).
-    pub async fn from_env() -> Result<Self, invoicing_https::HttpsError> {
-        Ok(Self::from_config(&invoicing_https::sdk_config().await?))
-    }
-
-    /// With an SDK configuration already loaded (one per function, shared by its clients).
+    /// With an SDK configuration already loaded (one per function, shared by its clients); secret
+    /// names start with `SECRETS_PREFIX` (default `invoicing`).
     pub fn from_config(config: &aws_config::SdkConfig) -> Self {
         let prefix = std::env::var("SECRETS_PREFIX").unwrap_or_else(|_| "invoicing".into());
         Self::new(Client::new(config), prefix)
