@@ -4,7 +4,7 @@ use invoicing_domain::{
     model::totals::{calculate, TotalsRequest},
     Error,
 };
-use invoicing_http::{parse_json_object, ApiResponse, Request, RequestContext, Route};
+use invoicing_http::{parse_borrowed_json_object, ApiResponse, Request, RequestContext, Route};
 
 /// 10,000 lines with their ignored fields need more than the default 1 MiB.
 pub const MAX_BODY_BYTES: usize = 6 * 1024 * 1024;
@@ -20,6 +20,7 @@ pub async fn calculate_invoice_totals<S>(
     _context: RequestContext,
     request: Request,
 ) -> Result<ApiResponse, Error> {
-    let body: TotalsRequest = parse_json_object(&request)?;
+    // The request borrows its ids and decimal text from the body, and the answer from the request.
+    let body: TotalsRequest = parse_borrowed_json_object(&request)?;
     Ok(ApiResponse::json(200, &calculate(&body)?))
 }

@@ -8,7 +8,9 @@ use super::{currency::Currency, error::Error, money};
 use rust_decimal::Decimal;
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
-use std::{collections::HashMap, str::FromStr};
+use std::{borrow::Cow, collections::HashMap, str::FromStr};
+
+pub mod reference;
 
 /// The most lines one `/invoices-totals` request takes.
 pub const MAX_LINES: usize = 10_000;
@@ -20,17 +22,34 @@ pub struct ExactDecimal(pub Decimal);
 
 impl<'de> Deserialize<'de> for ExactDecimal {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // Owned, so that any deserializer serde_json offers (a `Value` too) can give it.
         let raw: Box<RawValue> = Deserialize::deserialize(deserializer)?;
-        let text = raw.get();
-        let literal = if text.starts_with('"') {
-            serde_json::from_str::<String>(text).map_err(de::Error::custom)?
-        } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
-            text.to_string()
-        } else {
-            return Err(de::Error::custom(format!("expected a decimal string or number, found {}", shorten(text))));
-        };
-        parse_decimal(&literal).map(ExactDecimal).map_err(de::Error::custom)
+        decimal_from_json(raw.get()).map(ExactDecimal)
     }
+}
+
+/// [`ExactDecimal`]'s reading for deserializers that can lend the body (`serde_json::from_str`
+/// and `from_slice`, as the API parses): the raw text is borrowed, nothing is allocated.
+fn borrowed_exact_decimal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ExactDecimal, D::Error> {
+    let raw: &'de RawValue = Deserialize::deserialize(deserializer)?;
+    decimal_from_json(raw.get()).map(ExactDecimal)
+}
+
+/// A JSON value's text (a string or a number, as serde_json validated it) as an exact decimal.
+fn decimal_from_json<E: de::Error>(text: &str) -> Result<Decimal, E> {
+    let parsed = if let Some(quoted) = text.strip_prefix('"').and_then(|t| t.strip_suffix('"')) {
+        if quoted.contains('\\') {
+            // Escapes (`"\u0031"` is "1"): decoded first, as JSON says.
+            parse_decimal(&serde_json::from_str::<String>(text).map_err(de::Error::custom)?)
+        } else {
+            parse_decimal(quoted)
+        }
+    } else if text.starts_with(|c: char| c == '-' || c.is_ascii_digit()) {
+        parse_decimal(text)
+    } else {
+        return Err(de::Error::custom(format!("expected a decimal string or number, found {}", shorten(text))));
+    };
+    parsed.map_err(de::Error::custom)
 }
 
 impl Serialize for ExactDecimal {
@@ -62,6 +81,9 @@ pub enum DecimalError {
 /// Parses `-?digits(.digits)?(e[+-]?digits)?` exactly; anything `rust_decimal` cannot hold without
 /// losing a digit is refused.
 pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
+    if let Some(value) = parse_short_decimal(text.as_bytes()) {
+        return Ok(value);
+    }
     let invalid = || DecimalError::NotADecimal(shorten(text));
     let (mantissa, exponent) = match text.find(['e', 'E']) {
         Some(at) => (&text[..at], Some(&text[at + 1..])),
@@ -89,6 +111,38 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
             scale_by_power_of_ten(mantissa, exponent).ok_or_else(out_of_range)
         }
     }
+}
+
+/// The common case without allocation or `rust_decimal`'s parser: `-?digits(.digits)?` with at
+/// most 18 digits in all (the mantissa fits an `i64`, the scale is at most 18). `None` sends
+/// anything else, and a negative zero (whose sign `from_str_exact` keeps), to the full parser.
+fn parse_short_decimal(text: &[u8]) -> Option<Decimal> {
+    let (negative, digits) = match text.first()? {
+        b'-' => (true, &text[1..]),
+        _ => (false, text),
+    };
+    // 18 digits and a point at most; the first and last bytes must be digits.
+    if digits.is_empty()
+        || digits.len() > 19
+        || !digits[0].is_ascii_digit()
+        || !digits[digits.len() - 1].is_ascii_digit()
+    {
+        return None;
+    }
+    let (mut mantissa, mut point) = (0i64, None);
+    for (at, &byte) in digits.iter().enumerate() {
+        match byte {
+            // Wrapping: 19 digits without a point can overflow, and are refused below.
+            b'0'..=b'9' => mantissa = mantissa.wrapping_mul(10).wrapping_add(i64::from(byte - b'0')),
+            b'.' if point.is_none() => point = Some(at),
+            _ => return None,
+        }
+    }
+    let scale = point.map_or(0, |at| digits.len() - at - 1);
+    if digits.len() - usize::from(point.is_some()) > 18 || (negative && mantissa == 0) {
+        return None;
+    }
+    Some(Decimal::new(if negative { -mantissa } else { mantissa }, scale as u32))
 }
 
 fn scale_by_power_of_ten(mut value: Decimal, exponent: i64) -> Option<Decimal> {
@@ -172,6 +226,14 @@ pub fn check_tax_rate(tax_rate: Decimal) -> Result<(), String> {
 /// A line's figures: `net = round(quantity * rate)`, `tax = round(net * taxRate)`, `gross = net + tax`.
 /// The error names the figure that overflowed.
 pub fn line_figures(quantity: Decimal, rate: Decimal, tax_rate: Decimal, places: u32) -> Result<Figures, String> {
+    match integer_line_figures(quantity, rate, tax_rate, places) {
+        Some(mantissas) => Ok(mantissas.figures(places)),
+        None => decimal_line_figures(quantity, rate, tax_rate, places),
+    }
+}
+
+/// [`line_figures`] in `Decimal` arithmetic, for any input; it says which figure is out of range.
+fn decimal_line_figures(quantity: Decimal, rate: Decimal, tax_rate: Decimal, places: u32) -> Result<Figures, String> {
     let net = quantity
         .checked_mul(rate)
         .and_then(|n| money::checked_round(n, places))
@@ -183,40 +245,154 @@ pub fn line_figures(quantity: Decimal, rate: Decimal, tax_rate: Decimal, places:
     Ok(Figures { gross_total: gross, net_total: net, total_tax: tax })
 }
 
+/// Decimal's largest mantissa (96 bits).
+const MAX_MANTISSA: i128 = (1i128 << 96) - 1;
+
+/// `10^exponent` for the exponents a rescale needs; `None` beyond `i128` (10^38).
+fn power_of_ten(exponent: u32) -> Option<i128> {
+    10i128.checked_pow(exponent)
+}
+
+/// `mantissa × 10^-from` expressed with `to` decimals, rounded half away from zero: `None` on
+/// overflow.
+fn rescale_half_away(mantissa: i128, from: u32, to: u32) -> Option<i128> {
+    if from <= to {
+        return mantissa.checked_mul(power_of_ten(to - from)?);
+    }
+    let divisor = power_of_ten(from - to)?;
+    // i128 division is a library call; most amounts fit 64 bits, where it is one instruction.
+    let (quotient, remainder) = match (i64::try_from(mantissa), i64::try_from(divisor)) {
+        (Ok(m), Ok(d)) => (i128::from(m / d), i128::from(m % d)),
+        _ => (mantissa / divisor, mantissa % divisor),
+    };
+    // |remainder| >= divisor / 2, without overflowing.
+    let away = remainder.unsigned_abs() >= divisor.unsigned_abs() - remainder.unsigned_abs();
+    Some(if away { quotient + mantissa.signum() } else { quotient })
+}
+
+/// [`line_figures`] in integers, where `Decimal` would be exact too: both products' mantissas
+/// within 96 bits and their scales within 28 (so `Decimal` rounds nothing before we do), every
+/// figure within 96 bits, and a tax rate from 0 to 1. Then the figures are the same as
+/// `Decimal`'s, far faster. `None` leaves the line to the `Decimal` arithmetic, which also says
+/// what is wrong.
+fn integer_line_figures(quantity: Decimal, rate: Decimal, tax_rate: Decimal, places: u32) -> Option<Mantissas> {
+    let within = |mantissa: i128| mantissa.abs() <= MAX_MANTISSA;
+    let exact = |mantissa: i128, scale: u32| (within(mantissa) && scale <= 28).then_some(mantissa);
+    let (tax_mantissa, tax_scale) = (tax_rate.mantissa(), tax_rate.scale());
+    if tax_mantissa < 0 || tax_mantissa > power_of_ten(tax_scale)? {
+        return None;
+    }
+    let product_scale = quantity.scale() + rate.scale();
+    let product = exact(quantity.mantissa().checked_mul(rate.mantissa())?, product_scale)?;
+    let net = rescale_half_away(product, product_scale, places)?;
+    let tax_product_scale = places + tax_scale;
+    let tax_product = exact(net.checked_mul(tax_mantissa)?, tax_product_scale)?;
+    let tax = rescale_half_away(tax_product, tax_product_scale, places)?;
+    let gross = net.checked_add(tax)?;
+    (within(gross) && within(net) && within(tax)).then_some(Mantissas([gross, net, tax]))
+}
+
+/// Gross, net and tax as mantissas of the currency's `places` decimals: every line's figures
+/// carry exactly that many, so sums are sums of mantissas, exact in `i128`, and out of range where
+/// `Decimal`'s 96 bits would be.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Mantissas([i128; 3]);
+
+impl Mantissas {
+    fn of(figures: &Figures) -> Mantissas {
+        Mantissas([figures.gross_total.mantissa(), figures.net_total.mantissa(), figures.total_tax.mantissa()])
+    }
+
+    /// The sums, or `None` beyond `Decimal`'s 96-bit mantissa.
+    fn checked_add(&self, other: &Mantissas) -> Option<Mantissas> {
+        let [a, b, c] = self.0;
+        let [x, y, z] = other.0;
+        let sum = [a + x, b + y, c + z];
+        sum.iter().all(|m| m.abs() <= MAX_MANTISSA).then_some(Mantissas(sum))
+    }
+
+    /// As figures (a zero is never negative: mantissas have no sign of their own).
+    fn figures(&self, places: u32) -> Figures {
+        let [gross, net, tax] = self.0.map(|m| Decimal::from_i128_with_scale(m, places));
+        Figures { gross_total: gross, net_total: net, total_tax: tax }
+    }
+}
+
 /// The body of `POST /invoices-totals`. Fields of a line that totals do not use are ignored.
+///
+/// Its strings are borrowed from the body where JSON allows (no escapes), and decimals are read
+/// from the body's text in place: parse it with `serde_json::from_str` or `from_slice`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TotalsRequest {
+pub struct TotalsRequest<'a> {
     /// Decides the rounding (minor units); 2 decimal places when absent.
     pub currency: Option<Currency>,
     /// The lines, at most 10,000.
-    pub line_items: Vec<TotalsLine>,
+    #[serde(borrow)]
+    pub line_items: Vec<TotalsLine<'a>>,
 }
 
 /// One line of `/invoices-totals` (fields totals do not use are ignored).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TotalsLine {
+pub struct TotalsLine<'a> {
     /// Echoed in the answer.
-    #[serde(default)]
-    pub id: Option<String>,
+    #[serde(default, borrow, deserialize_with = "optional_text")]
+    pub id: Option<Cow<'a, str>>,
     /// How many.
+    #[serde(deserialize_with = "borrowed_exact_decimal")]
     pub quantity: ExactDecimal,
     /// The price of one.
+    #[serde(deserialize_with = "borrowed_exact_decimal")]
     pub rate: ExactDecimal,
     /// A fraction from 0 to 1.
+    #[serde(deserialize_with = "borrowed_exact_decimal")]
     pub tax_rate: ExactDecimal,
     /// The group the line counts in, if any.
-    #[serde(default)]
-    pub group_id: Option<String>,
+    #[serde(default, borrow, deserialize_with = "optional_text")]
+    pub group_id: Option<Cow<'a, str>>,
+}
+
+/// An optional string as `Option<String>` reads it (the same errors), borrowed when it has no
+/// escapes.
+fn optional_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    struct Text<'a>(Cow<'a, str>);
+    struct TextVisitor;
+    impl<'de> de::Visitor<'de> for TextVisitor {
+        type Value = Text<'de>;
+        fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+            formatter.write_str("a string")
+        }
+        fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+            Ok(Text(Cow::Borrowed(text)))
+        }
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            Ok(Text(Cow::Owned(text.to_owned())))
+        }
+        fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+            Ok(Text(Cow::Owned(text)))
+        }
+        fn visit_bytes<E: de::Error>(self, bytes: &[u8]) -> Result<Self::Value, E> {
+            match std::str::from_utf8(bytes) {
+                Ok(text) => Ok(Text(Cow::Owned(text.to_owned()))),
+                Err(_) => Err(de::Error::invalid_value(de::Unexpected::Bytes(bytes), &self)),
+            }
+        }
+    }
+    impl<'de> Deserialize<'de> for Text<'de> {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+            deserializer.deserialize_string(TextVisitor)
+        }
+    }
+    Ok(Option::<Text<'de>>::deserialize(deserializer)?.map(|text| text.0))
 }
 
 /// A line's figures.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LineTotal {
-    /// The line's `id`, if it had one.
-    pub id: Option<String>,
+pub struct LineTotal<'a> {
+    /// The line's `id`, if it had one (borrowed from the request).
+    pub id: Option<&'a str>,
     /// Its figures.
     pub total: Figures,
 }
@@ -224,28 +400,33 @@ pub struct LineTotal {
 /// A group's figures: the sums of its lines'.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct GroupTotal {
-    /// The group id.
-    pub id: String,
+pub struct GroupTotal<'a> {
+    /// The group id (borrowed from the request).
+    pub id: &'a str,
     /// Its figures.
     pub total: Figures,
 }
 
-/// The answer of `/invoices-totals`.
+/// The answer of `/invoices-totals`, borrowing its ids from the request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct TotalsResponse {
+pub struct TotalsResponse<'a> {
     /// Per group, in order of first appearance.
-    pub line_item_group_totals: Vec<GroupTotal>,
+    pub line_item_group_totals: Vec<GroupTotal<'a>>,
     /// Per line, in input order.
-    pub line_item_totals: Vec<LineTotal>,
+    pub line_item_totals: Vec<LineTotal<'a>>,
     /// The whole request's.
     pub total: Figures,
 }
 
 /// Totals of a list of lines: per line in input order, per group in order of first appearance,
 /// and overall. Errors are 400s naming the line and field.
-pub fn calculate(request: &TotalsRequest) -> Result<TotalsResponse, Error> {
+///
+/// Where the figures fit (as they do for any real invoice) a line is computed in integers, the
+/// sums are sums of integer mantissas and a group is found by hashing its id; the answer borrows
+/// the ids from the request, so nothing is allocated per line. The figures and errors are those of
+/// `Decimal` arithmetic ([`reference::calculate`]), exactly.
+pub fn calculate<'r>(request: &'r TotalsRequest<'_>) -> Result<TotalsResponse<'r>, Error> {
     if request.line_items.len() > MAX_LINES {
         return Err(Error::validation(format!(
             "lineItems: at most {MAX_LINES} lines, got {}",
@@ -253,29 +434,37 @@ pub fn calculate(request: &TotalsRequest) -> Result<TotalsResponse, Error> {
         )));
     }
     let places = request.currency.map_or(2, Currency::minor_units);
-    let mut total = Figures::zero(places);
-    let mut groups: Vec<GroupTotal> = Vec::new();
+    let mut total = Mantissas::default();
+    let mut groups: Vec<(&str, Mantissas)> = Vec::new();
     // Where each group is in `groups`: one lookup per line, whatever the number of groups.
     let mut group_index: HashMap<&str, usize> = HashMap::new();
     let mut lines = Vec::with_capacity(request.line_items.len());
     for (index, line) in request.line_items.iter().enumerate() {
-        check_tax_rate(line.tax_rate.0).map_err(|m| Error::validation(format!("lineItems[{index}].taxRate: {m}")))?;
-        let figures = line_figures(line.quantity.0, line.rate.0, line.tax_rate.0, places)
-            .map_err(|m| Error::validation(format!("lineItems[{index}]: {m}")))?;
+        let (quantity, rate, tax_rate) = (line.quantity.0, line.rate.0, line.tax_rate.0);
+        let (figures, amounts) = match integer_line_figures(quantity, rate, tax_rate, places) {
+            Some(amounts) => (amounts.figures(places), amounts),
+            None => {
+                check_tax_rate(tax_rate).map_err(|m| Error::validation(format!("lineItems[{index}].taxRate: {m}")))?;
+                let figures = decimal_line_figures(quantity, rate, tax_rate, places)
+                    .map_err(|m| Error::validation(format!("lineItems[{index}]: {m}")))?;
+                (figures, Mantissas::of(&figures))
+            }
+        };
         let overflow = || Error::validation(format!("lineItems[{index}]: the running total is out of range"));
-        total = total.checked_add(&figures, places).ok_or_else(overflow)?;
+        total = total.checked_add(&amounts).ok_or_else(overflow)?;
         if let Some(group_id) = &line.group_id {
-            match group_index.get(group_id.as_str()) {
-                Some(&at) => groups[at].total = groups[at].total.checked_add(&figures, places).ok_or_else(overflow)?,
+            match group_index.get(group_id.as_ref()) {
+                Some(&at) => groups[at].1 = groups[at].1.checked_add(&amounts).ok_or_else(overflow)?,
                 None => {
                     group_index.insert(group_id, groups.len());
-                    groups.push(GroupTotal { id: group_id.clone(), total: figures });
+                    groups.push((group_id, amounts));
                 }
             }
         }
-        lines.push(LineTotal { id: line.id.clone(), total: figures });
+        lines.push(LineTotal { id: line.id.as_deref(), total: figures });
     }
-    Ok(TotalsResponse { line_item_group_totals: groups, line_item_totals: lines, total })
+    let groups = groups.into_iter().map(|(id, sums)| GroupTotal { id, total: sums.figures(places) }).collect();
+    Ok(TotalsResponse { line_item_group_totals: groups, line_item_totals: lines, total: total.figures(places) })
 }
 
 impl FromStr for ExactDecimal {
@@ -291,7 +480,8 @@ mod tests {
     use serde_json::json;
 
     fn totals(body: serde_json::Value) -> Result<serde_json::Value, String> {
-        let request: TotalsRequest = serde_json::from_str(&body.to_string()).map_err(|e| e.to_string())?;
+        let body = body.to_string();
+        let request: TotalsRequest = serde_json::from_str(&body).map_err(|e| e.to_string())?;
         calculate(&request).map(|r| serde_json::to_value(r).unwrap()).map_err(|e| e.public_message().to_string())
     }
 
