@@ -1,10 +1,12 @@
 //! Totals throughput: `cargo bench -p invoicing-domain --bench totals`. Divan prints lines per
 //! second for 10, 1,000 and 10,000 lines, including parsing the JSON body as the endpoint does.
 //!
-//! Every benchmark runs twice in the same run: `fast` (the API's implementation) and `reference`
-//! (the implementation before issue #14, `totals::reference`: owned strings, a `Box<RawValue>` per
-//! decimal, `Decimal` arithmetic), so that the two are compared on the same machine at the same
-//! time. `bench/totals_vs_python.py` adds Python's `decimal` on the same body.
+//! Every benchmark runs as `fast` (the API's implementation: `calculate_json` for the body, which
+//! is the shape clients send) and `reference` (the implementation before issue #14,
+//! `totals::reference`: owned strings, a `Box<RawValue>` per decimal, `Decimal` arithmetic) in the
+//! same run, so that they are compared on the same machine at the same time; `parse_and_calculate`
+//! also as `serde` (serde_json into the borrowed request, then `calculate`: what any other body
+//! costs). `bench/totals_vs_python.py` adds Python's `decimal` on the same body.
 
 use divan::{counter::ItemsCount, Bencher};
 use invoicing_domain::model::totals::{self, reference};
@@ -45,9 +47,20 @@ mod parse_and_calculate {
     #[divan::bench(args = [10, 1_000, 10_000])]
     fn fast(bencher: Bencher, lines: usize) {
         let body = body(lines);
+        // As the endpoint does: the body read once, computed as it is read.
+        assert!(totals::calculate_json(&body).is_some(), "the bench's body takes the fast path");
+        bencher.counter(ItemsCount::new(lines)).bench(|| {
+            // The answer borrows from the body: its size is what escapes the closure.
+            totals::calculate_json(divan::black_box(&body)).unwrap().line_item_totals.len()
+        });
+    }
+
+    /// serde_json into the borrowed request, then `calculate`: the path of any other body.
+    #[divan::bench(args = [10, 1_000, 10_000])]
+    fn serde(bencher: Bencher, lines: usize) {
+        let body = body(lines);
         bencher.counter(ItemsCount::new(lines)).bench(|| {
             let request: totals::TotalsRequest = serde_json::from_str(divan::black_box(&body)).unwrap();
-            // The answer borrows from the request: its size is what escapes the closure.
             totals::calculate(&request).unwrap().line_item_totals.len()
         });
     }

@@ -467,6 +467,292 @@ pub fn calculate<'r>(request: &'r TotalsRequest<'_>) -> Result<TotalsResponse<'r
     Ok(TotalsResponse { line_item_group_totals: groups, line_item_totals: lines, total: total.figures(places) })
 }
 
+/// Totals straight from the JSON text of a `/invoices-totals` body, for the bodies real clients
+/// send: `None` when the body is anything else, and then [`calculate`] on the body parsed by
+/// serde decides (it is the one that words every error).
+///
+/// Accepted here: JSON without escapes in strings (`\\`), nesting at most 32 deep, `currency`
+/// before `lineItems`, every line an object, decimals that [`parse_decimal`] reads, figures and
+/// sums in range, at most [`MAX_LINES`] lines. Anything else, and any input serde would refuse,
+/// is `None`: the scanner validates what it skips as serde_json does (strings without control
+/// characters, JSON's number grammar, literals, objects and arrays without trailing commas,
+/// nothing but whitespace after the body) and refuses a repeated field as serde's derive does. The
+/// differential property test checks that its answers are the reference's, byte for byte.
+///
+/// It reads the body once, computes each line as it is read and borrows the ids from the body:
+/// nothing is allocated per line.
+pub fn calculate_json(body: &str) -> Option<TotalsResponse<'_>> {
+    Scanner { text: body, bytes: body.as_bytes(), at: 0 }.request()
+}
+
+/// How deep [`calculate_json`] follows objects and arrays in fields it ignores (serde_json's
+/// limit is 128).
+const MAX_SKIPPED_DEPTH: u32 = 32;
+
+struct Scanner<'a> {
+    text: &'a str,
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn peek(&self) -> Option<u8> {
+        self.bytes.get(self.at).copied()
+    }
+
+    /// JSON's whitespace, as serde_json skips it.
+    fn skip_whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.at += 1;
+        }
+    }
+
+    /// The next non-whitespace byte, consumed if it is `byte`.
+    fn eat(&mut self, byte: u8) -> Option<()> {
+        self.skip_whitespace();
+        (self.peek()? == byte).then(|| self.at += 1)
+    }
+
+    /// After a member or an element: `Some(true)` at `,`, `Some(false)` at `close`.
+    fn next_or_close(&mut self, close: u8) -> Option<bool> {
+        self.skip_whitespace();
+        let byte = self.peek()?;
+        self.at += 1;
+        match byte {
+            b',' => Some(true),
+            _ if byte == close => Some(false),
+            _ => None,
+        }
+    }
+
+    /// A string at the cursor, without escapes or control characters: its text, borrowed.
+    fn string(&mut self) -> Option<&'a str> {
+        if self.peek()? != b'"' {
+            return None;
+        }
+        let start = self.at + 1;
+        let rest = &self.bytes[start..];
+        let length = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        if rest[length] != b'"' {
+            return None;
+        }
+        self.at = start + length + 1;
+        // The bounds are next to ASCII quotes: character boundaries of the `&str`.
+        Some(&self.text[start..start + length])
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
+            self.at += 1;
+        }
+    }
+
+    /// A number at the cursor in JSON's grammar (`-?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?`):
+    /// its text.
+    fn number(&mut self) -> Option<&'a str> {
+        let start = self.at;
+        if self.peek() == Some(b'-') {
+            self.at += 1;
+        }
+        match self.peek()? {
+            b'0' => self.at += 1,
+            b'1'..=b'9' => self.digits(),
+            _ => return None,
+        }
+        if self.peek() == Some(b'.') {
+            self.at += 1;
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.at += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.at += 1;
+            }
+            if !self.peek()?.is_ascii_digit() {
+                return None;
+            }
+            self.digits();
+        }
+        Some(&self.text[start..self.at])
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Option<()> {
+        self.bytes[self.at..].starts_with(word).then(|| self.at += word.len())
+    }
+
+    /// Any JSON value at the cursor (after whitespace), validated and skipped.
+    fn skip_value(&mut self, depth: u32) -> Option<()> {
+        self.skip_whitespace();
+        match self.peek()? {
+            b'"' => self.string().map(drop),
+            b'-' | b'0'..=b'9' => self.number().map(drop),
+            b't' => self.literal(b"true"),
+            b'f' => self.literal(b"false"),
+            b'n' => self.literal(b"null"),
+            b'{' if depth < MAX_SKIPPED_DEPTH => {
+                self.at += 1;
+                self.skip_whitespace();
+                if self.peek()? == b'}' {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip_whitespace();
+                    self.string()?;
+                    self.eat(b':')?;
+                    self.skip_value(depth + 1)?;
+                    if !self.next_or_close(b'}')? {
+                        return Some(());
+                    }
+                }
+            }
+            b'[' if depth < MAX_SKIPPED_DEPTH => {
+                self.at += 1;
+                self.skip_whitespace();
+                if self.peek()? == b']' {
+                    self.at += 1;
+                    return Some(());
+                }
+                loop {
+                    self.skip_value(depth + 1)?;
+                    if !self.next_or_close(b']')? {
+                        return Some(());
+                    }
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// `null` or a string (an `id`, a `groupId`).
+    fn optional_string(&mut self) -> Option<Option<&'a str>> {
+        match self.peek()? {
+            b'n' => self.literal(b"null").map(|()| None),
+            _ => self.string().map(Some),
+        }
+    }
+
+    /// A decimal string or number, as [`ExactDecimal`] reads it.
+    fn decimal(&mut self) -> Option<Decimal> {
+        let text = match self.peek()? {
+            b'"' => self.string()?,
+            b'-' | b'0'..=b'9' => self.number()?,
+            _ => return None,
+        };
+        parse_decimal(text).ok()
+    }
+
+    /// The body: an object with `lineItems` and perhaps a `currency` before it.
+    fn request(&mut self) -> Option<TotalsResponse<'a>> {
+        self.eat(b'{')?;
+        let (mut places, mut currency_seen, mut response) = (2, false, None);
+        loop {
+            self.skip_whitespace();
+            let key = self.string()?;
+            self.eat(b':')?;
+            self.skip_whitespace();
+            match key {
+                "currency" if !currency_seen && response.is_none() => {
+                    currency_seen = true;
+                    let start = self.at;
+                    self.skip_value(0)?;
+                    let currency: Option<Currency> = serde_json::from_str(&self.text[start..self.at]).ok()?;
+                    places = currency.map_or(2, Currency::minor_units);
+                }
+                "lineItems" if response.is_none() => response = Some(self.lines(places)?),
+                "currency" | "lineItems" => return None,
+                _ => self.skip_value(0)?,
+            }
+            if !self.next_or_close(b'}')? {
+                break;
+            }
+        }
+        self.skip_whitespace();
+        if self.at != self.bytes.len() {
+            return None;
+        }
+        response
+    }
+
+    /// The lines' array, each line computed as it is read.
+    fn lines(&mut self, places: u32) -> Option<TotalsResponse<'a>> {
+        if self.peek()? != b'[' {
+            return None;
+        }
+        self.at += 1;
+        let mut total = Mantissas::default();
+        let mut groups: Vec<(&str, Mantissas)> = Vec::new();
+        let mut group_index: HashMap<&str, usize> = HashMap::new();
+        let mut lines = Vec::new();
+        self.skip_whitespace();
+        if self.peek()? == b']' {
+            self.at += 1;
+        } else {
+            loop {
+                if lines.len() == MAX_LINES {
+                    return None;
+                }
+                let (id, amounts, group_id) = self.line(places)?;
+                total = total.checked_add(&amounts)?;
+                if let Some(group_id) = group_id {
+                    match group_index.get(group_id) {
+                        Some(&at) => groups[at].1 = groups[at].1.checked_add(&amounts)?,
+                        None => {
+                            group_index.insert(group_id, groups.len());
+                            groups.push((group_id, amounts));
+                        }
+                    }
+                }
+                lines.push(LineTotal { id, total: amounts.figures(places) });
+                if !self.next_or_close(b']')? {
+                    break;
+                }
+            }
+        }
+        let groups = groups.into_iter().map(|(id, sums)| GroupTotal { id, total: sums.figures(places) }).collect();
+        Some(TotalsResponse { line_item_group_totals: groups, line_item_totals: lines, total: total.figures(places) })
+    }
+
+    /// One line: its id, its figures and its group.
+    #[allow(clippy::type_complexity)]
+    fn line(&mut self, places: u32) -> Option<(Option<&'a str>, Mantissas, Option<&'a str>)> {
+        self.eat(b'{')?;
+        let (mut id, mut group_id) = (None, None);
+        let (mut quantity, mut rate, mut tax_rate) = (None, None, None);
+        loop {
+            self.skip_whitespace();
+            let key = self.string()?;
+            self.eat(b':')?;
+            self.skip_whitespace();
+            // A repeated field is an error for serde: left to it.
+            match key {
+                "id" if id.is_none() => id = Some(self.optional_string()?),
+                "quantity" if quantity.is_none() => quantity = Some(self.decimal()?),
+                "rate" if rate.is_none() => rate = Some(self.decimal()?),
+                "taxRate" if tax_rate.is_none() => tax_rate = Some(self.decimal()?),
+                "groupId" if group_id.is_none() => group_id = Some(self.optional_string()?),
+                "id" | "quantity" | "rate" | "taxRate" | "groupId" => return None,
+                _ => self.skip_value(1)?,
+            }
+            if !self.next_or_close(b'}')? {
+                break;
+            }
+        }
+        let (quantity, rate, tax_rate) = (quantity?, rate?, tax_rate?);
+        let amounts = match integer_line_figures(quantity, rate, tax_rate, places) {
+            Some(amounts) => amounts,
+            None => {
+                check_tax_rate(tax_rate).ok()?;
+                Mantissas::of(&decimal_line_figures(quantity, rate, tax_rate, places).ok()?)
+            }
+        };
+        Some((id.flatten(), amounts, group_id.flatten()))
+    }
+}
+
 impl FromStr for ExactDecimal {
     type Err = DecimalError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
