@@ -260,14 +260,43 @@ fn rescale_half_away(mantissa: i128, from: u32, to: u32) -> Option<i128> {
         return mantissa.checked_mul(power_of_ten(to - from)?);
     }
     let divisor = power_of_ten(from - to)?;
-    // i128 division is a library call; most amounts fit 64 bits, where it is one instruction.
-    let (quotient, remainder) = match (i64::try_from(mantissa), i64::try_from(divisor)) {
-        (Ok(m), Ok(d)) => (i128::from(m / d), i128::from(m % d)),
-        _ => (mantissa / divisor, mantissa % divisor),
+    // i128 division is a library call; most amounts fit 64 bits, where a division by a constant
+    // power of ten is a multiplication.
+    let (quotient, remainder) = match i64::try_from(mantissa).ok().and_then(|m| divide_by_power_of_ten(m, from - to)) {
+        Some((quotient, remainder)) => (i128::from(quotient), i128::from(remainder)),
+        None => (mantissa / divisor, mantissa % divisor),
     };
     // |remainder| >= divisor / 2, without overflowing.
     let away = remainder.unsigned_abs() >= divisor.unsigned_abs() - remainder.unsigned_abs();
     Some(if away { quotient + mantissa.signum() } else { quotient })
+}
+
+/// `(m / 10^exponent, m % 10^exponent)` for exponents 1 to 18, each a division by a constant.
+fn divide_by_power_of_ten(m: i64, exponent: u32) -> Option<(i64, i64)> {
+    fn by<const D: i64>(m: i64) -> (i64, i64) {
+        (m / D, m % D)
+    }
+    Some(match exponent {
+        1 => by::<10>(m),
+        2 => by::<100>(m),
+        3 => by::<1_000>(m),
+        4 => by::<10_000>(m),
+        5 => by::<100_000>(m),
+        6 => by::<1_000_000>(m),
+        7 => by::<10_000_000>(m),
+        8 => by::<100_000_000>(m),
+        9 => by::<1_000_000_000>(m),
+        10 => by::<10_000_000_000>(m),
+        11 => by::<100_000_000_000>(m),
+        12 => by::<1_000_000_000_000>(m),
+        13 => by::<10_000_000_000_000>(m),
+        14 => by::<100_000_000_000_000>(m),
+        15 => by::<1_000_000_000_000_000>(m),
+        16 => by::<10_000_000_000_000_000>(m),
+        17 => by::<100_000_000_000_000_000>(m),
+        18 => by::<1_000_000_000_000_000_000>(m),
+        _ => return None,
+    })
 }
 
 /// [`line_figures`] in integers, where `Decimal` would be exact too: both products' mantissas
@@ -489,6 +518,28 @@ pub fn calculate_json(body: &str) -> Option<TotalsResponse<'_>> {
 /// limit is 128).
 const MAX_SKIPPED_DEPTH: u32 = 32;
 
+/// Where a string's text ends: the first `"`, `\\` or control character, eight bytes at a time.
+fn string_end(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // The high bit of each byte that is zero (exact up to the first such byte, which is all that
+    // is used: the lowest set bit).
+    let zero = |word: u64| word.wrapping_sub(ONES) & !word & HIGH;
+    let mut chunks = bytes.chunks_exact(8);
+    let mut at = 0;
+    for chunk in &mut chunks {
+        let word = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        let special = zero(word ^ (ONES * u64::from(b'"')))
+            | zero(word ^ (ONES * u64::from(b'\\')))
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGH);
+        if special != 0 {
+            return Some(at + (special.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|p| at + p)
+}
+
 struct Scanner<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -532,7 +583,7 @@ impl<'a> Scanner<'a> {
         }
         let start = self.at + 1;
         let rest = &self.bytes[start..];
-        let length = rest.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
+        let length = string_end(rest)?;
         if rest[length] != b'"' {
             return None;
         }
