@@ -540,6 +540,17 @@ fn string_end(bytes: &[u8]) -> Option<usize> {
     chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|p| at + p)
 }
 
+/// A key of a line, as far as totals are concerned.
+#[derive(Clone, Copy)]
+enum LineKey {
+    Id,
+    Quantity,
+    Rate,
+    TaxRate,
+    GroupId,
+    Other,
+}
+
 struct Scanner<'a> {
     text: &'a str,
     bytes: &'a [u8],
@@ -577,6 +588,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A string at the cursor, without escapes or control characters: its text, borrowed.
+    #[inline]
     fn string(&mut self) -> Option<&'a str> {
         if self.peek()? != b'"' {
             return None;
@@ -689,11 +701,43 @@ impl<'a> Scanner<'a> {
     /// A decimal string or number, as [`ExactDecimal`] reads it.
     fn decimal(&mut self) -> Option<Decimal> {
         let text = match self.peek()? {
-            b'"' => self.string()?,
+            b'"' => {
+                // Most decimal strings are digits, a point and a sign: found without `string`'s
+                // checks, which such bytes pass anyway.
+                let start = self.at + 1;
+                let rest = &self.bytes[start..];
+                match rest.iter().take(32).position(|&b| !matches!(b, b'0'..=b'9' | b'.' | b'-')) {
+                    Some(length) if rest[length] == b'"' => {
+                        self.at = start + length + 1;
+                        &self.text[start..start + length]
+                    }
+                    _ => self.string()?,
+                }
+            }
             b'-' | b'0'..=b'9' => self.number()?,
             _ => return None,
         };
         parse_decimal(text).ok()
+    }
+
+    /// A line's key at the cursor: the fields totals read are recognised by their exact bytes
+    /// (with the quotes, so a longer key or one with escapes is not one of them).
+    fn line_key(&mut self) -> Option<LineKey> {
+        let rest = &self.bytes[self.at..];
+        let known: [(&[u8], LineKey); 5] = [
+            (b"\"quantity\"", LineKey::Quantity),
+            (b"\"rate\"", LineKey::Rate),
+            (b"\"taxRate\"", LineKey::TaxRate),
+            (b"\"id\"", LineKey::Id),
+            (b"\"groupId\"", LineKey::GroupId),
+        ];
+        for (word, key) in known {
+            if rest.starts_with(word) {
+                self.at += word.len();
+                return Some(key);
+            }
+        }
+        self.string().map(|_| LineKey::Other)
     }
 
     /// The body: an object with `lineItems` and perhaps a `currency` before it.
@@ -775,18 +819,18 @@ impl<'a> Scanner<'a> {
         let (mut quantity, mut rate, mut tax_rate) = (None, None, None);
         loop {
             self.skip_whitespace();
-            let key = self.string()?;
+            let key = self.line_key()?;
             self.eat(b':')?;
             self.skip_whitespace();
             // A repeated field is an error for serde: left to it.
             match key {
-                "id" if id.is_none() => id = Some(self.optional_string()?),
-                "quantity" if quantity.is_none() => quantity = Some(self.decimal()?),
-                "rate" if rate.is_none() => rate = Some(self.decimal()?),
-                "taxRate" if tax_rate.is_none() => tax_rate = Some(self.decimal()?),
-                "groupId" if group_id.is_none() => group_id = Some(self.optional_string()?),
-                "id" | "quantity" | "rate" | "taxRate" | "groupId" => return None,
-                _ => self.skip_value(1)?,
+                LineKey::Id if id.is_none() => id = Some(self.optional_string()?),
+                LineKey::Quantity if quantity.is_none() => quantity = Some(self.decimal()?),
+                LineKey::Rate if rate.is_none() => rate = Some(self.decimal()?),
+                LineKey::TaxRate if tax_rate.is_none() => tax_rate = Some(self.decimal()?),
+                LineKey::GroupId if group_id.is_none() => group_id = Some(self.optional_string()?),
+                LineKey::Other => self.skip_value(1)?,
+                _ => return None,
             }
             if !self.next_or_close(b'}')? {
                 break;
