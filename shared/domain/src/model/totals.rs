@@ -117,6 +117,11 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
 /// most 18 digits in all (the mantissa fits an `i64`, the scale is at most 18). `None` sends
 /// anything else, and a negative zero (whose sign `from_str_exact` keeps), to the full parser.
 fn parse_short_decimal(text: &[u8]) -> Option<Decimal> {
+    short_decimal_parts(text).map(|(mantissa, scale)| Decimal::new(mantissa, scale))
+}
+
+/// [`parse_short_decimal`]'s mantissa and scale.
+fn short_decimal_parts(text: &[u8]) -> Option<(i64, u32)> {
     let (negative, digits) = match text.first()? {
         b'-' => (true, &text[1..]),
         _ => (false, text),
@@ -142,7 +147,7 @@ fn parse_short_decimal(text: &[u8]) -> Option<Decimal> {
     if digits.len() - usize::from(point.is_some()) > 18 || (negative && mantissa == 0) {
         return None;
     }
-    Some(Decimal::new(if negative { -mantissa } else { mantissa }, scale as u32))
+    Some((if negative { -mantissa } else { mantissa }, scale as u32))
 }
 
 fn scale_by_power_of_ten(mut value: Decimal, exponent: i64) -> Option<Decimal> {
@@ -305,14 +310,24 @@ fn divide_by_power_of_ten(m: i64, exponent: u32) -> Option<(i64, i64)> {
 /// `Decimal`'s, far faster. `None` leaves the line to the `Decimal` arithmetic, which also says
 /// what is wrong.
 fn integer_line_figures(quantity: Decimal, rate: Decimal, tax_rate: Decimal, places: u32) -> Option<Mantissas> {
+    let parts = |d: Decimal| (d.mantissa(), d.scale());
+    integer_figures(parts(quantity), parts(rate), parts(tax_rate), places)
+}
+
+/// [`integer_line_figures`] on mantissas and scales.
+fn integer_figures(
+    (quantity_mantissa, quantity_scale): (i128, u32),
+    (rate_mantissa, rate_scale): (i128, u32),
+    (tax_mantissa, tax_scale): (i128, u32),
+    places: u32,
+) -> Option<Mantissas> {
     let within = |mantissa: i128| mantissa.abs() <= MAX_MANTISSA;
     let exact = |mantissa: i128, scale: u32| (within(mantissa) && scale <= 28).then_some(mantissa);
-    let (tax_mantissa, tax_scale) = (tax_rate.mantissa(), tax_rate.scale());
     if tax_mantissa < 0 || tax_mantissa > power_of_ten(tax_scale)? {
         return None;
     }
-    let product_scale = quantity.scale() + rate.scale();
-    let product = exact(quantity.mantissa().checked_mul(rate.mantissa())?, product_scale)?;
+    let product_scale = quantity_scale + rate_scale;
+    let product = exact(quantity_mantissa.checked_mul(rate_mantissa)?, product_scale)?;
     let net = rescale_half_away(product, product_scale, places)?;
     let tax_product_scale = places + tax_scale;
     let tax_product = exact(net.checked_mul(tax_mantissa)?, tax_product_scale)?;
@@ -540,6 +555,30 @@ fn string_end(bytes: &[u8]) -> Option<usize> {
     chunks.remainder().iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20).map(|p| at + p)
 }
 
+/// A decimal as the scanner reads it: a short one as its mantissa and scale (what
+/// [`parse_short_decimal`] would make a `Decimal` of), any other as [`parse_decimal`] reads it.
+#[derive(Clone, Copy)]
+enum Amount {
+    Short(i64, u32),
+    Long(Decimal),
+}
+
+impl Amount {
+    fn parts(self) -> (i128, u32) {
+        match self {
+            Amount::Short(mantissa, scale) => (i128::from(mantissa), scale),
+            Amount::Long(decimal) => (decimal.mantissa(), decimal.scale()),
+        }
+    }
+
+    fn decimal(self) -> Decimal {
+        match self {
+            Amount::Short(mantissa, scale) => Decimal::new(mantissa, scale),
+            Amount::Long(decimal) => decimal,
+        }
+    }
+}
+
 /// A key of a line, as far as totals are concerned.
 #[derive(Clone, Copy)]
 enum LineKey {
@@ -699,7 +738,7 @@ impl<'a> Scanner<'a> {
     }
 
     /// A decimal string or number, as [`ExactDecimal`] reads it.
-    fn decimal(&mut self) -> Option<Decimal> {
+    fn decimal(&mut self) -> Option<Amount> {
         let text = match self.peek()? {
             b'"' => {
                 // Most decimal strings are digits, a point and a sign: found without `string`'s
@@ -717,7 +756,10 @@ impl<'a> Scanner<'a> {
             b'-' | b'0'..=b'9' => self.number()?,
             _ => return None,
         };
-        parse_decimal(text).ok()
+        match short_decimal_parts(text.as_bytes()) {
+            Some((mantissa, scale)) => Some(Amount::Short(mantissa, scale)),
+            None => parse_decimal(text).ok().map(Amount::Long),
+        }
     }
 
     /// A line's key at the cursor: the fields totals read are recognised by their exact bytes
@@ -837,9 +879,10 @@ impl<'a> Scanner<'a> {
             }
         }
         let (quantity, rate, tax_rate) = (quantity?, rate?, tax_rate?);
-        let amounts = match integer_line_figures(quantity, rate, tax_rate, places) {
+        let amounts = match integer_figures(quantity.parts(), rate.parts(), tax_rate.parts(), places) {
             Some(amounts) => amounts,
             None => {
+                let (quantity, rate, tax_rate) = (quantity.decimal(), rate.decimal(), tax_rate.decimal());
                 check_tax_rate(tax_rate).ok()?;
                 Mantissas::of(&decimal_line_figures(quantity, rate, tax_rate, places).ok()?)
             }
