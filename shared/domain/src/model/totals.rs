@@ -739,6 +739,9 @@ impl<'a> Scanner<'a> {
 
     /// A decimal string or number, as [`ExactDecimal`] reads it.
     fn decimal(&mut self) -> Option<Amount> {
+        if let Some((mantissa, scale)) = self.quoted_short_decimal() {
+            return Some(Amount::Short(mantissa, scale));
+        }
         let text = match self.peek()? {
             b'"' => {
                 // Most decimal strings are digits, a point and a sign: found without `string`'s
@@ -760,6 +763,39 @@ impl<'a> Scanner<'a> {
             Some((mantissa, scale)) => Some(Amount::Short(mantissa, scale)),
             None => parse_decimal(text).ok().map(Amount::Long),
         }
+    }
+
+    /// The usual decimal, a string that [`short_decimal_parts`] reads, parsed in the same pass
+    /// that finds its end; `None`, the cursor unmoved, for anything else.
+    fn quoted_short_decimal(&mut self) -> Option<(i64, u32)> {
+        let rest = self.bytes.get(self.at..)?.strip_prefix(b"\"")?;
+        let (negative, digits) = match rest.first()? {
+            b'-' => (true, &rest[1..]),
+            _ => (false, rest),
+        };
+        let (mut mantissa, mut count, mut point) = (0i64, 0usize, None);
+        let mut length = 0;
+        loop {
+            match *digits.get(length)? {
+                // Wrapping: more than 18 digits are refused below.
+                byte @ b'0'..=b'9' => {
+                    mantissa = mantissa.wrapping_mul(10).wrapping_add(i64::from(byte - b'0'));
+                    count += 1;
+                }
+                // A point between digits, once.
+                b'.' if point.is_none() && count > 0 => point = Some(count),
+                b'"' => break,
+                _ => return None,
+            }
+            length += 1;
+        }
+        let scale = count - point.unwrap_or(count);
+        if count == 0 || count > 18 || point == Some(count) || (negative && mantissa == 0) {
+            return None;
+        }
+        // The opening quote, a sign, the text and the closing quote.
+        self.at += 1 + usize::from(negative) + length + 1;
+        Some((if negative { -mantissa } else { mantissa }, scale as u32))
     }
 
     /// A line's key at the cursor: the fields totals read are recognised by their exact bytes
