@@ -118,7 +118,7 @@ bloat: $(TOOLS)
 # invoices in moto against a Xero double with Xero's page sizes (RECONCILE_BENCH_SIZES=100,1000 for
 # fewer). Figures and what they are compared with: docs/performance.md.
 bench: $(TOOLS)
-	cargo bench -p invoicing-domain --bench totals
+	$(PYTHON) bench/totals_vs_python.py
 	cargo bench -p reconcile-worker --bench reconcile_at_scale
 
 # Cold start (process start to first response, peak RSS) of every function's release build for

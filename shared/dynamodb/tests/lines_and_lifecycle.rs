@@ -58,11 +58,11 @@ async fn assert_totals_match_lines(store: &DynamoStore, account_id: &str, invoic
         line_items: lines
             .iter()
             .map(|l| TotalsLine {
-                id: Some(l.id.clone()),
+                id: Some(l.id.as_str().into()),
                 quantity: ExactDecimal(l.quantity),
                 rate: ExactDecimal(l.rate),
                 tax_rate: ExactDecimal(l.tax_rate),
-                group_id: l.group_id.clone(),
+                group_id: l.group_id.as_deref().map(Into::into),
             })
             .collect(),
     };

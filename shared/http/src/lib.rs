@@ -12,7 +12,8 @@ mod telemetry;
 pub use errors::{error_response, ErrorStyle};
 pub use gateway::{run, run_with_store, ApiResponse, Gateway, RequestContext, Route};
 pub use request::{
-    own_url, parse_json, parse_json_object, parse_optional_json_object, path_param, query_param, query_params,
+    own_url, parse_borrowed_json_object, parse_json, parse_json_object, parse_optional_json_object, path_param,
+    query_param, query_params,
 };
 pub use telemetry::init_tracing;
 

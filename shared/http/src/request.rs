@@ -2,7 +2,7 @@
 
 use invoicing_domain::Error;
 use lambda_http::{Body, Request, RequestExt};
-use serde::de::DeserializeOwned;
+use serde::{de::DeserializeOwned, Deserialize};
 
 pub(crate) fn body_bytes(request: &Request) -> &[u8] {
     match request.body() {
@@ -15,7 +15,10 @@ pub(crate) fn body_bytes(request: &Request) -> &[u8] {
 
 /// Parses the JSON body. Errors name the problem and, for data errors, the field's path.
 pub fn parse_json<T: DeserializeOwned>(request: &Request) -> Result<T, Error> {
-    let bytes = body_bytes(request);
+    parse_json_with_path(body_bytes(request))
+}
+
+fn parse_json_with_path<'de, T: Deserialize<'de>>(bytes: &'de [u8]) -> Result<T, Error> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(Error::validation("request body: a JSON value is required"));
     }
@@ -36,14 +39,30 @@ pub fn parse_json<T: DeserializeOwned>(request: &Request) -> Result<T, Error> {
 /// Parses a body that must be a JSON object (serde would otherwise also read a struct from an
 /// array of its fields in order).
 pub fn parse_json_object<T: DeserializeOwned>(request: &Request) -> Result<T, Error> {
-    let first = body_bytes(request).iter().find(|b| !b.is_ascii_whitespace());
-    match first {
+    require_object(body_bytes(request))?;
+    parse_json(request)
+}
+
+/// Like [`parse_json_object`], for a type that borrows from the body (strings without escapes,
+/// raw decimal text), and without tracking the path while it parses: only a body that fails is
+/// parsed again, with the path, for the same error as [`parse_json_object`]'s.
+pub fn parse_borrowed_json_object<'de, T: Deserialize<'de>>(request: &'de Request) -> Result<T, Error> {
+    let bytes = body_bytes(request);
+    require_object(bytes)?;
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(_) => parse_json_with_path(bytes),
+    }
+}
+
+/// A body whose first character cannot start an object is refused before serde reads it.
+fn require_object(bytes: &[u8]) -> Result<(), Error> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
         None => Err(Error::validation("request body: a JSON object is required")),
-        Some(b'{') => parse_json(request),
         Some(b'[' | b'"' | b't' | b'f' | b'n' | b'-' | b'0'..=b'9') => {
             Err(Error::validation("request body: must be a JSON object"))
         }
-        Some(_) => parse_json(request),
+        Some(_) => Ok(()),
     }
 }
 
