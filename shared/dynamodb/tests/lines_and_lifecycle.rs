@@ -72,7 +72,7 @@ async fn assert_totals_match_lines(store: &DynamoStore, account_id: &str, invoic
         (expected.total.net_total, expected.total.total_tax, expected.total.gross_total)
     );
     for group in &expected.line_item_group_totals {
-        let stored = &store.get_line_item_groups(account_id, invoice_id, &[&group.id]).await.unwrap()[0];
+        let stored = &store.get_line_item_groups(account_id, invoice_id, &[group.id]).await.unwrap()[0];
         assert_eq!(stored.figures(), group.total);
     }
     invoice
