@@ -114,17 +114,21 @@ FUNCTION ?= reconcile-worker
 bloat: $(TOOLS)
 	CARGO_PROFILE_RELEASE_STRIP=false cargo bloat --release -p $(FUNCTION) --bin $(FUNCTION) --crates -n 30
 
-# Benchmarks (not part of `make test`): totals, and an all-invoices reconcile of 100 to 100,000
-# invoices in moto against a Xero double with Xero's page sizes (RECONCILE_BENCH_SIZES=100,1000 for
-# fewer). Figures and what they are compared with: docs/performance.md.
+# Benchmarks (not part of `make test`), each printing its figures beside its baseline from the same
+# run (docs/performance.md): totals against the code before #14 and Python's decimal; cold start
+# and peak RSS of every function against bench/hello-world; every function's arm64 bootstrap
+# against 4 MB; an all-invoices reconcile of 100 to 100,000 invoices in moto against a Xero double
+# with Xero's page sizes (RECONCILE_BENCH_SIZES=100,1000 for fewer).
 bench: $(TOOLS)
 	$(PYTHON) bench/totals_vs_python.py
+	$(PYTHON) scripts/coldstart.py --runs 9
+	$(MAKE) --no-print-directory package
 	cargo bench -p reconcile-worker --bench reconcile_at_scale
 
 # Cold start (process start to first response, peak RSS) of every function's release build for
-# this machine, against bench/hello-world; median of 5 runs. See docs/performance.md.
+# this machine, against bench/hello-world; median of 9 rounds. See docs/performance.md.
 coldstart:
-	$(PYTHON) scripts/coldstart.py --runs 5
+	$(PYTHON) scripts/coldstart.py --runs 9
 
 clean:
 	cargo clean
