@@ -7,7 +7,7 @@
 //! names in `EXTRA_CA_CERTS`. One TLS stack (rustls on ring) and one HTTP client (the SDK's hyper
 //! client) serve every call a function makes.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider, TlsContext, TrustStore};
@@ -61,7 +61,14 @@ pub enum HttpsError {
 #[derive(Clone, Debug)]
 pub struct Https {
     sdk: SharedHttpClient,
-    direct: SharedHttpConnector,
+    tls: TlsContext,
+    /// Built on the first direct call: most functions never make one, and building it parses the
+    /// roots (the SDK's client, too, builds its connector on its first request).
+    direct: Arc<OnceLock<SharedHttpConnector>>,
+}
+
+fn rustls_on_ring() -> Provider {
+    Provider::Rustls(CryptoMode::Ring)
 }
 
 static SHARED: OnceLock<Https> = OnceLock::new();
@@ -99,10 +106,18 @@ impl Https {
             roots.add_pem_certificate(pem);
         }
         let tls = TlsContext::builder().with_trust_store(roots).build().expect("a rustls context always builds");
-        let provider = || Provider::Rustls(CryptoMode::Ring);
-        let sdk = Builder::new().tls_provider(provider()).tls_context(tls.clone()).build_https();
-        let direct: Connector = Connector::builder().tls_provider(provider()).tls_context(tls).build();
-        Https { sdk, direct: SharedHttpConnector::new(direct) }
+        let sdk = Builder::new().tls_provider(rustls_on_ring()).tls_context(tls.clone()).build_https();
+        Https { sdk, tls, direct: Arc::default() }
+    }
+
+    fn direct(&self) -> SharedHttpConnector {
+        self.direct
+            .get_or_init(|| {
+                let connector: Connector =
+                    Connector::builder().tls_provider(rustls_on_ring()).tls_context(self.tls.clone()).build();
+                SharedHttpConnector::new(connector)
+            })
+            .clone()
     }
 
     /// The HTTP client for AWS SDK configurations.
@@ -145,7 +160,7 @@ impl Https {
 
     pub fn request(&self, method: Method, url: &str) -> Request {
         Request {
-            connector: self.direct.clone(),
+            connector: self.direct(),
             method,
             url: url.to_owned(),
             query: None,
