@@ -242,7 +242,7 @@ def main() -> int:
     )
     args = parser.parse_args()
 
-    names = [BASELINE] + (args.functions or all_functions())
+    names = [BASELINE] + [name for name in (args.functions or all_functions()) if name != BASELINE]
     if not args.no_build:
         command = ["cargo", "build", "--release"] + [arg for name in names for arg in ("-p", name)]
         print("+", " ".join(command), flush=True)
