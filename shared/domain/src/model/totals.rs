@@ -81,9 +81,15 @@ pub enum DecimalError {
 /// Parses `-?digits(.digits)?(e[+-]?digits)?` exactly; anything `rust_decimal` cannot hold without
 /// losing a digit is refused.
 pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
-    if let Some(value) = parse_short_decimal(text.as_bytes()) {
-        return Ok(value);
+    match parse_short_decimal(text.as_bytes()) {
+        Some(value) => Ok(value),
+        None => parse_decimal_with_rust_decimal(text),
     }
+}
+
+/// [`parse_decimal`] without the short-decimal shortcut: `rust_decimal`'s parser, as every decimal
+/// was parsed before issue #14 (and still is in [`reference`]).
+pub fn parse_decimal_with_rust_decimal(text: &str) -> Result<Decimal, DecimalError> {
     let invalid = || DecimalError::NotADecimal(shorten(text));
     let (mantissa, exponent) = match text.find(['e', 'E']) {
         Some(at) => (&text[..at], Some(&text[at + 1..])),

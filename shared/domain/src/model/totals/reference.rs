@@ -5,7 +5,8 @@
 //! differential property test in `tests/totals_properties.rs`) and measured against in the same run
 //! (`benches/totals.rs`, `bench/totals_vs_python.py`). Nothing in the API uses it.
 
-use super::{check_tax_rate, DecimalError, Figures};
+pub use super::parse_decimal_with_rust_decimal as parse_decimal;
+use super::{check_tax_rate, shorten, Figures};
 use crate::model::{currency::Currency, error::Error, money};
 use rust_decimal::Decimal;
 use serde::{de, Deserialize, Deserializer, Serialize};
@@ -24,66 +25,6 @@ fn exact_decimal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, 
         return Err(de::Error::custom(format!("expected a decimal string or number, found {}", shorten(text))));
     };
     parse_decimal(&literal).map_err(de::Error::custom)
-}
-
-fn shorten(text: &str) -> String {
-    let short: String = text.chars().take(40).collect();
-    if short.len() < text.len() {
-        format!("{short}...")
-    } else {
-        short
-    }
-}
-
-/// Parses `-?digits(.digits)?(e[+-]?digits)?` exactly with `rust_decimal`'s parser.
-pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
-    let invalid = || DecimalError::NotADecimal(shorten(text));
-    let (mantissa, exponent) = match text.find(['e', 'E']) {
-        Some(at) => (&text[..at], Some(&text[at + 1..])),
-        None => (text, None),
-    };
-    let unsigned = mantissa.strip_prefix('-').unwrap_or(mantissa);
-    let (whole, fraction) = match unsigned.split_once('.') {
-        Some((whole, fraction)) => (whole, Some(fraction)),
-        None => (unsigned, None),
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    if !digits(whole) || fraction.is_some_and(|f| !digits(f)) {
-        return Err(invalid());
-    }
-    let out_of_range = || DecimalError::OutOfRange(shorten(text));
-    match exponent {
-        None => Decimal::from_str_exact(text).map_err(|_| out_of_range()),
-        Some(exponent) => {
-            let unsigned = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
-            if !digits(unsigned) {
-                return Err(invalid());
-            }
-            let exponent: i64 = exponent.parse().map_err(|_| out_of_range())?;
-            let mantissa = Decimal::from_str_exact(mantissa).map_err(|_| out_of_range())?;
-            scale_by_power_of_ten(mantissa, exponent).ok_or_else(out_of_range)
-        }
-    }
-}
-
-fn scale_by_power_of_ten(mut value: Decimal, exponent: i64) -> Option<Decimal> {
-    if !(-56..=56).contains(&exponent) {
-        return if value.is_zero() { Some(Decimal::ZERO) } else { None };
-    }
-    let ten = Decimal::TEN;
-    for _ in 0..exponent.unsigned_abs() {
-        value = if exponent > 0 {
-            value.checked_mul(ten)?
-        } else {
-            if value.scale() >= 28 {
-                return None;
-            }
-            let mut shifted = value;
-            shifted.set_scale(value.scale() + 1).ok()?;
-            shifted
-        };
-    }
-    Some(value)
 }
 
 /// A line's figures in `Decimal` arithmetic, the error naming the figure that overflowed.
