@@ -258,11 +258,12 @@ def main() -> int:
             failures.append(f"{name}: no binary at {release / name}")
         else:
             samples[name] = ([], [])
+    events = {name: event_for(name) for name in samples}
     # Round after round, every binary once per round: the baseline and each function see the
     # machine in the same state (it is shared and noisy), so their ratios hold within a run.
     for round_number in range(args.runs):
         for name in list(samples):
-            event, expected = event_for(name)
+            event, expected = events[name]
             ms, rss_kib, outcome, body = run_once(release / name, name, event, extra_env)
             problem = "no answer: " + body.decode(errors="replace") if outcome is None else None
             problem = problem or check(name, expected, outcome, body)
