@@ -18,12 +18,7 @@ run-sam: $(TOOLS)
 	cargo build --quiet --workspace --bins
 	$(VENV)/bin/python scripts/sam_local.py start-api $${SAM_PORT:-3000}
 
-# The last four steps each start what they test (their own stack, on free ports) and mostly wait on
-# it, the contract run most of all: they run two at a time, the contract run beside the other three
-# in turn, each step's output printed whole when it ends (docs/performance.md, "make test: where the
-# time goes").
-test: $(TOOLS) lint deny routes unit
-	$(MAKE) --no-print-directory -j2 --output-sync=target contract e2e template sam
+test: $(TOOLS) lint deny routes unit e2e contract template sam
 
 tools: $(TOOLS)
 
