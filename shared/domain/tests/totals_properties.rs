@@ -16,7 +16,7 @@ fn tax_rate() -> impl Strategy<Value = Decimal> {
 }
 
 fn line() -> impl Strategy<Value = TotalsLine<'static>> {
-    (decimal(10_000_000_000, 12), decimal(100_000_000_000, 14), tax_rate(), prop::option::of(0u8..4)).prop_map(
+    (decimal(10_000_000_000, 12), decimal(100_000_000_000, 14), tax_rate(), prop::option::of(0u8..24)).prop_map(
         |(quantity, rate, tax_rate, group)| TotalsLine {
             id: None,
             quantity: ExactDecimal(quantity),

@@ -473,7 +473,7 @@ pub struct TotalsResponse<'a> {
 /// and overall. Errors are 400s naming the line and field.
 ///
 /// Where the figures fit (as they do for any real invoice) a line is computed in integers, the
-/// sums are sums of integer mantissas and a group is found by hashing its id; the answer borrows
+/// sums are sums of integer mantissas and a group is found by comparing ids or hashing one; the answer borrows
 /// the ids from the request, so nothing is allocated per line. The figures and errors are those of
 /// `Decimal` arithmetic ([`reference::calculate`]), exactly.
 pub fn calculate<'r>(request: &'r TotalsRequest<'_>) -> Result<TotalsResponse<'r>, Error> {
@@ -485,9 +485,7 @@ pub fn calculate<'r>(request: &'r TotalsRequest<'_>) -> Result<TotalsResponse<'r
     }
     let places = request.currency.map_or(2, Currency::minor_units);
     let mut total = Mantissas::default();
-    let mut groups: Vec<(&str, Mantissas)> = Vec::new();
-    // Where each group is in `groups`: one lookup per line, whatever the number of groups.
-    let mut group_index: HashMap<&str, usize> = HashMap::new();
+    let mut groups = GroupSums::default();
     let mut lines = Vec::with_capacity(request.line_items.len());
     for (index, line) in request.line_items.iter().enumerate() {
         let (quantity, rate, tax_rate) = (line.quantity.0, line.rate.0, line.tax_rate.0);
@@ -503,18 +501,56 @@ pub fn calculate<'r>(request: &'r TotalsRequest<'_>) -> Result<TotalsResponse<'r
         let overflow = || Error::validation(format!("lineItems[{index}]: the running total is out of range"));
         total = total.checked_add(&amounts).ok_or_else(overflow)?;
         if let Some(group_id) = &line.group_id {
-            match group_index.get(group_id.as_ref()) {
-                Some(&at) => groups[at].1 = groups[at].1.checked_add(&amounts).ok_or_else(overflow)?,
-                None => {
-                    group_index.insert(group_id, groups.len());
-                    groups.push((group_id, amounts));
-                }
-            }
+            groups.add(group_id, &amounts).ok_or_else(overflow)?;
         }
         lines.push(LineTotal { id: line.id.as_deref(), total: figures });
     }
-    let groups = groups.into_iter().map(|(id, sums)| GroupTotal { id, total: sums.figures(places) }).collect();
-    Ok(TotalsResponse { line_item_group_totals: groups, line_item_totals: lines, total: total.figures(places) })
+    Ok(TotalsResponse {
+        line_item_group_totals: groups.totals(places),
+        line_item_totals: lines,
+        total: total.figures(places),
+    })
+}
+
+/// Groups compared id by id before [`GroupSums`] indexes them by hash.
+const GROUPS_COMPARED: usize = 16;
+
+/// Each group's sums, in the order of the group's first line. A line finds its group by comparing
+/// ids while there are at most [`GROUPS_COMPARED`] groups (most invoices have a few, and comparing
+/// a few ids costs less than hashing one), and through a hash map beyond, so that 10,000 groups
+/// stay one lookup per line.
+#[derive(Default)]
+struct GroupSums<'a> {
+    groups: Vec<(&'a str, Mantissas)>,
+    /// Where each group is in `groups`; empty until there are more than [`GROUPS_COMPARED`].
+    index: HashMap<&'a str, usize>,
+}
+
+impl<'a> GroupSums<'a> {
+    /// Adds a line's amounts to its group's sums; `None` when they go out of range.
+    fn add(&mut self, id: &'a str, amounts: &Mantissas) -> Option<()> {
+        let found = if self.index.is_empty() {
+            self.groups.iter().position(|(group, _)| *group == id)
+        } else {
+            self.index.get(id).copied()
+        };
+        match found {
+            Some(at) => self.groups[at].1 = self.groups[at].1.checked_add(amounts)?,
+            None => {
+                self.groups.push((id, *amounts));
+                if !self.index.is_empty() {
+                    self.index.insert(id, self.groups.len() - 1);
+                } else if self.groups.len() > GROUPS_COMPARED {
+                    self.index = self.groups.iter().enumerate().map(|(at, (group, _))| (*group, at)).collect();
+                }
+            }
+        }
+        Some(())
+    }
+
+    fn totals(self, places: u32) -> Vec<GroupTotal<'a>> {
+        self.groups.into_iter().map(|(id, sums)| GroupTotal { id, total: sums.figures(places) }).collect()
+    }
 }
 
 /// Totals straight from the JSON text of a `/invoices-totals` body, for the bodies real clients
@@ -863,8 +899,7 @@ impl<'a> Scanner<'a> {
         }
         self.at += 1;
         let mut total = Mantissas::default();
-        let mut groups: Vec<(&str, Mantissas)> = Vec::new();
-        let mut group_index: HashMap<&str, usize> = HashMap::new();
+        let mut groups = GroupSums::default();
         let mut lines = Vec::new();
         self.skip_whitespace();
         if self.peek()? == b']' {
@@ -877,13 +912,7 @@ impl<'a> Scanner<'a> {
                 let (id, amounts, group_id) = self.line(places)?;
                 total = total.checked_add(&amounts)?;
                 if let Some(group_id) = group_id {
-                    match group_index.get(group_id) {
-                        Some(&at) => groups[at].1 = groups[at].1.checked_add(&amounts)?,
-                        None => {
-                            group_index.insert(group_id, groups.len());
-                            groups.push((group_id, amounts));
-                        }
-                    }
+                    groups.add(group_id, &amounts)?;
                 }
                 lines.push(LineTotal { id, total: amounts.figures(places) });
                 if !self.next_or_close(b']')? {
@@ -891,8 +920,11 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        let groups = groups.into_iter().map(|(id, sums)| GroupTotal { id, total: sums.figures(places) }).collect();
-        Some(TotalsResponse { line_item_group_totals: groups, line_item_totals: lines, total: total.figures(places) })
+        Some(TotalsResponse {
+            line_item_group_totals: groups.totals(places),
+            line_item_totals: lines,
+            total: total.figures(places),
+        })
     }
 
     /// One line: its id, its figures and its group.
@@ -1004,6 +1036,24 @@ mod tests {
         assert_eq!(result["lineItemGroupTotals"][0]["total"]["netTotal"], "9.00");
         assert_eq!(result["lineItemGroupTotals"][1]["id"], "a");
         assert_eq!(result["total"]["netTotal"], "15.00");
+    }
+
+    #[test]
+    fn groups_past_those_compared_one_by_one_keep_their_order_and_sums() {
+        // 20 groups, each line's group after the first 16 found by hash: g0..g19, then again.
+        let lines: Vec<_> = (0..40)
+            .map(|i| json!({"quantity": "1", "rate": "1.01", "taxRate": "0", "groupId": format!("g{}", i % 20)}))
+            .collect();
+        let body = json!({"lineItems": lines});
+        let result = totals(body.clone()).unwrap();
+        // The scanner the endpoint runs agrees.
+        let text = body.to_string();
+        assert_eq!(serde_json::to_value(calculate_json(&text).unwrap()).unwrap(), result);
+        let groups = result["lineItemGroupTotals"].as_array().unwrap();
+        let ids: Vec<_> = groups.iter().map(|g| g["id"].as_str().unwrap()).collect();
+        assert_eq!(ids, (0..20).map(|i| format!("g{i}")).collect::<Vec<_>>());
+        assert!(groups.iter().all(|g| g["total"]["netTotal"] == "2.02"));
+        assert_eq!(result["total"]["netTotal"], "40.40");
     }
 
     #[test]
