@@ -34,8 +34,9 @@ set -a; . "$work/stack.env"; . "$work/dev-account.env"; set +a
 echo "==> schemathesis against openapi.yaml (at most $MAX_EXAMPLES examples per operation)"
 # In its own process group, so that the trap stops it too. One worker: the stack serves one request
 # per function at a time anyway, and with two or four workers hypothesis (on Python 3.11) hit "AST
-# constructor recursion depth mismatch" while generating, even with its ast.parse calls serialized. scripts/contract_hooks.py gives
-# generated requests real resources and leaves out what only the local emulator cannot carry.
+# constructor recursion depth mismatch" while generating, even with its ast.parse calls serialized
+# (docs/performance.md). scripts/contract_hooks.py gives generated requests real resources and
+# leaves out what only the local emulator cannot carry.
 SCHEMATHESIS_HOOKS="$PWD/scripts/contract_hooks.py" setsid st --config-file scripts/schemathesis.toml \
   run openapi.yaml --url "http://127.0.0.1:$API_PORT" \
   --auth "$CLIENT_ID:$CLIENT_SECRET" \
