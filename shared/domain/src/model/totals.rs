@@ -88,7 +88,7 @@ pub fn parse_decimal(text: &str) -> Result<Decimal, DecimalError> {
 }
 
 /// [`parse_decimal`] without the short-decimal shortcut: `rust_decimal`'s parser, as every decimal
-/// was parsed before issue #14 (and still is in [`reference`]).
+/// was parsed before issue #14 (and still is in [`reference`](mod@reference)).
 pub fn parse_decimal_with_rust_decimal(text: &str) -> Result<Decimal, DecimalError> {
     let invalid = || DecimalError::NotADecimal(shorten(text));
     let (mantissa, exponent) = match text.find(['e', 'E']) {
@@ -473,9 +473,9 @@ pub struct TotalsResponse<'a> {
 /// and overall. Errors are 400s naming the line and field.
 ///
 /// Where the figures fit (as they do for any real invoice) a line is computed in integers, the
-/// sums are sums of integer mantissas and a group is found by comparing ids or hashing one; the answer borrows
-/// the ids from the request, so nothing is allocated per line. The figures and errors are those of
-/// `Decimal` arithmetic ([`reference::calculate`]), exactly.
+/// sums are sums of integer mantissas and a group is found by comparing ids or hashing one
+/// (`GroupSums`); the answer borrows the ids from the request, so nothing is allocated per line.
+/// The figures and errors are those of `Decimal` arithmetic ([`reference::calculate`]), exactly.
 pub fn calculate<'r>(request: &'r TotalsRequest<'_>) -> Result<TotalsResponse<'r>, Error> {
     if request.line_items.len() > MAX_LINES {
         return Err(Error::validation(format!(
