@@ -17,6 +17,11 @@ finish() {
   [ -n "${st_pid:-}" ] && kill -TERM -- "-$st_pid" 2>/dev/null || true
   scripts/local-stack.sh stop "$work"
   if [ "$status" -ne 0 ]; then
+    # CI keeps only the end of the output: the ends of the stack's logs, so that a failure can be
+    # told apart (a function's error, cargo lambda watch's, or moto's last request and its time).
+    for log in api moto; do
+      [ -f "$work/$log.log" ] && { echo "--- last lines of $log.log" >&2; tail -n 8 "$work/$log.log" | cut -c1-300 >&2; }
+    done
     echo "contract test failed; logs in $work" >&2
   else
     rm -rf "$work"

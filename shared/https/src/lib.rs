@@ -142,8 +142,11 @@ impl Https {
 
     /// A loader of SDK configuration with this client, for callers that set more (tests set the
     /// endpoint and credentials).
+    /// Every SDK call has [`SDK_TIMEOUTS`].
     pub fn sdk_loader(&self) -> aws_config::ConfigLoader {
-        aws_config::defaults(aws_config::BehaviorVersion::latest()).http_client(self.sdk_client())
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .http_client(self.sdk_client())
+            .timeout_config(SDK_TIMEOUTS.config())
     }
 
     pub fn get(&self, url: &str) -> Request {
@@ -169,6 +172,39 @@ impl Https {
             timeout: None,
             invalid: None,
         }
+    }
+}
+
+/// How long an AWS call may take. The SDK sets no limit on an attempt by default: a connection
+/// that stalls (a peer that never answers) would hold the function until Lambda ends it, with no
+/// answer for the caller. DynamoDB, SQS and Secrets Manager answer in milliseconds; an attempt still
+/// waiting after `attempt` is abandoned and retried on a new connection (the SDK's standard retries;
+/// writes are conditional, and transactions carry a client token, so a retry never applies one
+/// twice), and the call fails after `operation`, below the API functions' 10 s Lambda timeout, so
+/// the caller gets this API's own error answer, and the log its cause, rather than a gateway
+/// timeout with neither.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SdkTimeouts {
+    pub connect: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+}
+
+/// The limits of every function's AWS calls.
+pub const SDK_TIMEOUTS: SdkTimeouts = SdkTimeouts {
+    connect: Duration::from_millis(3100),
+    attempt: Duration::from_secs(4),
+    operation: Duration::from_secs(8),
+};
+
+impl SdkTimeouts {
+    /// As the SDK's configuration.
+    pub fn config(&self) -> aws_config::timeout::TimeoutConfig {
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
     }
 }
 
