@@ -17,6 +17,7 @@ pub mod payments;
 pub mod reconcile;
 pub mod totals;
 pub mod version;
+pub mod webhooks;
 pub mod xero_budget;
 pub mod xero_connection;
 

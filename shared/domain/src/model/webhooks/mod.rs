@@ -1,0 +1,256 @@
+//! Outbound webhooks (SPEC.md section 8): the events an account's endpoints receive, the Standard
+//! Webhooks signature on each delivery, when a failed delivery is tried again, and which targets
+//! a delivery may reach.
+
+pub mod retry;
+pub mod signature;
+pub mod target;
+
+use std::collections::BTreeSet;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::error::Error;
+
+/// What happened. The wire names are SCREAMING_SNAKE_CASE, as Sequence's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EventType {
+    /// An invoice was created (`POST /invoices`).
+    InvoiceCreated,
+    /// A draft invoice was finalized and numbered.
+    InvoiceFinalized,
+    /// An invoice was sent.
+    InvoiceSent,
+    /// An invoice was voided.
+    InvoiceVoided,
+    /// A payment recorded or undone changed an invoice's `paymentStatus` (Slash reconcile and
+    /// unreconcile).
+    InvoicePaymentStatusChanged,
+    /// A reconcile job completed; its data carries the job and its counts.
+    IntegrationSyncCompleted,
+}
+
+impl EventType {
+    /// Every type, in the order the API documents them.
+    pub const ALL: [EventType; 6] = [
+        EventType::InvoiceCreated,
+        EventType::InvoiceFinalized,
+        EventType::InvoiceSent,
+        EventType::InvoiceVoided,
+        EventType::InvoicePaymentStatusChanged,
+        EventType::IntegrationSyncCompleted,
+    ];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::InvoiceCreated => "INVOICE_CREATED",
+            EventType::InvoiceFinalized => "INVOICE_FINALIZED",
+            EventType::InvoiceSent => "INVOICE_SENT",
+            EventType::InvoiceVoided => "INVOICE_VOIDED",
+            EventType::InvoicePaymentStatusChanged => "INVOICE_PAYMENT_STATUS_CHANGED",
+            EventType::IntegrationSyncCompleted => "INTEGRATION_SYNC_COMPLETED",
+        }
+    }
+
+    /// The type a wire name names, if any.
+    pub fn from_name(name: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+}
+
+/// The name that subscribes an endpoint to every type, those added later included.
+pub const EVERY_EVENT: &str = "*";
+
+/// The events an endpoint receives: `["*"]`, or a list of types.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventSelection {
+    /// Every type, those added later included.
+    Every,
+    /// Only these (never empty).
+    Only(BTreeSet<EventType>),
+}
+
+impl EventSelection {
+    /// The selection a request's `events` names, or a validation error naming the first bad
+    /// entry. `"*"` stands alone; a type named twice counts once.
+    pub fn parse(names: &[String]) -> Result<EventSelection, Error> {
+        if names.is_empty() {
+            return Err(Error::validation(format!(
+                "events: name at least one event type, or \"{EVERY_EVENT}\" for all of them"
+            )));
+        }
+        if names.iter().any(|name| name == EVERY_EVENT) {
+            return match names.iter().all(|name| name == EVERY_EVENT) {
+                true => Ok(EventSelection::Every),
+                false => Err(Error::validation(format!(
+                    "events: \"{EVERY_EVENT}\" already means every event type; list it alone"
+                ))),
+            };
+        }
+        let mut types = BTreeSet::new();
+        for (index, name) in names.iter().enumerate() {
+            let event_type = EventType::from_name(name).ok_or_else(|| {
+                let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+                Error::validation(format!(
+                    "events[{index}]: unknown event type \"{name}\"; expected \"{EVERY_EVENT}\" or one of {}",
+                    known.join(", ")
+                ))
+            })?;
+            types.insert(event_type);
+        }
+        Ok(EventSelection::Only(types))
+    }
+
+    /// Whether an endpoint with this selection receives `event_type`.
+    pub fn includes(&self, event_type: EventType) -> bool {
+        match self {
+            EventSelection::Every => true,
+            EventSelection::Only(types) => types.contains(&event_type),
+        }
+    }
+
+    /// The names, as the API answers them: `["*"]` or the types in documented order.
+    pub fn names(&self) -> Vec<&'static str> {
+        match self {
+            EventSelection::Every => vec![EVERY_EVENT],
+            EventSelection::Only(types) => types.iter().map(|t| t.as_str()).collect(),
+        }
+    }
+}
+
+impl Serialize for EventSelection {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.names().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventSelection {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let names = Vec::<String>::deserialize(deserializer)?;
+        EventSelection::parse(&names).map_err(|e| serde::de::Error::custom(e.public_message()))
+    }
+}
+
+/// Whether an endpoint is sent events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EndpointStatus {
+    /// Sent every event it selects.
+    Enabled,
+    /// Sent nothing: turned off by its account, or by the service after failing every delivery
+    /// for [`retry::DISABLE_AFTER`].
+    Disabled,
+}
+
+/// One event, as delivered: `{"id", "type", "createdAt", "data"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// `evt_` and a UUID v7 (time-ordered); the `webhook-id` of every attempt to deliver it.
+    pub id: String,
+    /// What happened.
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    /// When the change that made it committed.
+    pub created_at: DateTime<Utc>,
+    /// The invoice after the change (`{"invoice": ...}`) or the completed job (`{"job": ...}`).
+    pub data: serde_json::Value,
+}
+
+/// The prefix of event ids.
+pub const EVENT_ID_PREFIX: &str = "evt_";
+
+impl Event {
+    /// A new event with a fresh id.
+    pub fn new(event_type: EventType, created_at: DateTime<Utc>, data: serde_json::Value) -> Event {
+        let id = format!("{EVENT_ID_PREFIX}{}", uuid::Uuid::now_v7().simple());
+        Event { id, event_type, created_at, data }
+    }
+
+    /// The body every attempt sends, byte for byte (the signature covers these bytes).
+    pub fn body(&self) -> String {
+        serde_json::to_string(self).expect("an event always serializes")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn names(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn every_type_has_a_wire_name_that_names_it_back() {
+        for event_type in EventType::ALL {
+            assert_eq!(EventType::from_name(event_type.as_str()), Some(event_type));
+            assert_eq!(serde_json::to_value(event_type).unwrap(), json!(event_type.as_str()));
+        }
+        assert_eq!(EventType::from_name("invoice_created"), None);
+    }
+
+    #[test]
+    fn a_selection_lists_types_once_in_documented_order() {
+        let selection =
+            EventSelection::parse(&names(&["INVOICE_VOIDED", "INVOICE_CREATED", "INVOICE_VOIDED"])).unwrap();
+        assert_eq!(selection.names(), ["INVOICE_CREATED", "INVOICE_VOIDED"]);
+        assert!(selection.includes(EventType::InvoiceVoided));
+        assert!(!selection.includes(EventType::InvoiceSent));
+    }
+
+    #[test]
+    fn the_star_selects_every_type_and_stands_alone() {
+        let every = EventSelection::parse(&names(&["*"])).unwrap();
+        assert!(EventType::ALL.into_iter().all(|t| every.includes(t)));
+        assert_eq!(every.names(), ["*"]);
+        let mixed = EventSelection::parse(&names(&["*", "INVOICE_SENT"])).unwrap_err();
+        assert_eq!(mixed.public_message(), "events: \"*\" already means every event type; list it alone");
+    }
+
+    #[test]
+    fn an_empty_or_unknown_selection_is_refused_by_position() {
+        assert_eq!(
+            EventSelection::parse(&[]).unwrap_err().public_message(),
+            "events: name at least one event type, or \"*\" for all of them"
+        );
+        let unknown = EventSelection::parse(&names(&["INVOICE_SENT", "invoice.paid"])).unwrap_err();
+        assert_eq!(
+            unknown.public_message(),
+            "events[1]: unknown event type \"invoice.paid\"; expected \"*\" or one of INVOICE_CREATED, \
+             INVOICE_FINALIZED, INVOICE_SENT, INVOICE_VOIDED, INVOICE_PAYMENT_STATUS_CHANGED, \
+             INTEGRATION_SYNC_COMPLETED"
+        );
+    }
+
+    #[test]
+    fn a_selection_is_stored_as_its_names_and_read_back() {
+        let selection = EventSelection::parse(&names(&["INVOICE_SENT", "INVOICE_CREATED"])).unwrap();
+        let stored = serde_json::to_value(&selection).unwrap();
+        assert_eq!(stored, json!(["INVOICE_CREATED", "INVOICE_SENT"]));
+        assert_eq!(serde_json::from_value::<EventSelection>(stored).unwrap(), selection);
+        assert!(serde_json::from_value::<EventSelection>(json!(["NOPE"])).is_err());
+    }
+
+    #[test]
+    fn an_event_body_is_its_documented_shape() {
+        let created_at = "2026-11-26T10:00:00Z".parse().unwrap();
+        let event = Event::new(EventType::InvoiceFinalized, created_at, json!({"invoice": {"id": "inv-1"}}));
+        assert!(event.id.starts_with("evt_") && event.id.len() == 4 + 32, "{}", event.id);
+        let body: serde_json::Value = serde_json::from_str(&event.body()).unwrap();
+        assert_eq!(
+            body,
+            json!({
+                "id": event.id,
+                "type": "INVOICE_FINALIZED",
+                "createdAt": "2026-11-26T10:00:00Z",
+                "data": {"invoice": {"id": "inv-1"}},
+            })
+        );
+        assert_ne!(Event::new(EventType::InvoiceSent, created_at, json!({})).id, event.id);
+    }
+}
