@@ -7,12 +7,13 @@ use crate::{
         invoice::Invoice,
         lines::{LineChange, LineItem, LineItemGroup},
         pagination::Page,
+        webhooks::{signature::WebhookSecret, WebhookEndpoint},
         xero_budget::{self, Acquire, BlockScope, BudgetLimits, Lease, Refusal, Used},
         Versioned,
     },
     ports::{
         AccountStore, CredentialStore, IdempotencyStore, InvoiceNumbering, InvoiceQuery, InvoiceStore, LineItemStore,
-        ReceivingAccounts, XeroBudgetStore,
+        ReceivingAccounts, WebhookEndpoints, WebhookSecrets, XeroBudgetStore,
     },
     Error, Result,
 };
@@ -34,6 +35,8 @@ struct State {
     accounts: BTreeMap<String, (Account, Option<ReceivingAccount>)>,
     credentials: BTreeMap<String, Credential>,
     idempotency: BTreeMap<Key2, IdempotencyRecord>,
+    webhook_endpoints: BTreeMap<Key2, Versioned<WebhookEndpoint>>,
+    webhook_secrets: BTreeMap<Key2, WebhookSecret>,
 }
 
 /// Clones share the same data, like clones of an SDK client share the same table.
@@ -46,6 +49,11 @@ impl InMemoryStore {
     /// An empty store.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How many webhook secrets are stored, whoever they belong to.
+    pub fn stored_webhook_secrets(&self) -> usize {
+        self.state().webhook_secrets.len()
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -132,6 +140,98 @@ impl InvoiceStore for InMemoryStore {
         let more = matching.next().is_some();
         let after = if more { items.last().map(|i| i.id.clone()) } else { None };
         Ok(Page { items, after })
+    }
+}
+
+impl WebhookEndpoints for InMemoryStore {
+    async fn insert_webhook_endpoint(&self, endpoint: &WebhookEndpoint, receipt: Option<&Receipt>) -> Result<()> {
+        let mut state = self.state();
+        let key = key2(&endpoint.account_id, &endpoint.id);
+        if state.webhook_endpoints.contains_key(&key) {
+            return Err(Error::conflict("webhook endpoint already exists"));
+        }
+        check_receipt(&state, receipt)?;
+        state.webhook_endpoints.insert(key, Versioned { value: endpoint.clone(), version: 1 });
+        record_receipt(&mut state, receipt);
+        Ok(())
+    }
+
+    async fn get_webhook_endpoint(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+    ) -> Result<Option<Versioned<WebhookEndpoint>>> {
+        Ok(self.state().webhook_endpoints.get(&key2(account_id, endpoint_id)).cloned())
+    }
+
+    async fn list_webhook_endpoints(
+        &self,
+        account_id: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page<WebhookEndpoint>> {
+        let state = self.state();
+        let mut matching = state
+            .webhook_endpoints
+            .iter()
+            .filter(|((account, id), _)| account == account_id && after.is_none_or(|after| id.as_str() > after))
+            .map(|(_, endpoint)| &endpoint.value);
+        let items: Vec<WebhookEndpoint> = matching.by_ref().take(limit).cloned().collect();
+        let more = matching.next().is_some();
+        let after = if more { items.last().map(|e| e.id.clone()) } else { None };
+        Ok(Page { items, after })
+    }
+
+    async fn replace_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        expected_version: u64,
+        receipt: Option<&Receipt>,
+    ) -> Result<()> {
+        let mut state = self.state();
+        let key = key2(&endpoint.account_id, &endpoint.id);
+        if state.webhook_endpoints.get(&key).is_none_or(|current| current.version != expected_version) {
+            return Err(Error::contended("webhook endpoint changed concurrently"));
+        }
+        check_receipt(&state, receipt)?;
+        let versioned = Versioned { value: endpoint.clone(), version: expected_version.saturating_add(1) };
+        state.webhook_endpoints.insert(key, versioned);
+        record_receipt(&mut state, receipt);
+        Ok(())
+    }
+
+    async fn delete_webhook_endpoint(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        expected_version: u64,
+        receipt: Option<&Receipt>,
+    ) -> Result<()> {
+        let mut state = self.state();
+        let key = key2(account_id, endpoint_id);
+        if state.webhook_endpoints.get(&key).is_none_or(|current| current.version != expected_version) {
+            return Err(Error::contended("webhook endpoint changed concurrently"));
+        }
+        check_receipt(&state, receipt)?;
+        state.webhook_endpoints.remove(&key);
+        record_receipt(&mut state, receipt);
+        Ok(())
+    }
+}
+
+impl WebhookSecrets for InMemoryStore {
+    async fn store_webhook_secret(&self, account_id: &str, endpoint_id: &str, secret: &WebhookSecret) -> Result<()> {
+        self.state().webhook_secrets.insert(key2(account_id, endpoint_id), secret.clone());
+        Ok(())
+    }
+
+    async fn webhook_secret(&self, account_id: &str, endpoint_id: &str) -> Result<Option<WebhookSecret>> {
+        Ok(self.state().webhook_secrets.get(&key2(account_id, endpoint_id)).cloned())
+    }
+
+    async fn forget_webhook_secret(&self, account_id: &str, endpoint_id: &str) -> Result<()> {
+        self.state().webhook_secrets.remove(&key2(account_id, endpoint_id));
+        Ok(())
     }
 }
 

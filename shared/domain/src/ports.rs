@@ -11,6 +11,7 @@ use crate::model::{
     reconcile::{
         ExpandedPage, ExternalInvoice, InvoiceOutcome, JobRecord, OutcomeKind, ReconcileJob, ReconcileMessage,
     },
+    webhooks::{signature::WebhookSecret, WebhookEndpoint},
     xero_budget::{Acquire, BudgetLimits, Lease, Used},
     xero_connection::{OAuthConnection, PendingAuthorization, TokenSet, XeroTenant},
     Versioned,
@@ -446,6 +447,71 @@ pub trait XeroBudgetStore: Send + Sync {
         until: DateTime<Utc>,
         problem: Option<&str>,
     ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// An account's webhook endpoints.
+pub trait WebhookEndpoints: Send + Sync {
+    /// Stores a new endpoint; its id must be new.
+    fn insert_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        receipt: Option<&Receipt>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The account's endpoint with this id and its version; another account's is `None`.
+    fn get_webhook_endpoint(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<WebhookEndpoint>>>> + Send;
+
+    /// The account's endpoints in creation order, `limit` at a time after the endpoint `after`.
+    fn list_webhook_endpoints(
+        &self,
+        account_id: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<Page<WebhookEndpoint>>> + Send;
+
+    /// Writes the endpoint's new state if its version is still `expected_version`
+    /// (`ErrorKind::Contended` otherwise).
+    fn replace_webhook_endpoint(
+        &self,
+        endpoint: &WebhookEndpoint,
+        expected_version: u64,
+        receipt: Option<&Receipt>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Deletes the endpoint if its version is still `expected_version` (`ErrorKind::Contended`
+    /// otherwise).
+    fn delete_webhook_endpoint(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        expected_version: u64,
+        receipt: Option<&Receipt>,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Webhook signing secrets, kept out of the table (encrypted by the secret store).
+pub trait WebhookSecrets: Send + Sync {
+    /// Stores the endpoint's secret, replacing any earlier one.
+    fn store_webhook_secret(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        secret: &WebhookSecret,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The endpoint's secret, if stored.
+    fn webhook_secret(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+    ) -> impl Future<Output = Result<Option<WebhookSecret>>> + Send;
+
+    /// Deletes the endpoint's secret; one already gone is not an error.
+    fn forget_webhook_secret(&self, account_id: &str, endpoint_id: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// How a use case answers: it builds the answer from exactly what it is about to commit, and asks

@@ -5,6 +5,7 @@ pub mod concurrency;
 pub mod lifecycle;
 pub mod lines;
 pub mod payments;
+pub mod webhooks;
 pub mod xero_connection;
 
 use crate::{

@@ -145,6 +145,87 @@ pub enum EndpointStatus {
     Disabled,
 }
 
+/// The longest description an endpoint takes, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 500;
+
+/// An account's webhook endpoint, as stored. Its signing secret is not here: it lives encrypted in
+/// the secret store (the `WebhookSecrets` port), so a copy of the table does not reveal it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WebhookEndpoint {
+    /// Its id (a UUID v7: endpoints list in creation order).
+    pub id: String,
+    /// The account it belongs to.
+    pub account_id: String,
+    /// Where deliveries go (checked by [`target::check_url`]).
+    pub url: String,
+    /// The events it receives.
+    pub events: EventSelection,
+    /// The account's own note.
+    pub description: Option<String>,
+    /// Whether it is sent events.
+    pub status: EndpointStatus,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+    /// Since when every attempt to reach it has failed (`None`: the last one succeeded).
+    #[serde(default)]
+    pub failing_since: Option<DateTime<Utc>>,
+}
+
+/// A description as given: trimmed, empty meaning none, at most [`MAX_DESCRIPTION_CHARS`].
+pub fn checked_description(description: Option<&str>) -> Result<Option<String>, Error> {
+    let Some(text) = description.map(str::trim).filter(|text| !text.is_empty()) else { return Ok(None) };
+    if text.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(Error::validation(format!("description: longer than {MAX_DESCRIPTION_CHARS} characters")));
+    }
+    Ok(Some(text.to_string()))
+}
+
+/// What the API answers for an endpoint. `secret` is only in the answer that creates it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointView {
+    /// Its id.
+    pub id: String,
+    /// Where deliveries go.
+    pub url: String,
+    /// The events it receives: `["*"]` or type names.
+    pub events: EventSelection,
+    /// The account's note, or null.
+    pub description: Option<String>,
+    /// ENABLED or DISABLED.
+    pub status: EndpointStatus,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it was last changed.
+    pub updated_at: DateTime<Utc>,
+    /// The signing secret (`whsec_...`), in the creating answer only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+impl From<&WebhookEndpoint> for EndpointView {
+    fn from(endpoint: &WebhookEndpoint) -> EndpointView {
+        EndpointView {
+            id: endpoint.id.clone(),
+            url: endpoint.url.clone(),
+            events: endpoint.events.clone(),
+            description: endpoint.description.clone(),
+            status: endpoint.status,
+            created_at: endpoint.created_at,
+            updated_at: endpoint.updated_at,
+            secret: None,
+        }
+    }
+}
+
+/// The 404 for an endpoint id the account does not have (another account's included).
+pub fn endpoint_not_found(endpoint_id: &str) -> Error {
+    Error::not_found(format!("no webhook endpoint {endpoint_id}"))
+}
+
 /// One event, as delivered: `{"id", "type", "createdAt", "data"}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -234,6 +315,44 @@ mod tests {
         assert_eq!(stored, json!(["INVOICE_CREATED", "INVOICE_SENT"]));
         assert_eq!(serde_json::from_value::<EventSelection>(stored).unwrap(), selection);
         assert!(serde_json::from_value::<EventSelection>(json!(["NOPE"])).is_err());
+    }
+
+    #[test]
+    fn descriptions_are_trimmed_and_bounded() {
+        assert_eq!(checked_description(None).unwrap(), None);
+        assert_eq!(checked_description(Some("   ")).unwrap(), None);
+        assert_eq!(checked_description(Some("  ledger sync ")).unwrap().as_deref(), Some("ledger sync"));
+        assert!(checked_description(Some(&"é".repeat(500))).is_ok());
+        assert_eq!(
+            checked_description(Some(&"é".repeat(501))).unwrap_err().public_message(),
+            "description: longer than 500 characters"
+        );
+    }
+
+    #[test]
+    fn an_endpoint_view_shows_no_secret_unless_given_one() {
+        let at: DateTime<Utc> = "2026-11-26T10:00:00Z".parse().unwrap();
+        let endpoint = WebhookEndpoint {
+            id: "ep-1".into(),
+            account_id: "acc-1".into(),
+            url: "https://hooks.example.com/in".into(),
+            events: EventSelection::Every,
+            description: None,
+            status: EndpointStatus::Enabled,
+            created_at: at,
+            updated_at: at,
+            failing_since: Some(at),
+        };
+        let view = serde_json::to_value(EndpointView::from(&endpoint)).unwrap();
+        assert_eq!(
+            view,
+            json!({
+                "id": "ep-1", "url": "https://hooks.example.com/in", "events": ["*"], "description": null,
+                "status": "ENABLED", "createdAt": "2026-11-26T10:00:00Z", "updatedAt": "2026-11-26T10:00:00Z",
+            })
+        );
+        let created = EndpointView { secret: Some("whsec_x".into()), ..EndpointView::from(&endpoint) };
+        assert_eq!(serde_json::to_value(created).unwrap()["secret"], "whsec_x");
     }
 
     #[test]
