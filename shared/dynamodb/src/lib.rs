@@ -8,6 +8,7 @@
 //! | line item       | `ACCOUNT#<id>`      | `LINE#<invoiceId>#<lineItemId>` |
 //! | line item group | `ACCOUNT#<id>`      | `GROUP#<invoiceId>#<groupId>` |
 //! | idempotency     | `ACCOUNT#<id>`      | `IDEMPOTENCY#<key>`   |
+//! | webhook endpoint | `ACCOUNT#<id>`     | `WEBHOOK-ENDPOINT#<endpointId>` |
 //! | credential      | `CREDENTIAL#<id>`   | `CREDENTIAL`          |
 //! | Xero calls a minute | `XERO#<tenant>` (`XERO#app` for the app) | `MINUTE#<yyyy-mm-ddThh:mm>` |
 //! | Xero calls a day    | `XERO#<tenant>`     | `DAY#<yyyy-mm-dd>`    |
@@ -28,6 +29,7 @@ mod numbering;
 mod reconcile;
 pub mod schema;
 pub mod transact;
+mod webhooks;
 mod xero_connections;
 
 use aws_sdk_dynamodb::{types::AttributeValue, Client};

@@ -4,8 +4,8 @@
 
 use aws_sdk_secretsmanager::Client;
 use invoicing_domain::{
-    model::xero_connection::TokenSet,
-    ports::{IntegrationSecrets, TokenVault},
+    model::{webhooks::signature::WebhookSecret, xero_connection::TokenSet},
+    ports::{IntegrationSecrets, TokenVault, WebhookSecrets},
     Error, Result,
 };
 
@@ -37,6 +37,10 @@ impl SecretsStore {
         format!("{}/accounts/{account_id}/xero-oauth-tokens", self.prefix)
     }
 
+    fn webhook_secret_name(&self, account_id: &str, endpoint_id: &str) -> String {
+        format!("{}/accounts/{account_id}/webhook-endpoints/{endpoint_id}/signing-secret", self.prefix)
+    }
+
     fn app_secret_name(&self) -> String {
         format!("{}/xero-app/client-secret", self.prefix)
     }
@@ -51,6 +55,16 @@ impl SecretsStore {
             Ok(output) => Ok(output.secret_string),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
             Err(e) => Err(failure("GetSecretValue", e)),
+        }
+    }
+
+    /// Deletes the secret without a recovery window; one already gone is not an error.
+    async fn delete(&self, name: &str) -> Result<()> {
+        let deleted = self.client.delete_secret().secret_id(name).force_delete_without_recovery(true).send().await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(()),
+            Err(e) => Err(failure("DeleteSecret", e)),
         }
     }
 
@@ -117,17 +131,26 @@ impl TokenVault for SecretsStore {
 
     async fn forget_token_set(&self, account_id: &str) -> Result<()> {
         // At once, not after a recovery window: a reconnect creates the secret again right away.
-        let deleted = self
-            .client
-            .delete_secret()
-            .secret_id(self.token_set_name(account_id))
-            .force_delete_without_recovery(true)
-            .send()
-            .await;
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(()),
-            Err(e) => Err(failure("DeleteSecret", e)),
-        }
+        self.delete(&self.token_set_name(account_id)).await
+    }
+}
+
+/// One secret per endpoint: Secrets Manager encrypts it with KMS, and only the roles the template
+/// grants (the endpoint routes and the delivery function) can read it.
+impl WebhookSecrets for SecretsStore {
+    async fn store_webhook_secret(&self, account_id: &str, endpoint_id: &str, secret: &WebhookSecret) -> Result<()> {
+        self.write(&self.webhook_secret_name(account_id, endpoint_id), &secret.expose()).await
+    }
+
+    async fn webhook_secret(&self, account_id: &str, endpoint_id: &str) -> Result<Option<WebhookSecret>> {
+        let Some(text) = self.read(&self.webhook_secret_name(account_id, endpoint_id)).await? else { return Ok(None) };
+        WebhookSecret::parse(&text)
+            .map(Some)
+            .map_err(|_| Error::internal(format!("unreadable signing secret of webhook endpoint {endpoint_id}")))
+    }
+
+    async fn forget_webhook_secret(&self, account_id: &str, endpoint_id: &str) -> Result<()> {
+        // At once: the endpoint it signed for no longer exists.
+        self.delete(&self.webhook_secret_name(account_id, endpoint_id)).await
     }
 }
