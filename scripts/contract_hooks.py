@@ -161,6 +161,19 @@ def _job(case):
     return {"jobId": _post(case, "/invoices/reconcile-with-integration", body).json()["id"]}
 
 
+def _webhook_endpoint(case):
+    body = {"url": "https://hooks.example.test/contract", "events": ["*"]}
+    return {"endpointId": _post(case, "/webhook-endpoints", body).json()["id"]}
+
+
+def _webhook_url(case):
+    """A positive case's generated `url` is some URI, seldom an https one to a public host: it
+    becomes one, so that the rest of the generated body reaches the handler. Negative cases keep
+    theirs: their 400 is what is checked."""
+    if _positive(case) and isinstance(case.body, dict) and isinstance(case.body.get("url"), str):
+        case.body["url"] = f"https://hooks.example.test/{len(case.body['url'])}"
+
+
 def _group_for_body(case, invoice_id):
     """A generated line naming a `groupId` gets a real group of the invoice."""
     if isinstance(case.body, dict) and isinstance(case.body.get("groupId"), str) and _UUID.match(case.body["groupId"]):
@@ -269,6 +282,9 @@ _FIXTURES = {
     "POST /invoice/{invoiceId}/unreconcile": _with_payments,
     "GET /invoices/reconcile-with-integration/{jobId}": _job,
     "GET /invoices/reconcile-with-integration/{jobId}/results": _job,
+    "GET /webhook-endpoints/{endpointId}": _webhook_endpoint,
+    "PATCH /webhook-endpoints/{endpointId}": _webhook_endpoint,
+    "DELETE /webhook-endpoints/{endpointId}": _webhook_endpoint,
 }
 
 
@@ -283,6 +299,8 @@ def before_call(context, case, kwargs):
     if case.operation.label == "PUT /integrations/xero" and _positive(case):
         _xero_tenant(case, kwargs)
         return
+    if case.operation.label in ("POST /webhook-endpoints", "PATCH /webhook-endpoints/{endpointId}"):
+        _webhook_url(case)
     fixture = _FIXTURES.get(case.operation.label)
     if fixture is None:
         return

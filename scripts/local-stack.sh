@@ -122,6 +122,8 @@ XERO_REVOCATION_URL=$xero_url/connect/revocation
 XERO_API_BASE_URL=$xero_url
 XERO_REDIRECT_URI=http://127.0.0.1:$API_PORT/integrations/xero/callback
 RUST_LOG=${RUST_LOG:-info}
+# Webhook endpoints on this machine (receivers in tests and the walk-through); off in template.yaml.
+ALLOW_LOCAL_WEBHOOK_TARGETS=true
 ENV
 set -a; . "$dir/stack.env"; set +a
 

@@ -13,10 +13,11 @@ use invoicing_domain::{
         invoice::{CreateInvoice, Invoice},
         lines::LineItemInput,
         reconcile::{Counts, IntegrationService, JobStatus, Property, ReconcileJob},
+        webhooks::{signature::WebhookSecret, EndpointStatus, EventSelection, WebhookEndpoint},
     },
     ports::{
         AccountStore, CredentialStore, IntegrationSecrets, IntegrationSettings, InvoiceStore, LineItemStore,
-        ReconcileJobs, Unrecorded,
+        ReconcileJobs, Unrecorded, WebhookEndpoints, WebhookSecrets,
     },
     service::lines,
 };
@@ -188,7 +189,7 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
         }
         Command::SeedExamples { client_id } => {
             let account_id = account_of(&store, &client_id).await?;
-            seed_examples(&store, &account_id).await
+            seed_examples(&store, &SecretsStore::from_config(&config), &account_id).await
         }
         Command::InitLocal => {
             schema::create_table(store.client(), store.table()).await.map_err(Box::new)?;
@@ -229,10 +230,12 @@ mod examples {
     pub const INVOICE_ID: &str = "01a21186-0000-7000-8000-000000000000";
     pub const LINE_ITEM_ID: &str = "01a21186-0000-7000-8000-0000000000a1";
     pub const JOB_ID: &str = "01a21186-0000-7000-8000-00000000a0b0";
+    pub const WEBHOOK_ENDPOINT_ID: &str = "01a21186-0000-7000-8000-0000000000e1";
 }
 
-/// The draft invoice (with one line) and the queued Xero reconcile job of the events/ files.
-async fn seed_examples(store: &DynamoStore, account_id: &str) -> Result<(), AdminError> {
+/// The draft invoice (with one line), the queued Xero reconcile job and the webhook endpoint (with
+/// its secret) of the events/ files.
+async fn seed_examples(store: &DynamoStore, secrets: &SecretsStore, account_id: &str) -> Result<(), AdminError> {
     let now = Utc::now().trunc_subsecs(3);
     if store.get_invoice(account_id, examples::INVOICE_ID).await?.is_none() {
         let request: CreateInvoice = serde_json::from_value(serde_json::json!({
@@ -267,11 +270,27 @@ async fn seed_examples(store: &DynamoStore, account_id: &str) -> Result<(), Admi
         };
         store.create_job(account_id, &job, false, None).await?;
     }
+    if store.get_webhook_endpoint(account_id, examples::WEBHOOK_ENDPOINT_ID).await?.is_none() {
+        let endpoint = WebhookEndpoint {
+            id: examples::WEBHOOK_ENDPOINT_ID.into(),
+            account_id: account_id.into(),
+            url: "https://hooks.example.test/invoicing".into(),
+            events: EventSelection::Every,
+            description: Some("Example receiver".into()),
+            status: EndpointStatus::Enabled,
+            created_at: now,
+            updated_at: now,
+            failing_since: None,
+        };
+        secrets.store_webhook_secret(account_id, &endpoint.id, &WebhookSecret::generate()).await?;
+        store.insert_webhook_endpoint(&endpoint, None).await?;
+    }
     eprintln!(
-        "# account {account_id}: invoice {}, line {}, reconcile job {}",
+        "# account {account_id}: invoice {}, line {}, reconcile job {}, webhook endpoint {}",
         examples::INVOICE_ID,
         examples::LINE_ITEM_ID,
-        examples::JOB_ID
+        examples::JOB_ID,
+        examples::WEBHOOK_ENDPOINT_ID
     );
     Ok(())
 }

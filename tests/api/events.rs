@@ -49,7 +49,17 @@ pub async fn every_event_file_works_with_cargo_lambda_invoke(stack: &Stack) {
         assert_eq!((status, error["error"]["type"].as_str()), (409, Some("Conflict")), "{function}");
     }
 
+    // A public https URL, as a deployed function requires.
+    let (status, endpoint) = answer("create-webhook-endpoint");
+    assert_eq!((status, endpoint["url"].as_str()), (201, Some("https://hooks.example.test/invoices")), "{endpoint}");
+    assert!(endpoint["secret"].as_str().unwrap().starts_with("whsec_"));
+    let (status, endpoints) = answer("list-webhook-endpoints");
+    assert_eq!(status, 200);
+    assert!(endpoints["items"].as_array().unwrap().iter().any(|e| e["id"] == endpoint["id"]));
+
     let found_or_listed = [
+        "create-webhook-endpoint",
+        "list-webhook-endpoints",
         "create-invoice",
         "list-invoices",
         "calculate-invoice-totals",

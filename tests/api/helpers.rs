@@ -109,7 +109,8 @@ impl Stack {
                  XERO_CLIENT_ID={XERO_APP_CLIENT_ID}\nXERO_AUTHORIZE_URL={xero_url}/identity/connect/authorize\n\
                  XERO_TOKEN_URL={xero_url}/connect/token\nXERO_CONNECTIONS_URL={xero_url}/connections\n\
                  XERO_REVOCATION_URL={xero_url}/connect/revocation\nXERO_API_BASE_URL={xero_url}\n\
-                 XERO_REDIRECT_URI=http://127.0.0.1:{api_port}/integrations/xero/callback\n",
+                 XERO_REDIRECT_URI=http://127.0.0.1:{api_port}/integrations/xero/callback\n\
+                 ALLOW_LOCAL_WEBHOOK_TARGETS=true\n",
                 moto.endpoint,
                 store.table()
             ),

@@ -10,6 +10,7 @@ mod lines;
 mod payments;
 mod reconcile;
 mod totals;
+mod webhooks;
 mod xero_connect;
 
 use events::*;
@@ -26,6 +27,7 @@ use std::{
     sync::{Arc, OnceLock},
 };
 use totals::*;
+use webhooks::*;
 use xero_connect::*;
 
 type Scenario = for<'a> fn(&'a Stack) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
@@ -64,6 +66,7 @@ fn main() {
         connect_reconcile_disconnect_and_reconnect_through_xeros_authorization_code_flow,
         callback_refusals_change_nothing_and_redirects_carry_the_outcome,
         custom_connections_show_as_such_and_stay_an_operators,
+        webhook_endpoints_are_managed_over_http_and_stay_in_their_account,
     ];
     let trials = all
         .iter()

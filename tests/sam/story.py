@@ -14,6 +14,7 @@ INVOICE = "01a21186-0000-7000-8000-000000000000"
 LINE = "01a21186-0000-7000-8000-0000000000a1"
 JOB = "01a21186-0000-7000-8000-00000000a0b0"
 ACCOUNT = "01a21186-0000-7000-8000-00000000acc7"
+WEBHOOK_ENDPOINT = "01a21186-0000-7000-8000-0000000000e1"
 
 
 @dataclass
@@ -142,6 +143,30 @@ def _conflict(answer):
     assert answer.body["error"]["type"] == "Conflict", answer.body
 
 
+def _created_endpoint(answer):
+    body = answer.body
+    assert body["url"] == "https://hooks.example.test/invoices", body
+    assert body["events"] == ["INVOICE_FINALIZED", "INVOICE_PAYMENT_STATUS_CHANGED"] and body["status"] == "ENABLED"
+    assert body["secret"].startswith("whsec_")
+    assert answer.headers["location"] == f"/webhook-endpoints/{body['id']}"
+
+
+def _endpoint_list(answer):
+    items = answer.body["items"]
+    assert items[0]["id"] == WEBHOOK_ENDPOINT and len(items) == 2, items  # the seeded one, then the new
+    assert all("secret" not in item for item in items)
+
+
+def _seeded_endpoint(answer):
+    body = answer.body
+    assert (body["id"], body["status"], body["events"]) == (WEBHOOK_ENDPOINT, "ENABLED", ["*"]), body
+    assert "secret" not in body
+
+
+def _disabled_endpoint(answer):
+    assert (answer.body["status"], answer.body["events"]) == ("DISABLED", ["INVOICE_VOIDED"]), answer.body
+
+
 STORY = [
     Step("create-invoice", 201, _created_invoice),
     Step("calculate-invoice-totals", 200, _totals),
@@ -167,6 +192,11 @@ STORY = [
     Step("select-xero-tenant", 409, _conflict),
     Step("disconnect-xero", 409, _conflict),
     Step("void-invoice", 200, _invoice_in("VOIDED")),
+    Step("create-webhook-endpoint", 201, _created_endpoint),
+    Step("list-webhook-endpoints", 200, _endpoint_list),
+    Step("get-webhook-endpoint", 200, _seeded_endpoint),
+    Step("update-webhook-endpoint", 200, _disabled_endpoint),
+    Step("delete-webhook-endpoint", 204, _removed),
 ]
 
 

@@ -51,6 +51,11 @@ impl InMemoryStore {
         Self::default()
     }
 
+    /// The answer recorded under an account's idempotency key, if any.
+    pub fn recorded_answer(&self, account_id: &str, key: &str) -> Option<idempotency::StoredResponse> {
+        self.state().idempotency.get(&key2(account_id, key)).and_then(|record| record.response.clone())
+    }
+
     /// How many webhook secrets are stored, whoever they belong to.
     pub fn stored_webhook_secrets(&self) -> usize {
         self.state().webhook_secrets.len()

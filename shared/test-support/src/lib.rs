@@ -7,6 +7,7 @@
 pub mod api;
 pub mod dynamo_double;
 pub mod lambda_runtime;
+pub mod webhooks;
 pub mod xero_double;
 pub mod xero_identity_double;
 

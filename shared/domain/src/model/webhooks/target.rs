@@ -23,6 +23,30 @@ pub enum TargetPolicy {
     AllowLocal,
 }
 
+/// The setting that lets a deployment's deliveries reach local targets: `true` in the local stack
+/// and tests, `false` (or unset) everywhere else.
+pub const ALLOW_LOCAL_TARGETS_ENV: &str = "ALLOW_LOCAL_WEBHOOK_TARGETS";
+
+impl TargetPolicy {
+    /// The policy [`ALLOW_LOCAL_TARGETS_ENV`] sets; anything but `true`, `false` or unset is
+    /// refused, so a typo cannot open local targets nor silently close them.
+    pub fn from_setting(value: Option<&str>) -> Result<TargetPolicy, crate::model::config::ConfigError> {
+        match value {
+            None | Some("false") => Ok(TargetPolicy::PublicHttpsOnly),
+            Some("true") => Ok(TargetPolicy::AllowLocal),
+            Some(other) => Err(crate::model::config::ConfigError::Unusable {
+                name: ALLOW_LOCAL_TARGETS_ENV,
+                source: format!("expected true or false, got {other:?}").into(),
+            }),
+        }
+    }
+
+    /// The process's policy, from [`ALLOW_LOCAL_TARGETS_ENV`].
+    pub fn from_env() -> Result<TargetPolicy, crate::model::config::ConfigError> {
+        TargetPolicy::from_setting(std::env::var(ALLOW_LOCAL_TARGETS_ENV).ok().as_deref())
+    }
+}
+
 /// An endpoint URL as registered, or a validation error saying what is wrong with it.
 pub fn check_url(text: &str, policy: TargetPolicy) -> Result<Url, Error> {
     if text.len() > MAX_URL_LENGTH {
@@ -132,6 +156,15 @@ fn non_public_v6(ip: Ipv6Addr) -> Option<&'static str> {
 mod tests {
     use super::*;
     use TargetPolicy::{AllowLocal, PublicHttpsOnly};
+
+    #[test]
+    fn only_true_allows_local_targets_and_a_typo_is_refused() {
+        assert_eq!(TargetPolicy::from_setting(None).unwrap(), PublicHttpsOnly);
+        assert_eq!(TargetPolicy::from_setting(Some("false")).unwrap(), PublicHttpsOnly);
+        assert_eq!(TargetPolicy::from_setting(Some("true")).unwrap(), AllowLocal);
+        let typo = TargetPolicy::from_setting(Some("yes")).unwrap_err();
+        assert_eq!(typo.to_string(), "ALLOW_LOCAL_WEBHOOK_TARGETS is unusable");
+    }
 
     #[test]
     fn public_addresses_are_reachable() {
