@@ -18,12 +18,20 @@ pub fn route() -> Route {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Body {
+    #[serde(default, deserialize_with = "not_null")]
     url: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     events: Option<Vec<String>>,
     /// Absent: unchanged; null or empty: removed.
     #[serde(default, deserialize_with = "present")]
     description: Option<Option<String>>,
+    #[serde(default, deserialize_with = "not_null")]
     status: Option<EndpointStatus>,
+}
+
+/// A field that may be absent but, when present, must not be null.
+fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
 /// A field that is present, even as null.

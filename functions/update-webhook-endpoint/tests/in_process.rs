@@ -69,7 +69,9 @@ async fn a_bad_patch_is_a_400_and_changes_nothing() {
         assert_eq!(response.status, 400, "{body}");
         assert_eq!(response.json(), json!({"error": {"type": "ValidationError", "message": message}}));
     }
-    assert_eq!(patch(&api, &endpoint.id, &json!({"status": "PAUSED"})).await.status, 400);
+    for body in [json!({"status": "PAUSED"}), json!({"status": null}), json!({"url": null}), json!({"events": null})] {
+        assert_eq!(patch(&api, &endpoint.id, &body).await.status, 400, "{body}");
+    }
     let stored = api.store.get_webhook_endpoint(&api.account.account.id, &endpoint.id).await.unwrap().unwrap();
     assert_eq!((stored.value, stored.version), (endpoint, 1));
 }
