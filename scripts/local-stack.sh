@@ -151,10 +151,19 @@ fi
 
 [ "${API:-1}" = 1 ] || exit 0
 echo "==> API on http://127.0.0.1:$API_PORT"
+# cargo lambda watch watches its working directory, recursively, once for every function it
+# starts (inotify, a watch per directory). From the repository that is some 13,000 directories
+# (.venv, target) per function, 30-odd functions reach the kernel's limit
+# (fs.inotify.max_user_watches), and a function whose watcher then fails never answers again.
+# Without reloading nothing needs watching: it runs in an empty directory inside the repository
+# (so that rust-toolchain.toml still applies) and finds the workspace by --manifest-path.
+root=$PWD
+watch_dir=$root/target/lambda-watch-root
 reload=(--ignore-changes)
-[ "${RELOAD:-0}" = 1 ] && reload=()
-launch api "$dir/api.log" cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$API_PORT" \
-  "${reload[@]}" --env-file "$dir/stack.env"
+if [ "${RELOAD:-0}" = 1 ]; then reload=(); watch_dir=$root; fi
+mkdir -p "$watch_dir"
+launch api "$dir/api.log" env -C "$watch_dir" cargo lambda watch --manifest-path "$root/Cargo.toml" \
+  --invoke-address 127.0.0.1 --invoke-port "$API_PORT" "${reload[@]}" --env-file "$(cd "$dir" && pwd)/stack.env"
 wait_for_port "$API_PORT" "cargo lambda watch"
 
 if [ "${SQS_TRIGGER:-1}" = 1 ]; then

@@ -133,13 +133,19 @@ impl Stack {
         let log = run_dir.join("cargo-lambda-watch.log");
         let log_file = std::fs::File::create(&log).unwrap();
         let path = format!("{}:{}", root.join(".venv/bin").display(), std::env::var("PATH").unwrap_or_default());
+        // The watcher watches its working directory once per function it starts: an empty one, so
+        // that the inotify watches stay far below the kernel's limit (scripts/local-stack.sh says why).
+        let watch_dir = root.join("target/lambda-watch-root");
+        std::fs::create_dir_all(&watch_dir).unwrap();
         let watch = ProcessGuard::spawn(
             Command::new(venv_tool("cargo-lambda"))
                 .args(["lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1"])
+                .arg("--manifest-path")
+                .arg(root.join("Cargo.toml"))
                 .args(["--invoke-port", &api_port.to_string()])
                 .arg("--env-file")
                 .arg(&env_file)
-                .current_dir(&root)
+                .current_dir(&watch_dir)
                 .env("PATH", path)
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().unwrap())
