@@ -140,9 +140,8 @@ impl Https {
             .await
     }
 
-    /// A loader of SDK configuration with this client, for callers that set more (tests set the
-    /// endpoint and credentials).
-    /// Every SDK call has [`SDK_TIMEOUTS`].
+    /// A loader of SDK configuration with this client and [`SDK_TIMEOUTS`], for callers that set
+    /// more (tests set the endpoint and credentials).
     pub fn sdk_loader(&self) -> aws_config::ConfigLoader {
         aws_config::defaults(aws_config::BehaviorVersion::latest())
             .http_client(self.sdk_client())
