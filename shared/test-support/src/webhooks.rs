@@ -30,3 +30,49 @@ pub async fn stored_endpoint(
     store.insert_webhook_endpoint(&endpoint, None).await.expect("store a webhook endpoint");
     endpoint
 }
+
+/// `scripts/webhook_receiver.py` on a free loopback port: it verifies every delivery with the
+/// `standardwebhooks` package and writes each verified event as a JSON line. Stopped when dropped.
+pub struct WebhookReceiver {
+    /// Where it receives (`http://127.0.0.1:<port>/hooks`).
+    pub url: String,
+    output: std::path::PathBuf,
+    _process: crate::ProcessGuard,
+}
+
+impl WebhookReceiver {
+    /// Starts one for `secret` (`whsec_...`) that answers 500 to the first `fail_first` attempts
+    /// of each event.
+    pub fn start(secret: &str, fail_first: u32) -> WebhookReceiver {
+        let port = crate::free_port();
+        let output = std::env::temp_dir().join(format!("webhook-receiver-{}-{port}.jsonl", std::process::id()));
+        let file = std::fs::File::create(&output).expect("the receiver's output file");
+        let process = crate::ProcessGuard::spawn(
+            std::process::Command::new(crate::venv_tool("python"))
+                .arg(crate::workspace_root().join("scripts/webhook_receiver.py"))
+                .args(["--secret", secret, "--port", &port.to_string(), "--fail-first", &fail_first.to_string()])
+                .stdin(std::process::Stdio::null())
+                .stdout(file)
+                .stderr(std::process::Stdio::null()),
+        )
+        .expect("start scripts/webhook_receiver.py (run `make test`, which installs its package)");
+        crate::wait_for_port(port, std::time::Duration::from_secs(30)).expect("the webhook receiver listens");
+        WebhookReceiver { url: format!("http://127.0.0.1:{port}/hooks"), output, _process: process }
+    }
+
+    /// The verified deliveries so far, in order: `{"attempt", "webhook-id", "event"}`.
+    pub fn verified(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.output)
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.starts_with('{'))
+            .map(|line| serde_json::from_str(line).expect("a JSON line"))
+            .collect()
+    }
+}
+
+impl Drop for WebhookReceiver {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.output);
+    }
+}
