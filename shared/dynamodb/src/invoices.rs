@@ -1,9 +1,9 @@
 use crate::{
-    account_pk, build_error, collect_page, decode, encode, n, s,
+    account_pk, build_error, collect_page, decode, decode_with_version, encode, n, s,
     schema::{CUSTOMER_INDEX, CUSTOMER_KEY, STATUS_INDEX, STATUS_KEY},
     sdk_error,
     transact::{OnConditionFailed, Write},
-    DynamoStore, Item, PageQuery, MAX_EVALUATED_PER_PAGE,
+    DynamoStore, Item, PageQuery, MAX_EVALUATED_PER_PAGE, VERSION_CONDITION,
 };
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use invoicing_domain::{
@@ -12,7 +12,7 @@ use invoicing_domain::{
     model::pagination::Page,
     model::Versioned,
     ports::{InvoiceQuery, InvoiceStore},
-    Error, Result,
+    Result,
 };
 use sha2::{Digest, Sha256};
 
@@ -65,16 +65,8 @@ pub(crate) fn versioned_write(table: &str, invoice: &Invoice, expected_version: 
     ))
 }
 
-/// The condition that makes a write of `invoice_item(invoice, expected + 1)` optimistic.
-pub(crate) const VERSION_CONDITION: &str = "version = :expectedVersion";
-
 pub(crate) fn decode_versioned(item: Item) -> Result<Versioned<Invoice>> {
-    let version = item
-        .get("version")
-        .and_then(|v| v.as_n().ok())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error::internal("invoice item without a version"))?;
-    Ok(Versioned { value: decode(item)?, version })
+    decode_with_version(item, "invoice item")
 }
 
 impl DynamoStore {

@@ -277,6 +277,23 @@ pub(crate) fn decode<T: serde::de::DeserializeOwned>(item: Item) -> Result<T, Er
     })
 }
 
+/// The condition that makes a write of an item at version `expected + 1` optimistic (with
+/// `:expectedVersion` bound to `expected`).
+pub(crate) const VERSION_CONDITION: &str = "version = :expectedVersion";
+
+/// Decodes an item written with a `version` attribute (invoices, webhook endpoints, Xero
+/// connections); `what` names it in the error when the attribute is missing.
+pub(crate) fn decode_with_version<T: serde::de::DeserializeOwned>(
+    mut item: Item,
+    what: &str,
+) -> Result<invoicing_domain::model::Versioned<T>, Error> {
+    let version = item
+        .remove("version")
+        .and_then(|v| v.as_n().ok().and_then(|n| n.parse().ok()))
+        .ok_or_else(|| Error::internal(format!("{what} without a version")))?;
+    Ok(invoicing_domain::model::Versioned { value: decode(item)?, version })
+}
+
 pub(crate) fn encode<T: serde::Serialize>(value: &T) -> Result<Item, Error> {
     serde_dynamo::to_item(value).map_err(|e| Error::internal_caused("an item that cannot be encoded", e))
 }

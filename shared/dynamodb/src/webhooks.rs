@@ -2,15 +2,15 @@
 //! secrets are not here (invoicing-secrets keeps them).
 
 use crate::{
-    account_pk, build_error, collect_page, decode, encode, n, s, sdk_error,
+    account_pk, build_error, collect_page, decode_with_version, encode, n, s, sdk_error,
     transact::{OnConditionFailed, Write},
-    DynamoStore, Item, PageQuery,
+    DynamoStore, Item, PageQuery, VERSION_CONDITION,
 };
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use invoicing_domain::{
     model::{idempotency::Receipt, pagination::Page, webhooks::WebhookEndpoint, Versioned},
     ports::WebhookEndpoints,
-    Error, Result,
+    Result,
 };
 
 const ENDPOINT_PREFIX: &str = "WEBHOOK-ENDPOINT#";
@@ -28,12 +28,8 @@ fn endpoint_item(endpoint: &WebhookEndpoint, version: u64) -> Result<Item> {
     Ok(item)
 }
 
-fn decode_versioned(mut item: Item) -> Result<Versioned<WebhookEndpoint>> {
-    let version = item
-        .remove("version")
-        .and_then(|v| v.as_n().ok().and_then(|v| v.parse().ok()))
-        .ok_or_else(|| Error::internal("webhook endpoint item without a version"))?;
-    Ok(Versioned { value: decode(item)?, version })
+fn decode_versioned(item: Item) -> Result<Versioned<WebhookEndpoint>> {
+    decode_with_version(item, "webhook endpoint item")
 }
 
 fn changed_concurrently(endpoint_id: &str) -> OnConditionFailed {
@@ -110,7 +106,7 @@ impl WebhookEndpoints for DynamoStore {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(endpoint_item(endpoint, expected_version.saturating_add(1))?))
-            .condition_expression("version = :expectedVersion")
+            .condition_expression(VERSION_CONDITION)
             .expression_attribute_values(":expectedVersion", n(expected_version))
             .build()
             .map_err(build_error)?;
@@ -133,7 +129,7 @@ impl WebhookEndpoints for DynamoStore {
             .table_name(&self.table)
             .key("pk", s(account_pk(account_id)))
             .key("sk", s(endpoint_sk(endpoint_id)))
-            .condition_expression("version = :expectedVersion")
+            .condition_expression(VERSION_CONDITION)
             .expression_attribute_values(":expectedVersion", n(expected_version))
             .build()
             .map_err(build_error)?;

@@ -7,7 +7,7 @@
 //! | refresh lease | `ACCOUNT#<id>` | `XERO#REFRESH_LEASE` (`holder`, `until` in ms) |
 //! | pending authorization | `XEROSTATE#<sha256(state)>` | `XEROSTATE` (TTL a day after expiry) |
 
-use crate::{account_pk, decode, encode, n, s, sdk_error, write_error, DynamoStore, Item};
+use crate::{account_pk, decode, decode_with_version, encode, n, s, sdk_error, write_error, DynamoStore, Item};
 use chrono::{DateTime, Utc};
 use invoicing_domain::{
     model::xero_connection::{state_key, OAuthConnection, PendingAuthorization},
@@ -73,12 +73,7 @@ impl XeroConnections for DynamoStore {
             .send()
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
-        let Some(mut item) = answer.item else { return Ok(None) };
-        let version = item
-            .remove("version")
-            .and_then(|v| v.as_n().ok().and_then(|n| n.parse().ok()))
-            .ok_or_else(|| Error::internal(format!("Xero connection of {account_id} without a version")))?;
-        Ok(Some(Versioned { value: decode(item)?, version }))
+        answer.item.map(|item| decode_with_version(item, &format!("Xero connection of {account_id}"))).transpose()
     }
 
     async fn put_oauth_connection(
