@@ -75,9 +75,14 @@ fn key3(a: &str, b: &str, c: &str) -> Key3 {
 }
 
 fn check_version(state: &State, invoice: &Invoice, expected: u64) -> Result<()> {
-    match state.invoices.get(&key2(&invoice.sequence_account_id, &invoice.id)) {
+    expect_version(state.invoices.get(&key2(&invoice.sequence_account_id, &invoice.id)), expected, "invoice")
+}
+
+/// What a conditional write on `version = expected` does: go on, or lose the race.
+fn expect_version<T>(current: Option<&Versioned<T>>, expected: u64, what: &str) -> Result<()> {
+    match current {
         Some(current) if current.version == expected => Ok(()),
-        _ => Err(Error::contended("invoice changed concurrently")),
+        _ => Err(Error::contended(format!("{what} changed concurrently"))),
     }
 }
 
@@ -195,9 +200,7 @@ impl WebhookEndpoints for InMemoryStore {
     ) -> Result<()> {
         let mut state = self.state();
         let key = key2(&endpoint.account_id, &endpoint.id);
-        if state.webhook_endpoints.get(&key).is_none_or(|current| current.version != expected_version) {
-            return Err(Error::contended("webhook endpoint changed concurrently"));
-        }
+        expect_version(state.webhook_endpoints.get(&key), expected_version, "webhook endpoint")?;
         check_receipt(&state, receipt)?;
         let versioned = Versioned { value: endpoint.clone(), version: expected_version.saturating_add(1) };
         state.webhook_endpoints.insert(key, versioned);
@@ -214,9 +217,7 @@ impl WebhookEndpoints for InMemoryStore {
     ) -> Result<()> {
         let mut state = self.state();
         let key = key2(account_id, endpoint_id);
-        if state.webhook_endpoints.get(&key).is_none_or(|current| current.version != expected_version) {
-            return Err(Error::contended("webhook endpoint changed concurrently"));
-        }
+        expect_version(state.webhook_endpoints.get(&key), expected_version, "webhook endpoint")?;
         check_receipt(&state, receipt)?;
         state.webhook_endpoints.remove(&key);
         record_receipt(&mut state, receipt);

@@ -1,6 +1,5 @@
 //! Webhook endpoints in DynamoDB (moto_server): versioned writes, account scoping and pages.
 
-use chrono::{SubsecRound, Utc};
 use invoicing_domain::{
     model::{
         webhooks::{EndpointStatus, EventSelection, WebhookEndpoint},
@@ -9,23 +8,12 @@ use invoicing_domain::{
     ports::WebhookEndpoints,
     ErrorKind,
 };
-use invoicing_test_support::MotoServer;
+use invoicing_test_support::{webhooks::new_endpoint, MotoServer};
 
+/// The shared test endpoint, selecting two event types (stored as a list of two names).
 fn endpoint(account: &str) -> WebhookEndpoint {
-    // A millisecond apart, so that the ids sort in creation order.
-    std::thread::sleep(std::time::Duration::from_millis(2));
-    let now = Utc::now().trunc_subsecs(3);
-    WebhookEndpoint {
-        id: uuid::Uuid::now_v7().to_string(),
-        account_id: account.into(),
-        url: "https://hooks.example.com/in".into(),
-        events: EventSelection::parse(&["INVOICE_SENT".into(), "INVOICE_VOIDED".into()]).unwrap(),
-        description: Some("books".into()),
-        status: EndpointStatus::Enabled,
-        created_at: now,
-        updated_at: now,
-        failing_since: None,
-    }
+    let events = EventSelection::parse(&["INVOICE_SENT".into(), "INVOICE_VOIDED".into()]).unwrap();
+    WebhookEndpoint { events, ..new_endpoint(account, EndpointStatus::Enabled) }
 }
 
 #[tokio::test]

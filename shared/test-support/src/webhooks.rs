@@ -1,4 +1,5 @@
-//! Webhook endpoints stored directly, for the tests of the routes that read and change them.
+//! Webhook endpoints made and stored directly, for the tests of the routes and the adapter, and a
+//! local receiver of deliveries.
 
 use chrono::{SubsecRound, Utc};
 use invoicing_domain::{
@@ -6,17 +7,13 @@ use invoicing_domain::{
     ports::WebhookEndpoints,
 };
 
-/// Stores an endpoint of `account_id` in `status` (a disabled one failing since now) for
-/// `https://hooks.example.com/in`, every event, described "books"; returns it.
-pub async fn stored_endpoint(
-    store: &impl WebhookEndpoints,
-    account_id: &str,
-    status: EndpointStatus,
-) -> WebhookEndpoint {
+/// An endpoint of `account_id` in `status` (a disabled one failing since now) for
+/// `https://hooks.example.com/in`, every event, described "books"; not stored.
+pub fn new_endpoint(account_id: &str, status: EndpointStatus) -> WebhookEndpoint {
     // A millisecond apart, so that ids sort in creation order.
-    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    std::thread::sleep(std::time::Duration::from_millis(2));
     let now = Utc::now().trunc_subsecs(3);
-    let endpoint = WebhookEndpoint {
+    WebhookEndpoint {
         id: uuid::Uuid::now_v7().to_string(),
         account_id: account_id.into(),
         url: "https://hooks.example.com/in".into(),
@@ -26,7 +23,16 @@ pub async fn stored_endpoint(
         created_at: now,
         updated_at: now,
         failing_since: (status == EndpointStatus::Disabled).then_some(now),
-    };
+    }
+}
+
+/// [`new_endpoint`], stored.
+pub async fn stored_endpoint(
+    store: &impl WebhookEndpoints,
+    account_id: &str,
+    status: EndpointStatus,
+) -> WebhookEndpoint {
+    let endpoint = new_endpoint(account_id, status);
     store.insert_webhook_endpoint(&endpoint, None).await.expect("store a webhook endpoint");
     endpoint
 }
