@@ -3,7 +3,8 @@
 # (scripts/contract_test.sh): moto_server (DynamoDB, SQS, Secrets Manager) with DynamoDB requests
 # applied one at a time, xero-local, the table and queues, a development account (with the events/
 # API key, a receiving account and a Xero connection), every function behind `cargo lambda watch`,
-# and the local SQS trigger that feeds the reconcile queue to reconcile-worker.
+# and the local triggers: the reconcile queue to reconcile-worker, the outbox table's stream to
+# relay-webhook-events, and the delivery queue to deliver-webhooks.
 #
 #   scripts/local-stack.sh start DIR   starts it; writes DIR/stack.env (endpoints, ports, names),
 #                                      DIR/dev-account.env (CLIENT_ID, CLIENT_SECRET, API_KEY),
@@ -108,9 +109,13 @@ AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=local
 AWS_SECRET_ACCESS_KEY=local
 TABLE_NAME=invoicing-$name
+EVENTS_TABLE_NAME=invoicing-events-$name
 QUEUE_NAME=reconcile-requests-$name
 DLQ_NAME=reconcile-requests-$name-dlq
 QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/reconcile-requests-$name
+DELIVERY_QUEUE_NAME=webhook-deliveries-$name
+DELIVERY_DLQ_NAME=webhook-deliveries-$name-dlq
+DELIVERY_QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/webhook-deliveries-$name
 SECRETS_PREFIX=invoicing-$name
 MAX_RECEIVE_COUNT=5
 XERO_BASE_URL=http://127.0.0.1:$XERO_PORT
@@ -170,4 +175,9 @@ if [ "${SQS_TRIGGER:-1}" = 1 ]; then
   echo "==> SQS trigger: $QUEUE_NAME -> reconcile-worker"
   launch sqs-trigger "$dir/sqs-trigger.log" python scripts/sqs_trigger.py --queue-url "$QUEUE_URL" \
     --function reconcile-worker --invoke-url "http://127.0.0.1:$API_PORT"
+  echo "==> webhooks: the stream of $EVENTS_TABLE_NAME -> relay-webhook-events; $DELIVERY_QUEUE_NAME -> deliver-webhooks"
+  launch stream-trigger "$dir/stream-trigger.log" python scripts/dynamodb_stream_trigger.py \
+    --table "$EVENTS_TABLE_NAME" --function relay-webhook-events --invoke-url "http://127.0.0.1:$API_PORT"
+  launch delivery-trigger "$dir/delivery-trigger.log" python scripts/sqs_trigger.py --queue-url "$DELIVERY_QUEUE_URL" \
+    --function deliver-webhooks --invoke-url "http://127.0.0.1:$API_PORT"
 fi

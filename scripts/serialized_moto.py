@@ -4,7 +4,9 @@ moto's TransactWriteItems is not atomic across concurrent requests: a transactio
 fails restores a snapshot of every table it touched, undoing writes that other requests made in the
 meantime. DynamoDB never does that. Serializing DynamoDB requests (connections are still served by
 threads, and other services, such as SQS long polls, are not held up) makes the local server keep
-DynamoDB's guarantees, which the concurrency tests depend on.
+DynamoDB's guarantees, which the concurrency tests depend on. DynamoDB Streams requests are serialized
+with them (a stream read never sees a transaction half-applied), and a failed transaction drops the
+stream records it appended, as DynamoDB never streams one.
 
 Usage: python serialized_moto.py -H 127.0.0.1 [-H 172.30.0.1 ...] -p 5050 (every host, one state)
 """
@@ -15,6 +17,7 @@ import threading
 
 import moto.backends
 import moto.dynamodb.models as dynamodb_models
+import moto.dynamodbstreams.models as dynamodbstreams_models
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from moto.moto_server.werkzeug_app import (
@@ -76,21 +79,45 @@ def _restore(touched):
             table.items[hash_value][range_value] = item
 
 
+def _stream_lengths(backend, transact_items):
+    """(stream shard, how many records it has now) per table of the transaction that has a stream."""
+    names = {op.get("TableName") for entry in transact_items for op in entry.values() if isinstance(op, dict)}
+    return [(table.stream_shard, len(table.stream_shard.items)) for name in names
+            if (table := backend.tables.get(name)) is not None and table.stream_shard is not None]
+
+
 def _transact_write_items_restoring_items(self, transact_items):
     # Safe to swap the module's `copy` and to snapshot items here: DynamoDB requests run one at a
     # time (see Serialized), so nothing else changes the items in between.
     touched = _touched_items(self, transact_items)
+    streams = _stream_lengths(self, transact_items)
     dynamodb_models.copy = _NoTableCopies()
     try:
         return _transact_write_items(self, transact_items)
     except Exception:
         _restore(touched)
+        for shard, length in streams:
+            del shard.items[length:]
         raise
     finally:
         dynamodb_models.copy = copy
 
 
 dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items_restoring_items
+
+
+def _get_records_forgetting_the_iterator(self, iterator_arn, limit):
+    # moto keeps every shard iterator it ever made, and each GetRecords makes one: a poller's
+    # iterators grew the server by some 50 MB an hour. DynamoDB's iterators expire after 15
+    # minutes; here one is forgotten once it has been read (the local trigger never reads one twice).
+    try:
+        return _get_records(self, iterator_arn, limit)
+    finally:
+        self.shard_iterators.pop(iterator_arn, None)
+
+
+_get_records = dynamodbstreams_models.DynamoDBStreamsBackend.get_records
+dynamodbstreams_models.DynamoDBStreamsBackend.get_records = _get_records_forgetting_the_iterator
 
 
 # moto looks its service modules up on disk (os.listdir and an isdir per entry, some 200) on every
@@ -106,7 +133,7 @@ class Serialized:
         self.lock = threading.Lock()
 
     def __call__(self, environ, start_response):
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith(("DynamoDB_", "DynamoDBStreams_")):
             return self.app(environ, start_response)
         with self.lock:
             return list(self.app(environ, start_response))

@@ -106,8 +106,9 @@ enum Command {
     /// from XERO_CLIENT_SECRET, else from the first line of standard input, in Secrets Manager
     /// (`<SECRETS_PREFIX>/xero-app/client-secret`). Its client id is the functions' XERO_CLIENT_ID.
     SetXeroAppSecret,
-    /// Create the table (TABLE_NAME) and the reconcile queues (QUEUE_NAME, DLQ_NAME) on a local
-    /// stack. On AWS, template.yaml creates them.
+    /// Create the table (TABLE_NAME), the webhook outbox table (EVENTS_TABLE_NAME), the reconcile
+    /// queues (QUEUE_NAME, DLQ_NAME) and the webhook delivery queues (DELIVERY_QUEUE_NAME,
+    /// DELIVERY_DLQ_NAME) on a local stack. On AWS, template.yaml creates them.
     InitLocal,
     /// Give an account (named by one of its credential ids) the invoice, line and reconcile job
     /// that the events/ files name, so that each event reaches real data. Existing ones are kept.
@@ -193,36 +194,44 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
         }
         Command::InitLocal => {
             schema::create_table(store.client(), store.table()).await.map_err(Box::new)?;
+            schema::create_events_table(store.client(), store.events_table()).await.map_err(Box::new)?;
             let sqs = aws_sdk_sqs::Client::new(&config);
-            let sqs_error = |operation| move |source: aws_sdk_sqs::Error| AdminError::Sqs { operation, source };
-            let dlq = sqs.create_queue().queue_name(required_env("DLQ_NAME")?).send().await;
-            let dlq_url = dlq.map_err(|e| sqs_error("CreateQueue")(e.into()))?.queue_url.unwrap_or_default();
-            let attributes = sqs
-                .get_queue_attributes()
-                .queue_url(&dlq_url)
-                .attribute_names(QueueAttributeName::QueueArn)
-                .send()
-                .await
-                .map_err(|e| sqs_error("GetQueueAttributes")(e.into()))?;
-            let dlq_arn = attributes
-                .attributes
-                .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-                .ok_or_else(|| AdminError::Usage("the dead-letter queue has no ARN".into()))?;
-            // As template.yaml: five deliveries, then the dead-letter queue. A short visibility
-            // timeout locally, so that failed messages come back within seconds.
-            let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string();
-            let visibility = std::env::var("VISIBILITY_TIMEOUT").unwrap_or_else(|_| "10".into());
-            sqs.create_queue()
-                .queue_name(required_env("QUEUE_NAME")?)
-                .attributes(QueueAttributeName::RedrivePolicy, redrive)
-                .attributes(QueueAttributeName::VisibilityTimeout, visibility)
-                .send()
-                .await
-                .map_err(|e| sqs_error("CreateQueue")(e.into()))?;
-            eprintln!("# table {} and queues created", store.table());
+            create_queue_with_dlq(&sqs, &required_env("QUEUE_NAME")?, &required_env("DLQ_NAME")?).await?;
+            let (deliveries, delivery_dlq) = (required_env("DELIVERY_QUEUE_NAME")?, required_env("DELIVERY_DLQ_NAME")?);
+            create_queue_with_dlq(&sqs, &deliveries, &delivery_dlq).await?;
+            eprintln!("# tables {} and {} and queues created", store.table(), store.events_table());
             Ok(())
         }
     }
+}
+
+/// A queue whose messages go to its dead-letter queue after five receives, as in template.yaml;
+/// with a short visibility timeout locally, so that failed messages come back within seconds.
+async fn create_queue_with_dlq(sqs: &aws_sdk_sqs::Client, name: &str, dlq_name: &str) -> Result<(), AdminError> {
+    let sqs_error = |operation| move |source: aws_sdk_sqs::Error| AdminError::Sqs { operation, source };
+    let dlq = sqs.create_queue().queue_name(dlq_name).send().await;
+    let dlq_url = dlq.map_err(|e| sqs_error("CreateQueue")(e.into()))?.queue_url.unwrap_or_default();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| sqs_error("GetQueueAttributes")(e.into()))?;
+    let dlq_arn = attributes
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| AdminError::Usage("the dead-letter queue has no ARN".into()))?;
+    let redrive = serde_json::json!({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}).to_string();
+    let visibility = std::env::var("VISIBILITY_TIMEOUT").unwrap_or_else(|_| "10".into());
+    sqs.create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility)
+        .send()
+        .await
+        .map_err(|e| sqs_error("CreateQueue")(e.into()))?;
+    Ok(())
 }
 
 /// The ids the events/ files name.
@@ -247,7 +256,7 @@ async fn seed_examples(store: &DynamoStore, secrets: &SecretsStore, account_id: 
         }))
         .map_err(AdminError::Example)?;
         let invoice = Invoice::new_draft(examples::INVOICE_ID.into(), account_id, request, now);
-        store.insert_invoice(&invoice, None).await?;
+        store.insert_invoice(&invoice, None, None).await?;
     }
     if store.get_line_item(account_id, examples::INVOICE_ID, examples::LINE_ITEM_ID).await?.is_none() {
         let input: LineItemInput = serde_json::from_value(serde_json::json!({
@@ -276,8 +285,10 @@ async fn seed_examples(store: &DynamoStore, secrets: &SecretsStore, account_id: 
             account_id: account_id.into(),
             url: "https://hooks.example.test/invoicing".into(),
             events: EventSelection::Every,
-            description: Some("Example receiver".into()),
-            status: EndpointStatus::Enabled,
+            // Disabled: its host does not exist (.test), and deliveries to it would only fail (and
+            // send DNS queries off this machine). The events/ files name it all the same.
+            description: Some("Example receiver (disabled)".into()),
+            status: EndpointStatus::Disabled,
             created_at: now,
             updated_at: now,
             failing_since: None,

@@ -57,7 +57,16 @@ pub async fn every_event_file_works_with_cargo_lambda_invoke(stack: &Stack) {
     assert_eq!(status, 200);
     assert!(endpoints["items"].as_array().unwrap().iter().any(|e| e["id"] == endpoint["id"]));
 
+    // The stream record is relayed (to whatever endpoints its account has here), and the delivery
+    // message, naming an endpoint this stack does not have, is dropped: neither fails anything.
+    let relayed = stack.invoke_event("relay-webhook-events", "relay-webhook-events.json");
+    assert_eq!(relayed, json!({"batchItemFailures": []}));
+    let delivered = stack.invoke_event("deliver-webhooks", "deliver-webhooks.json");
+    assert_eq!(delivered, json!({"batchItemFailures": []}));
+
     let found_or_listed = [
+        "relay-webhook-events",
+        "deliver-webhooks",
         "create-webhook-endpoint",
         "list-webhook-endpoints",
         "create-invoice",

@@ -103,7 +103,7 @@ pub async fn stored_extremes_never_make_a_route_panic(stack: &Stack) {
         })
         .collect();
     invoice.line_count = 1;
-    stack.store.insert_invoice(&invoice, None).await.unwrap();
+    stack.store.insert_invoice(&invoice, None, None).await.unwrap();
     let line = LineItem {
         id: uuid::Uuid::now_v7().to_string(),
         invoice_id: invoice.id.clone(),

@@ -11,7 +11,7 @@ use invoicing_domain::{
 use invoicing_dynamodb::DynamoStore;
 use invoicing_secrets::SecretsStore;
 use invoicing_test_support::{
-    free_port, venv_tool, wait_for_port, workspace_root, MotoServer, ProcessGuard, XeroLocal,
+    free_port, venv_tool, wait_for_port, without_test_binary_env, workspace_root, MotoServer, ProcessGuard, XeroLocal,
 };
 use std::{
     path::PathBuf,
@@ -56,7 +56,7 @@ pub struct Stack {
     pub http: reqwest::Client,
     pub log: PathBuf,
     // Dropped first: the trigger and the functions stop before what they use.
-    _trigger: ProcessGuard,
+    _triggers: Vec<ProcessGuard>,
     _watch: ProcessGuard,
     _xero: XeroLocal,
     pub moto: MotoServer,
@@ -78,24 +78,26 @@ impl Stack {
         let xero_url = xero.base_url.clone();
         let secrets_prefix = format!("invoicing-e2e-{}", std::process::id());
 
-        let (acme, globex, events_account, initech, (queue_url, dead_letter_queue_url)) = runtime.block_on(async {
-            let acme = NewAccount::generate("Acme", Utc::now());
-            let globex = NewAccount::generate("Globex", Utc::now());
-            let events = NewAccount::generate("Events", Utc::now()).with_api_key(&events_api_key()).unwrap();
-            let initech = NewAccount::generate("Initech", Utc::now());
-            for account in [&acme, &globex, &events, &initech] {
-                store.create_account(account).await.unwrap();
-            }
-            // Globex stays without a Xero connection.
-            let config = moto.sdk_config().await;
-            let secrets = SecretsStore::new(aws_sdk_secretsmanager_client(&config), &secrets_prefix);
-            for account in [&acme, &events, &initech] {
-                connect_custom(&store, &secrets, &xero_url, account).await;
-            }
-            // The service's own Xero app, for customers' OAuth connections (xero-local accepts any secret).
-            secrets.set_xero_app_client_secret(XERO_APP_SECRET).await.unwrap();
-            (acme, globex, events, initech, create_queues(&config).await)
-        });
+        let (acme, globex, events_account, initech, (queue_url, dead_letter_queue_url), (delivery_queue_url, _)) =
+            runtime.block_on(async {
+                let acme = NewAccount::generate("Acme", Utc::now());
+                let globex = NewAccount::generate("Globex", Utc::now());
+                let events = NewAccount::generate("Events", Utc::now()).with_api_key(&events_api_key()).unwrap();
+                let initech = NewAccount::generate("Initech", Utc::now());
+                for account in [&acme, &globex, &events, &initech] {
+                    store.create_account(account).await.unwrap();
+                }
+                // Globex stays without a Xero connection.
+                let config = moto.sdk_config().await;
+                let secrets = SecretsStore::new(aws_sdk_secretsmanager_client(&config), &secrets_prefix);
+                for account in [&acme, &events, &initech] {
+                    connect_custom(&store, &secrets, &xero_url, account).await;
+                }
+                // The service's own Xero app, for customers' OAuth connections (xero-local accepts any secret).
+                secrets.set_xero_app_client_secret(XERO_APP_SECRET).await.unwrap();
+                let deliveries = create_queue(&config, "webhook-deliveries-e2e").await;
+                (acme, globex, events, initech, create_queue(&config, "reconcile-e2e").await, deliveries)
+            });
 
         let api_port = free_port();
         let run_dir = root.join("target/e2e").join(format!("run-{}", std::process::id()));
@@ -105,14 +107,15 @@ impl Stack {
             &env_file,
             format!(
                 "AWS_ENDPOINT_URL={}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\nTABLE_NAME={}\n\
-                 QUEUE_URL={queue_url}\nSECRETS_PREFIX={secrets_prefix}\nMAX_RECEIVE_COUNT=5\nRUST_LOG=info\n\
+                 EVENTS_TABLE_NAME={}\nQUEUE_URL={queue_url}\nDELIVERY_QUEUE_URL={delivery_queue_url}\nSECRETS_PREFIX={secrets_prefix}\nMAX_RECEIVE_COUNT=5\nRUST_LOG=info\n\
                  XERO_CLIENT_ID={XERO_APP_CLIENT_ID}\nXERO_AUTHORIZE_URL={xero_url}/identity/connect/authorize\n\
                  XERO_TOKEN_URL={xero_url}/connect/token\nXERO_CONNECTIONS_URL={xero_url}/connections\n\
                  XERO_REVOCATION_URL={xero_url}/connect/revocation\nXERO_API_BASE_URL={xero_url}\n\
                  XERO_REDIRECT_URI=http://127.0.0.1:{api_port}/integrations/xero/callback\n\
                  ALLOW_LOCAL_WEBHOOK_TARGETS=true\n",
                 moto.endpoint,
-                store.table()
+                store.table(),
+                store.events_table()
             ),
         )
         .unwrap();
@@ -124,7 +127,7 @@ impl Stack {
         // the time goes").
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut build = Command::new(&cargo);
-        build.args(["build", "--workspace"]).current_dir(&root);
+        without_test_binary_env(&mut build).args(["build", "--workspace"]).current_dir(&root);
         for function in functions() {
             build.args(["--bin", &function]);
         }
@@ -138,7 +141,7 @@ impl Stack {
         let watch_dir = root.join("target/lambda-watch-root");
         std::fs::create_dir_all(&watch_dir).unwrap();
         let watch = ProcessGuard::spawn(
-            Command::new(venv_tool("cargo-lambda"))
+            without_test_binary_env(&mut Command::new(venv_tool("cargo-lambda")))
                 .args(["lambda", "watch", "--ignore-changes", "--invoke-address", "127.0.0.1"])
                 .arg("--manifest-path")
                 .arg(root.join("Cargo.toml"))
@@ -154,21 +157,43 @@ impl Stack {
         .expect("start cargo lambda watch (run `make test`, which installs it)");
         wait_for_port(api_port, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}; see {}", log.display()));
 
-        let trigger_log = std::fs::File::create(run_dir.join("sqs-trigger.log")).unwrap();
-        let trigger = ProcessGuard::spawn(
-            Command::new(venv_tool("python"))
-                .arg(root.join("scripts/sqs_trigger.py"))
-                .args(["--queue-url", &queue_url, "--function", "reconcile-worker"])
-                .args(["--invoke-url", &format!("http://127.0.0.1:{api_port}")])
-                .env("AWS_ENDPOINT_URL", &moto.endpoint)
-                .env("AWS_REGION", "us-east-1")
-                .env("AWS_ACCESS_KEY_ID", "test")
-                .env("AWS_SECRET_ACCESS_KEY", "test")
-                .stdin(Stdio::null())
-                .stdout(trigger_log.try_clone().unwrap())
-                .stderr(trigger_log),
-        )
-        .expect("start the SQS trigger");
+        // The local stand-ins for Lambda's event source mappings: the reconcile queue, the outbox
+        // table's stream and the delivery queue.
+        let invoke_url = format!("http://127.0.0.1:{api_port}");
+        let trigger = |log_name: &str, script: &str, args: &[&str]| {
+            let log = std::fs::File::create(run_dir.join(log_name)).unwrap();
+            ProcessGuard::spawn(
+                Command::new(venv_tool("python"))
+                    .arg(root.join("scripts").join(script))
+                    .args(args)
+                    .args(["--invoke-url", &invoke_url])
+                    .env("AWS_ENDPOINT_URL", &moto.endpoint)
+                    .env("AWS_REGION", "us-east-1")
+                    .env("AWS_ACCESS_KEY_ID", "test")
+                    .env("AWS_SECRET_ACCESS_KEY", "test")
+                    .stdin(Stdio::null())
+                    .stdout(log.try_clone().unwrap())
+                    .stderr(log),
+            )
+            .unwrap_or_else(|e| panic!("start {script}: {e}"))
+        };
+        let triggers = vec![
+            trigger(
+                "sqs-trigger.log",
+                "sqs_trigger.py",
+                &["--queue-url", &queue_url, "--function", "reconcile-worker"],
+            ),
+            trigger(
+                "stream-trigger.log",
+                "dynamodb_stream_trigger.py",
+                &["--table", store.events_table(), "--function", "relay-webhook-events"],
+            ),
+            trigger(
+                "delivery-trigger.log",
+                "sqs_trigger.py",
+                &["--queue-url", &delivery_queue_url, "--function", "deliver-webhooks"],
+            ),
+        ];
 
         let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
         let stack = Stack {
@@ -185,7 +210,7 @@ impl Stack {
             dead_letter_queue_url,
             http,
             log,
-            _trigger: trigger,
+            _triggers: triggers,
             _watch: watch,
             _xero: xero,
             moto,
@@ -285,10 +310,11 @@ fn aws_sdk_secretsmanager_client(config: &aws_config::SdkConfig) -> aws_sdk_secr
 
 /// The reconcile queue with its dead-letter queue (five deliveries), as template.yaml has them,
 /// with a short visibility timeout so that retries come back within seconds. Answers both URLs.
-async fn create_queues(config: &aws_config::SdkConfig) -> (String, String) {
+/// A queue and its dead-letter queue (five receives), as template.yaml has them: (queue, DLQ).
+async fn create_queue(config: &aws_config::SdkConfig, name: &str) -> (String, String) {
     use aws_sdk_sqs::types::QueueAttributeName;
     let sqs = aws_sdk_sqs::Client::new(config);
-    let dlq = sqs.create_queue().queue_name("reconcile-e2e-dlq").send().await.unwrap().queue_url.unwrap();
+    let dlq = sqs.create_queue().queue_name(format!("{name}-dlq")).send().await.unwrap().queue_url.unwrap();
     let arn = sqs
         .get_queue_attributes()
         .queue_url(&dlq)
@@ -303,7 +329,7 @@ async fn create_queues(config: &aws_config::SdkConfig) -> (String, String) {
     let redrive = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": 5}).to_string();
     let queue = sqs
         .create_queue()
-        .queue_name("reconcile-e2e")
+        .queue_name(name)
         .attributes(QueueAttributeName::RedrivePolicy, redrive)
         .attributes(QueueAttributeName::VisibilityTimeout, "2")
         .send()

@@ -67,6 +67,7 @@ fn main() {
         callback_refusals_change_nothing_and_redirects_carry_the_outcome,
         custom_connections_show_as_such_and_stay_an_operators,
         webhook_endpoints_are_managed_over_http_and_stay_in_their_account,
+        committed_changes_reach_a_receiver_signed_retried_and_once_each,
     ];
     let trials = all
         .iter()

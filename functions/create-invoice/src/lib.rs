@@ -1,8 +1,11 @@
-//! `POST /invoices`: creates a DRAFT invoice (Sequence 2024-01-01 shape), 201.
+//! `POST /invoices`: creates a DRAFT invoice (Sequence 2024-01-01 shape), 201, with its
+//! INVOICE_CREATED event.
 
 use invoicing_domain::{
     model::invoice::{CreateInvoice, Invoice},
+    model::webhooks::EventType,
     ports::InvoiceStore,
+    service::invoice_event,
     views::SequenceView,
     Error,
 };
@@ -26,6 +29,7 @@ pub async fn create_invoice<S: InvoiceStore>(
     let invoice = Invoice::new_draft(id, &context.account_id, body, context.now);
     let answer =
         ApiResponse::json(201, &invoice.sequence_view()).with_header("location", format!("/invoices/{}", invoice.id));
-    store.insert_invoice(&invoice, context.receipt(&answer).as_ref()).await?;
+    let event = invoice_event(EventType::InvoiceCreated, &invoice);
+    store.insert_invoice(&invoice, Some(&event), context.receipt(&answer).as_ref()).await?;
     Ok(answer)
 }

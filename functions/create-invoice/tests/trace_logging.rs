@@ -30,6 +30,7 @@ async fn a_trace_level_run_logs_no_credential_and_no_body() {
     command
         .env("RUST_LOG", "trace")
         .env("TABLE_NAME", store.table())
+        .env("EVENTS_TABLE_NAME", store.events_table())
         .env("AWS_ENDPOINT_URL", &moto.endpoint)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_ACCESS_KEY_ID", "test")

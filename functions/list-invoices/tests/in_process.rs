@@ -26,7 +26,7 @@ async fn heavy_invoices_page_by_size_without_skipping_any() {
                 .unwrap();
         let invoice =
             Invoice::new_draft(uuid::Uuid::now_v7().to_string(), &api.account.account.id, request, Utc::now());
-        api.store.insert_invoice(&invoice, None).await.unwrap();
+        api.store.insert_invoice(&invoice, None, None).await.unwrap();
         ids.push(invoice.id);
     }
     let mut seen = Vec::new();

@@ -35,7 +35,7 @@ impl Fixture {
         let (store, account_id) = (&api.store, &api.account.account.id);
         let request: CreateInvoice = serde_json::from_value(json!({"currency": "USD", "customerId": "c"})).unwrap();
         let invoice = Invoice::new_draft(uuid::Uuid::now_v7().to_string(), account_id, request, Utc::now());
-        store.insert_invoice(&invoice, None).await.unwrap();
+        store.insert_invoice(&invoice, None, None).await.unwrap();
         let line: LineItemInput =
             serde_json::from_str(r#"{"title": "Widgets", "quantity": "4", "rate": "25", "taxRate": "0.2"}"#).unwrap();
         let line_id = uuid::Uuid::now_v7().to_string();

@@ -52,7 +52,7 @@ impl Fixture {
         .unwrap();
         let invoice =
             Invoice::new_draft("01a21186-0000-7000-8000-00000000abcd".into(), account_id, request, Utc::now());
-        store.insert_invoice(&invoice, None).await.unwrap();
+        store.insert_invoice(&invoice, None, None).await.unwrap();
         let line: LineItemInput =
             serde_json::from_str(r#"{"title": "Widgets", "quantity": "4", "rate": "25", "taxRate": "0.2"}"#).unwrap();
         lines::add_line_item(
@@ -225,9 +225,15 @@ async fn bad_requests_get_slash_error_bodies() {
     assert_eq!(response.status, 404);
 
     // A voided invoice takes neither call.
-    lifecycle::transition(&f.api.store, &f.api.account.account.id, &f.invoice_id, Invoice::void, &Unrecorded)
-        .await
-        .unwrap();
+    lifecycle::transition(
+        &f.api.store,
+        &f.api.account.account.id,
+        &f.invoice_id,
+        lifecycle::Transition::Void,
+        &Unrecorded,
+    )
+    .await
+    .unwrap();
     for action in ["reconcile", "unreconcile"] {
         let (status, body) = f.as_owner(action, json!([ach("2026-11-26T10:00:00Z", Some(100))])).await;
         assert_eq!((status, body["identifier"].as_str()), (409, Some("Conflict")), "{action}");

@@ -661,7 +661,7 @@ where
                     LinkChange::Keep => false,
                 };
                 if changed {
-                    self.store.replace_invoice(&linked, version, None).await?;
+                    self.store.replace_invoice(&linked, version, None, None).await?;
                 }
                 Ok(())
             }

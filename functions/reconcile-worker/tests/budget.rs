@@ -6,7 +6,7 @@
 use chrono::{DateTime, TimeZone, Utc};
 use invoicing_domain::model::xero_budget::BudgetLimits;
 use invoicing_dynamodb::DynamoStore;
-use invoicing_test_support::{xero_double::InFlightProbe, MotoServer};
+use invoicing_test_support::{events_table_name, xero_double::InFlightProbe, MotoServer};
 use invoicing_xero::{RetryPolicy, XeroClient, XeroConnection, XeroError};
 use reconcile_worker::budget::{Clock, SharedBudget};
 use serde_json::json;
@@ -79,7 +79,7 @@ async fn fixture(first: Vec<ResponseTemplate>, clock: Option<Clock>) -> Fixture 
     let clients = (0..INSTANCES)
         .map(|_| {
             // Each instance has its own DynamoDB client on the one table.
-            let store = DynamoStore::new(moto.dynamodb_client(), table.clone());
+            let store = DynamoStore::new(moto.dynamodb_client(), table.clone(), events_table_name(&table));
             let budget = match &clock {
                 Some(clock) => SharedBudget::with_clock(store, limits(), Arc::clone(clock)),
                 None => SharedBudget::new(store, limits()),

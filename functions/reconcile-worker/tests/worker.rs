@@ -12,6 +12,7 @@ use invoicing_domain::{
     model::reconcile::{
         batch_messages, Counts, IntegrationService, JobStatus, Property, ReconcileJob, ReconcileMessage, Work,
     },
+    model::webhooks::Event,
     model::Versioned,
     ports::{AccountStore, InvoiceBatches, InvoiceQuery, InvoiceStore, ReconcileJobs, WorkQueue},
     Result,
@@ -78,14 +79,20 @@ impl InvoiceBatches for CountingInvoices {
 }
 
 impl InvoiceStore for CountingInvoices {
-    async fn insert_invoice(&self, invoice: &Invoice, receipt: Option<&Receipt>) -> Result<()> {
-        self.inner.insert_invoice(invoice, receipt).await
+    async fn insert_invoice(&self, invoice: &Invoice, event: Option<&Event>, receipt: Option<&Receipt>) -> Result<()> {
+        self.inner.insert_invoice(invoice, event, receipt).await
     }
     async fn get_invoice(&self, a: &str, id: &str) -> Result<Option<Versioned<Invoice>>> {
         self.inner.get_invoice(a, id).await
     }
-    async fn replace_invoice(&self, invoice: &Invoice, expected: u64, receipt: Option<&Receipt>) -> Result<()> {
-        self.inner.replace_invoice(invoice, expected, receipt).await
+    async fn replace_invoice(
+        &self,
+        invoice: &Invoice,
+        expected: u64,
+        event: Option<&Event>,
+        receipt: Option<&Receipt>,
+    ) -> Result<()> {
+        self.inner.replace_invoice(invoice, expected, event, receipt).await
     }
     async fn list_invoices(&self, a: &str, query: &InvoiceQuery) -> Result<Page<Invoice>> {
         self.inner.list_invoices(a, query).await
@@ -162,7 +169,7 @@ async fn invoice(
     xero_id: Option<&str>,
 ) -> Invoice {
     let invoice = new_invoice(account_id, status, number, xero_id);
-    store.insert_invoice(&invoice, None).await.unwrap();
+    store.insert_invoice(&invoice, None, None).await.unwrap();
     invoice
 }
 
@@ -689,7 +696,7 @@ async fn a_redelivered_expansion_queues_the_same_work_even_when_invoices_changed
     for invoice in &ours[..10] {
         let mut voided = store.get_invoice(&account_id, &invoice.id).await.unwrap().unwrap();
         voided.value.status = InvoiceStatus::Draft;
-        store.replace_invoice(&voided.value, voided.version, None).await.unwrap();
+        store.replace_invoice(&voided.value, voided.version, None, None).await.unwrap();
     }
     // ... and SQS delivers the expansion message again.
     worker.handle(event(vec![record("e", &expand, 2)]), roomy()).await;
@@ -739,7 +746,7 @@ impl InvoiceBatches for SentMeanwhile {
         let read = self.0.get_invoices(account_id, ids).await?;
         let mut sent = read[0].value.clone();
         sent.status = InvoiceStatus::Sent;
-        self.0.replace_invoice(&sent, read[0].version, None).await?;
+        self.0.replace_invoice(&sent, read[0].version, None, None).await?;
         Ok(read)
     }
     async fn list_reconcilable_invoice_ids(&self, a: &str, limit: usize, after: Option<&str>) -> Result<Page<String>> {
@@ -748,14 +755,20 @@ impl InvoiceBatches for SentMeanwhile {
 }
 
 impl InvoiceStore for SentMeanwhile {
-    async fn insert_invoice(&self, invoice: &Invoice, receipt: Option<&Receipt>) -> Result<()> {
-        self.0.insert_invoice(invoice, receipt).await
+    async fn insert_invoice(&self, invoice: &Invoice, event: Option<&Event>, receipt: Option<&Receipt>) -> Result<()> {
+        self.0.insert_invoice(invoice, event, receipt).await
     }
     async fn get_invoice(&self, a: &str, id: &str) -> Result<Option<Versioned<Invoice>>> {
         self.0.get_invoice(a, id).await
     }
-    async fn replace_invoice(&self, invoice: &Invoice, expected: u64, receipt: Option<&Receipt>) -> Result<()> {
-        self.0.replace_invoice(invoice, expected, receipt).await
+    async fn replace_invoice(
+        &self,
+        invoice: &Invoice,
+        expected: u64,
+        event: Option<&Event>,
+        receipt: Option<&Receipt>,
+    ) -> Result<()> {
+        self.0.replace_invoice(invoice, expected, event, receipt).await
     }
     async fn list_invoices(&self, a: &str, query: &InvoiceQuery) -> Result<Page<Invoice>> {
         self.0.list_invoices(a, query).await

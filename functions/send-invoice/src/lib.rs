@@ -1,4 +1,4 @@
-//! `POST /invoices/{invoiceId}/send`: FINAL to SENT.
+//! `POST /invoices/{invoiceId}/send`: FINAL to SENT, with its INVOICE_SENT event.
 
 use invoicing_domain::{model::invoice::Invoice, ports::InvoiceStore, service::lifecycle, views::SequenceView, Error};
 use invoicing_http::{path_param, ApiResponse, Request, RequestContext, Route};
@@ -16,5 +16,5 @@ pub async fn send_invoice<S: InvoiceStore>(
 ) -> Result<ApiResponse, Error> {
     let invoice_id = path_param(&request, "invoiceId")?;
     let respond = context.respond(|invoice: &Invoice| Ok(ApiResponse::json(200, &invoice.sequence_view())));
-    lifecycle::transition(&store, &context.account_id, &invoice_id, Invoice::send, &respond).await
+    lifecycle::transition(&store, &context.account_id, &invoice_id, lifecycle::Transition::Send, &respond).await
 }

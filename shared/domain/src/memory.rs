@@ -7,13 +7,19 @@ use crate::{
         invoice::Invoice,
         lines::{LineChange, LineItem, LineItemGroup},
         pagination::Page,
-        webhooks::{signature::WebhookSecret, WebhookEndpoint},
+        webhooks::{
+            delivery::{attempt_position, AttemptOutcome, DeliveryAttempt, DeliveryTask, RecordedAttempt},
+            signature::WebhookSecret,
+            target::TargetPolicy,
+            Event, OutboxEvent, WebhookEndpoint,
+        },
         xero_budget::{self, Acquire, BlockScope, BudgetLimits, Lease, Refusal, Used},
         Versioned,
     },
     ports::{
-        AccountStore, CredentialStore, IdempotencyStore, InvoiceNumbering, InvoiceQuery, InvoiceStore, LineItemStore,
-        ReceivingAccounts, WebhookEndpoints, WebhookSecrets, XeroBudgetStore,
+        AccountStore, CredentialStore, DeliveryQueue, IdempotencyStore, InvoiceNumbering, InvoiceQuery, InvoiceStore,
+        LineItemStore, ReceivingAccounts, WebhookDeliveries, WebhookEndpoints, WebhookEvents, WebhookSecrets,
+        WebhookSender, XeroBudgetStore,
     },
     Error, Result,
 };
@@ -37,6 +43,12 @@ struct State {
     idempotency: BTreeMap<Key2, IdempotencyRecord>,
     webhook_endpoints: BTreeMap<Key2, Versioned<WebhookEndpoint>>,
     webhook_secrets: BTreeMap<Key2, WebhookSecret>,
+    /// The outbox, in commit order.
+    outbox: Vec<OutboxEvent>,
+    /// Attempts by (account, endpoint, event id + attempt number).
+    attempts: BTreeMap<Key3, RecordedAttempt>,
+    /// Delivery messages sent, with their delay.
+    queued: Vec<(DeliveryTask, std::time::Duration)>,
 }
 
 /// Clones share the same data, like clones of an SDK client share the same table.
@@ -59,6 +71,16 @@ impl InMemoryStore {
     /// How many webhook secrets are stored, whoever they belong to.
     pub fn stored_webhook_secrets(&self) -> usize {
         self.state().webhook_secrets.len()
+    }
+
+    /// The outbox's events, in commit order.
+    pub fn outbox(&self) -> Vec<OutboxEvent> {
+        self.state().outbox.clone()
+    }
+
+    /// Takes the delivery messages sent so far, with their delays.
+    pub fn take_queued(&self) -> Vec<(DeliveryTask, std::time::Duration)> {
+        std::mem::take(&mut self.state().queued)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -102,6 +124,16 @@ fn check_receipt(state: &State, receipt: Option<&Receipt>) -> Result<()> {
     }
 }
 
+fn record_event(state: &mut State, account_id: &str, event: Option<&Event>) {
+    if let Some(event) = event {
+        state.outbox.push(OutboxEvent::new(account_id, event));
+    }
+}
+
+fn attempt_key(account_id: &str, endpoint_id: &str, event_id: &str, attempt: u32) -> Key3 {
+    key3(account_id, endpoint_id, &attempt_position(event_id, attempt))
+}
+
 fn record_receipt(state: &mut State, receipt: Option<&Receipt>) {
     if let Some(receipt) = receipt {
         let claim = &receipt.claim;
@@ -112,7 +144,7 @@ fn record_receipt(state: &mut State, receipt: Option<&Receipt>) {
 }
 
 impl InvoiceStore for InMemoryStore {
-    async fn insert_invoice(&self, invoice: &Invoice, receipt: Option<&Receipt>) -> Result<()> {
+    async fn insert_invoice(&self, invoice: &Invoice, event: Option<&Event>, receipt: Option<&Receipt>) -> Result<()> {
         let mut state = self.state();
         let key = key2(&invoice.sequence_account_id, &invoice.id);
         if state.invoices.contains_key(&key) {
@@ -121,6 +153,7 @@ impl InvoiceStore for InMemoryStore {
         check_receipt(&state, receipt)?;
         state.invoices.insert(key, Versioned { value: invoice.clone(), version: 1 });
         record_receipt(&mut state, receipt);
+        record_event(&mut state, &invoice.sequence_account_id, event);
         Ok(())
     }
 
@@ -128,12 +161,19 @@ impl InvoiceStore for InMemoryStore {
         Ok(self.state().invoices.get(&key2(account_id, invoice_id)).cloned())
     }
 
-    async fn replace_invoice(&self, invoice: &Invoice, expected_version: u64, receipt: Option<&Receipt>) -> Result<()> {
+    async fn replace_invoice(
+        &self,
+        invoice: &Invoice,
+        expected_version: u64,
+        event: Option<&Event>,
+        receipt: Option<&Receipt>,
+    ) -> Result<()> {
         let mut state = self.state();
         check_version(&state, invoice, expected_version)?;
         check_receipt(&state, receipt)?;
         store_version(&mut state, invoice, expected_version);
         record_receipt(&mut state, receipt);
+        record_event(&mut state, &invoice.sequence_account_id, event);
         Ok(())
     }
 
@@ -241,6 +281,120 @@ impl WebhookSecrets for InMemoryStore {
     }
 }
 
+impl WebhookEvents for InMemoryStore {
+    async fn webhook_event(&self, account_id: &str, event_id: &str) -> Result<Option<OutboxEvent>> {
+        Ok(self.state().outbox.iter().find(|e| e.account_id == account_id && e.id == event_id).cloned())
+    }
+}
+
+impl WebhookDeliveries for InMemoryStore {
+    async fn delivery_attempt(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        event_id: &str,
+        attempt: u32,
+    ) -> Result<Option<RecordedAttempt>> {
+        Ok(self.state().attempts.get(&attempt_key(account_id, endpoint_id, event_id, attempt)).cloned())
+    }
+
+    async fn record_attempt(&self, account_id: &str, endpoint_id: &str, attempt: &DeliveryAttempt) -> Result<bool> {
+        let key = attempt_key(account_id, endpoint_id, &attempt.event_id, attempt.attempt);
+        let mut state = self.state();
+        if state.attempts.contains_key(&key) {
+            return Ok(false);
+        }
+        state.attempts.insert(key, RecordedAttempt { attempt: attempt.clone(), followed_up: false });
+        Ok(true)
+    }
+
+    async fn mark_followed_up(&self, account_id: &str, endpoint_id: &str, event_id: &str, attempt: u32) -> Result<()> {
+        if let Some(recorded) = self.state().attempts.get_mut(&attempt_key(account_id, endpoint_id, event_id, attempt))
+        {
+            recorded.followed_up = true;
+        }
+        Ok(())
+    }
+
+    async fn list_delivery_attempts(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<Page<DeliveryAttempt>> {
+        let state = self.state();
+        let mut matching = state
+            .attempts
+            .iter()
+            .rev()
+            .filter(|((a, e, position), _)| {
+                a == account_id && e == endpoint_id && after.is_none_or(|after| position.as_str() < after)
+            })
+            .map(|((_, _, position), recorded)| (position, &recorded.attempt));
+        let items: Vec<(&String, &DeliveryAttempt)> = matching.by_ref().take(limit).collect();
+        let more = matching.next().is_some();
+        let after = if more { items.last().map(|(position, _)| position.to_string()) } else { None };
+        Ok(Page { items: items.into_iter().map(|(_, attempt)| attempt.clone()).collect(), after })
+    }
+}
+
+impl DeliveryQueue for InMemoryStore {
+    async fn schedule(&self, tasks: &[DeliveryTask], delay: std::time::Duration) -> Result<()> {
+        self.state().queued.extend(tasks.iter().map(|task| (task.clone(), delay)));
+        Ok(())
+    }
+}
+
+/// A stand-in for the endpoints' HTTP servers: answers each POST with the next scripted outcome
+/// (a 204 once the script is spent) and keeps what was sent.
+#[derive(Clone, Default)]
+pub struct ScriptedSender {
+    script: Arc<Mutex<std::collections::VecDeque<AttemptOutcome>>>,
+    sent: Arc<Mutex<Vec<SentRequest>>>,
+}
+
+/// One POST a [`ScriptedSender`] was asked to make.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentRequest {
+    /// Where to.
+    pub url: String,
+    /// Its headers.
+    pub headers: Vec<(&'static str, String)>,
+    /// Its body.
+    pub body: String,
+}
+
+impl ScriptedSender {
+    /// A sender that answers with `outcomes`, in order, then 204.
+    pub fn answering(outcomes: impl IntoIterator<Item = AttemptOutcome>) -> ScriptedSender {
+        ScriptedSender { script: Arc::new(Mutex::new(outcomes.into_iter().collect())), sent: Arc::default() }
+    }
+
+    /// What was sent so far.
+    pub fn sent(&self) -> Vec<SentRequest> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+impl WebhookSender for ScriptedSender {
+    async fn post(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: &str,
+        _timeout: std::time::Duration,
+        _policy: TargetPolicy,
+    ) -> AttemptOutcome {
+        self.sent.lock().unwrap().push(SentRequest {
+            url: url.to_string(),
+            headers: headers.to_vec(),
+            body: body.to_string(),
+        });
+        self.script.lock().unwrap().pop_front().unwrap_or(AttemptOutcome::Answered(204))
+    }
+}
+
 impl LineItemStore for InMemoryStore {
     async fn get_line_item(&self, account_id: &str, invoice_id: &str, line_item_id: &str) -> Result<Option<LineItem>> {
         Ok(self.state().lines.get(&key3(account_id, invoice_id, line_item_id)).cloned())
@@ -305,6 +459,7 @@ impl InvoiceNumbering for InMemoryStore {
         invoice: &Invoice,
         expected_version: u64,
         number: u64,
+        event: Option<&Event>,
         receipt: Option<&Receipt>,
     ) -> Result<()> {
         let mut state = self.state();
@@ -317,6 +472,7 @@ impl InvoiceNumbering for InMemoryStore {
         record_receipt(&mut state, receipt);
         state.counters.insert(account.clone(), number);
         store_version(&mut state, invoice, expected_version);
+        record_event(&mut state, account, event);
         Ok(())
     }
 }

@@ -11,7 +11,12 @@ use crate::model::{
     reconcile::{
         ExpandedPage, ExternalInvoice, InvoiceOutcome, JobRecord, OutcomeKind, ReconcileJob, ReconcileMessage,
     },
-    webhooks::{signature::WebhookSecret, WebhookEndpoint},
+    webhooks::{
+        delivery::{AttemptOutcome, DeliveryAttempt, DeliveryTask, RecordedAttempt},
+        signature::WebhookSecret,
+        target::TargetPolicy,
+        Event, OutboxEvent, WebhookEndpoint,
+    },
     xero_budget::{Acquire, BudgetLimits, Lease, Used},
     xero_connection::{OAuthConnection, PendingAuthorization, TokenSet, XeroTenant},
     Versioned,
@@ -35,8 +40,14 @@ pub struct InvoiceQuery {
 /// Invoices of an account.
 pub trait InvoiceStore: Send + Sync {
     /// Stores a new invoice; its id must be new in the account. With a receipt, the answer is
-    /// recorded in the same transaction (as every write below that takes one).
-    fn insert_invoice(&self, invoice: &Invoice, receipt: Option<&Receipt>) -> impl Future<Output = Result<()>> + Send;
+    /// recorded in the same transaction, and with an event, the event is put in the outbox in it
+    /// (as every write below that takes them): it exists if and only if the change committed.
+    fn insert_invoice(
+        &self,
+        invoice: &Invoice,
+        event: Option<&Event>,
+        receipt: Option<&Receipt>,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// The account's invoice with this id and its version; another account's invoice is `None`.
     fn get_invoice(
@@ -51,6 +62,7 @@ pub trait InvoiceStore: Send + Sync {
         &self,
         invoice: &Invoice,
         expected_version: u64,
+        event: Option<&Event>,
         receipt: Option<&Receipt>,
     ) -> impl Future<Output = Result<()>> + Send;
 
@@ -152,6 +164,7 @@ pub trait InvoiceNumbering: Send + Sync {
         invoice: &Invoice,
         expected_version: u64,
         number: u64,
+        event: Option<&Event>,
         receipt: Option<&Receipt>,
     ) -> impl Future<Output = Result<()>> + Send;
 }
@@ -244,7 +257,8 @@ pub trait ReconcileJobs: Send + Sync {
     /// Adds calls made to Xero to the job's `xeroCalls`.
     fn add_xero_calls(&self, account_id: &str, job_id: &str, calls: u64) -> impl Future<Output = Result<()>> + Send;
 
-    /// RUNNING -> COMPLETED once every invoice has its outcome; answers whether the job is complete.
+    /// RUNNING -> COMPLETED once every invoice has its outcome, with its INTEGRATION_SYNC_COMPLETED
+    /// event in the outbox in the same write; answers whether the job is complete.
     fn complete_if_done(
         &self,
         account_id: &str,
@@ -512,6 +526,77 @@ pub trait WebhookSecrets: Send + Sync {
 
     /// Deletes the endpoint's secret; one already gone is not an error.
     fn forget_webhook_secret(&self, account_id: &str, endpoint_id: &str) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The outbox's events, read back for delivery.
+pub trait WebhookEvents: Send + Sync {
+    /// The account's event with this id, while it is kept.
+    fn webhook_event(
+        &self,
+        account_id: &str,
+        event_id: &str,
+    ) -> impl Future<Output = Result<Option<OutboxEvent>>> + Send;
+}
+
+/// What each endpoint's deliveries attempted.
+pub trait WebhookDeliveries: Send + Sync {
+    /// The attempt with this number of the event to the endpoint, if it was made.
+    fn delivery_attempt(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        event_id: &str,
+        attempt: u32,
+    ) -> impl Future<Output = Result<Option<RecordedAttempt>>> + Send;
+
+    /// Records an attempt (its follow-up not yet done), once: `false` if that attempt of the
+    /// event to the endpoint was recorded already.
+    fn record_attempt(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        attempt: &DeliveryAttempt,
+    ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Notes that what follows the attempt was done.
+    fn mark_followed_up(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        event_id: &str,
+        attempt: u32,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The endpoint's attempts, newest event first (and an event's attempts newest first),
+    /// `limit` at a time after the position `after`.
+    fn list_delivery_attempts(
+        &self,
+        account_id: &str,
+        endpoint_id: &str,
+        limit: usize,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<Page<DeliveryAttempt>>> + Send;
+}
+
+/// The queue of deliveries: one message per endpoint and event, so that a slow or failing
+/// endpoint holds up only its own.
+pub trait DeliveryQueue: Send + Sync {
+    /// Sends the tasks, each visible after `delay` (at most 15 minutes).
+    fn schedule(&self, tasks: &[DeliveryTask], delay: std::time::Duration) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// One HTTP POST of a signed event to an endpoint.
+pub trait WebhookSender: Send + Sync {
+    /// POSTs `body` with `headers` to `url`, connecting only to addresses `policy` allows (every
+    /// address the host resolves to is checked), waiting at most `timeout` for the whole answer.
+    fn post(
+        &self,
+        url: &str,
+        headers: &[(&'static str, String)],
+        body: &str,
+        timeout: std::time::Duration,
+        policy: TargetPolicy,
+    ) -> impl Future<Output = AttemptOutcome> + Send;
 }
 
 /// How a use case answers: it builds the answer from exactly what it is about to commit, and asks

@@ -10,6 +10,7 @@ use invoicing_domain::{
     model::idempotency::Receipt,
     model::invoice::{Invoice, InvoiceStatus},
     model::pagination::Page,
+    model::webhooks::Event,
     model::Versioned,
     ports::{InvoiceQuery, InvoiceStore},
     Result,
@@ -79,7 +80,7 @@ impl DynamoStore {
 }
 
 impl InvoiceStore for DynamoStore {
-    async fn insert_invoice(&self, invoice: &Invoice, receipt: Option<&Receipt>) -> Result<()> {
+    async fn insert_invoice(&self, invoice: &Invoice, event: Option<&Event>, receipt: Option<&Receipt>) -> Result<()> {
         // Every later update is conditional on this version.
         let put = Put::builder()
             .table_name(&self.table)
@@ -92,7 +93,8 @@ impl InvoiceStore for DynamoStore {
             format!("invoice {}", invoice.id),
             OnConditionFailed::Conflict(format!("invoice {} already exists", invoice.id)),
         );
-        self.transact(vec![write], receipt).await.map(drop)
+        let writes = self.with_event(vec![write], &invoice.sequence_account_id, event)?;
+        self.transact(writes, receipt).await.map(drop)
     }
 
     async fn get_invoice(&self, account_id: &str, invoice_id: &str) -> Result<Option<Versioned<Invoice>>> {
@@ -109,8 +111,16 @@ impl InvoiceStore for DynamoStore {
         output.item.map(decode_versioned).transpose()
     }
 
-    async fn replace_invoice(&self, invoice: &Invoice, expected_version: u64, receipt: Option<&Receipt>) -> Result<()> {
-        self.transact(vec![versioned_write(&self.table, invoice, expected_version)?], receipt).await.map(drop)
+    async fn replace_invoice(
+        &self,
+        invoice: &Invoice,
+        expected_version: u64,
+        event: Option<&Event>,
+        receipt: Option<&Receipt>,
+    ) -> Result<()> {
+        let write = versioned_write(&self.table, invoice, expected_version)?;
+        let writes = self.with_event(vec![write], &invoice.sequence_account_id, event)?;
+        self.transact(writes, receipt).await.map(drop)
     }
 
     /// Unfiltered: the account's partition in key order. By status: the status index, exact. By

@@ -1,4 +1,4 @@
-//! DynamoDB adapter. One table; every invoice and idempotency record lives under its account's
+//! DynamoDB adapter. One table, and the outbox of webhook events beside it (outbox.rs); every invoice and idempotency record lives under its account's
 //! partition key (`ACCOUNT#<id>`), so no query can cross accounts.
 //!
 //! | item            | pk                  | sk                    |
@@ -9,6 +9,7 @@
 //! | line item group | `ACCOUNT#<id>`      | `GROUP#<invoiceId>#<groupId>` |
 //! | idempotency     | `ACCOUNT#<id>`      | `IDEMPOTENCY#<key>`   |
 //! | webhook endpoint | `ACCOUNT#<id>`     | `WEBHOOK-ENDPOINT#<endpointId>` |
+//! | delivery attempt | `ACCOUNT#<id>`     | `WEBHOOK-ATTEMPT#<endpointId>#<eventId>#<nn>` |
 //! | credential      | `CREDENTIAL#<id>`   | `CREDENTIAL`          |
 //! | Xero calls a minute | `XERO#<tenant>` (`XERO#app` for the app) | `MINUTE#<yyyy-mm-ddThh:mm>` |
 //! | Xero calls a day    | `XERO#<tenant>`     | `DAY#<yyyy-mm-dd>`    |
@@ -22,10 +23,12 @@
 
 mod accounts;
 mod budget;
+mod deliveries;
 mod idempotency;
 mod invoices;
 mod lines;
 mod numbering;
+pub mod outbox;
 mod reconcile;
 pub mod schema;
 pub mod transact;
@@ -46,16 +49,19 @@ pub(crate) type Item = HashMap<String, AttributeValue>;
 pub struct DynamoStore {
     client: Client,
     table: String,
+    /// The outbox of webhook events (outbox.rs).
+    events_table: String,
 }
 
 impl DynamoStore {
-    /// A store on `table` through `client`.
-    pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+    /// A store on `table`, with its outbox in `events_table`, through `client`.
+    pub fn new(client: Client, table: impl Into<String>, events_table: impl Into<String>) -> Self {
+        Self { client, table: table.into(), events_table: events_table.into() }
     }
 
     /// Builds the client from the standard AWS environment (including `AWS_ENDPOINT_URL`, so the
-    /// same binary runs against AWS and a local server) and the table from `TABLE_NAME`.
+    /// same binary runs against AWS and a local server), the table from `TABLE_NAME` and the
+    /// outbox table from `EVENTS_TABLE_NAME`.
     pub async fn from_env() -> Result<Self, ConfigError> {
         Self::from_config(&invoicing_https::sdk_config().await.map_err(|source| ConfigError::Unusable {
             name: invoicing_https::EXTRA_CA_CERTS,
@@ -66,7 +72,8 @@ impl DynamoStore {
     /// With an SDK configuration already loaded (one per function, shared by its clients).
     pub fn from_config(config: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
         let table = required_env("TABLE_NAME")?;
-        Ok(Self::new(Client::new(config), table))
+        let events_table = required_env("EVENTS_TABLE_NAME")?;
+        Ok(Self::new(Client::new(config), table, events_table))
     }
 
     /// The DynamoDB client.
@@ -77,6 +84,11 @@ impl DynamoStore {
     /// The table's name.
     pub fn table(&self) -> &str {
         &self.table
+    }
+
+    /// The outbox table's name.
+    pub fn events_table(&self) -> &str {
+        &self.events_table
     }
 }
 

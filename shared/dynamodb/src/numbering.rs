@@ -6,7 +6,11 @@ use crate::{
     DynamoStore,
 };
 use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
-use invoicing_domain::{model::idempotency::Receipt, model::invoice::Invoice, ports::InvoiceNumbering, Error, Result};
+use invoicing_domain::{
+    model::{idempotency::Receipt, invoice::Invoice, webhooks::Event},
+    ports::InvoiceNumbering,
+    Error, Result,
+};
 
 /// The account item's counter of finalized invoices.
 const COUNTER: &str = "lastInvoiceNumber";
@@ -27,6 +31,7 @@ impl InvoiceNumbering for DynamoStore {
         invoice: &Invoice,
         expected_version: u64,
         number: u64,
+        event: Option<&Event>,
         receipt: Option<&Receipt>,
     ) -> Result<()> {
         let counter_condition = if number == 1 {
@@ -52,6 +57,7 @@ impl InvoiceNumbering for DynamoStore {
             ),
             versioned_write(&self.table, invoice, expected_version)?,
         ];
+        let writes = self.with_event(writes, &invoice.sequence_account_id, event)?;
         self.transact(writes, receipt).await.map(drop)
     }
 }

@@ -28,6 +28,7 @@ use invoicing_domain::{
     model::reconcile::{
         ExpandedPage, ExternalInvoice, InvoiceOutcome, JobRecord, OutcomeKind, ReconcileJob, XeroScan, BATCH_SIZE,
     },
+    model::webhooks::Event,
     model::Versioned,
     ports::{IntegrationSettings, InvoiceBatches, ReconcileJobs},
     Error, Result,
@@ -437,14 +438,24 @@ impl ReconcileJobs for DynamoStore {
     }
 
     async fn complete_if_done(&self, account_id: &str, job_id: &str, now: DateTime<Utc>) -> Result<bool> {
-        let completed = self
-            .client
-            .update_item()
+        use invoicing_domain::model::reconcile::JobStatus;
+        let Some(mut job) = self.get_job(account_id, job_id).await? else { return Ok(false) };
+        let processed = job.counts.processed();
+        if job.status == JobStatus::Completed || processed != job.counts.total {
+            return Ok(job.status == JobStatus::Completed);
+        }
+        // Every invoice has its outcome, so the counts read are final; the condition checks they
+        // still are, so the event carries exactly the counts committed with it.
+        job.status = JobStatus::Completed;
+        job.completed_at = Some(now);
+        let event = Event::sync_completed(&job, now);
+        let update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(job_key(account_id, job_id).into_iter().collect()))
             .update_expression("SET #status = :completed, completedAt = :now")
             .condition_expression(
-                "expansionPending = :false AND #processed = counts.#total AND #status IN (:queued, :running)",
+                "expansionPending = :false AND #processed = counts.#total AND #processed = :processed \
+                 AND #status IN (:queued, :running)",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#total", "total")
@@ -453,16 +464,24 @@ impl ReconcileJobs for DynamoStore {
             .expression_attribute_values(":queued", s("QUEUED"))
             .expression_attribute_values(":running", s("RUNNING"))
             .expression_attribute_values(":false", AttributeValue::Bool(false))
+            .expression_attribute_values(":processed", n(processed))
             .expression_attribute_values(":now", s(invoicing_domain::model::payments::format_time(&now)))
-            .send()
-            .await;
-        match completed {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(self
-                .get_job(account_id, job_id)
-                .await?
-                .is_some_and(|job| job.status == invoicing_domain::model::reconcile::JobStatus::Completed)),
-            Err(e) => Err(write_error("UpdateItem", e)),
+            .build()
+            .map_err(build_error)?;
+        let writes = vec![
+            Write::new(
+                TransactWriteItem::builder().update(update).build(),
+                format!("reconcile job {job_id}"),
+                // Not done yet (expansion pending), or completed by another worker.
+                OnConditionFailed::AlreadyDone,
+            ),
+            self.event_write(account_id, &event)?,
+        ];
+        match self.transact(writes, None).await? {
+            Committed::Yes => Ok(true),
+            Committed::AlreadyDone => {
+                Ok(self.get_job(account_id, job_id).await?.is_some_and(|j| j.status == JobStatus::Completed))
+            }
         }
     }
 

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::{
     operation::{create_table::CreateTableError, update_time_to_live::UpdateTimeToLiveError},
     types::{
         AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-        ScalarAttributeType, TimeToLiveSpecification,
+        ScalarAttributeType, StreamSpecification, StreamViewType, TimeToLiveSpecification,
     },
     Client,
 };
@@ -75,6 +75,33 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), SchemaErro
         .send()
         .await
         .map_err(|source| SchemaError::CreateTable { table: table.to_string(), source })?;
+    enable_ttl(client, table).await
+}
+
+/// Creates the outbox table of webhook events (outbox.rs): keyed like the table, its stream
+/// carrying each new event (NEW_IMAGE) to the relay, and TTL on.
+pub async fn create_events_table(client: &Client, table: &str) -> Result<(), SchemaError> {
+    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let attribute =
+        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
+    client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(attribute("pk")?)
+        .attribute_definitions(attribute("sk")?)
+        .stream_specification(
+            StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::NewImage).build()?,
+        )
+        .send()
+        .await
+        .map_err(|source| SchemaError::CreateTable { table: table.to_string(), source })?;
+    enable_ttl(client, table).await
+}
+
+async fn enable_ttl(client: &Client, table: &str) -> Result<(), SchemaError> {
     client
         .update_time_to_live()
         .table_name(table)

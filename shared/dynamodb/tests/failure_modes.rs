@@ -19,6 +19,7 @@ use invoicing_domain::{
 use invoicing_dynamodb::DynamoStore;
 use invoicing_test_support::{
     dynamo_double::{DynamoDouble, Fault},
+    webhooks::outbox_events,
     MotoServer,
 };
 use serde_json::json;
@@ -48,7 +49,7 @@ impl Fixture {
             request,
             Utc::now().trunc_subsecs(3),
         );
-        self.store.insert_invoice(&invoice, None).await.unwrap();
+        self.store.insert_invoice(&invoice, None, None).await.unwrap();
         invoice
     }
 
@@ -196,7 +197,7 @@ async fn a_change_recorded_with_its_answer_is_found_recorded_after_a_lost_answer
     // The answer is lost; the SDK's repeat is answered with the first success, and the answer is
     // recorded with the change: a retry of the request replays it.
     f.double.inject("TransactWriteItems", Fault::LoseAnswer, 1);
-    f.store.replace_invoice(&paid.value, paid.version, Some(&receipt)).await.unwrap();
+    f.store.replace_invoice(&paid.value, paid.version, None, Some(&receipt)).await.unwrap();
     assert_eq!(f.stored(&invoice.id).await.value.payments.len(), 1);
     assert_eq!(
         f.store.claim(&f.account_id, "pay-once", &fp, Utc::now()).await.unwrap(),
@@ -304,4 +305,45 @@ async fn filtered_lists_read_what_they_answer_and_bounded_pages_still_give_a_cur
         .unwrap();
     assert_eq!(second.items.iter().map(|i| i.id.clone()).collect::<Vec<_>>(), vec![final_id]);
     assert_eq!(second.after, None);
+}
+
+#[tokio::test]
+async fn a_retried_or_repeated_transaction_puts_its_event_in_the_outbox_once() {
+    use invoicing_domain::model::webhooks::EventType;
+    let f = fixture().await;
+    let invoice = f.finalized().await;
+    // A conflict cancels the payment's transaction, event included; the retry from a fresh read commits both.
+    f.double.inject("TransactWriteItems", Fault::TransactionConflict, 1);
+    f.pay(&invoice.id, 2_500, json!({})).await.unwrap();
+    // The whole rest, committed but its answer lost: the SDK's retry is answered by DynamoDB as the
+    // success it was (ClientRequestToken), so neither the payment nor its event is written twice.
+    f.double.inject("TransactWriteItems", Fault::LoseAnswer, 1);
+    let rest: Vec<TransactionInput> = serde_json::from_value(json!([{"transactionType": "external",
+        "transaction": {"paymentMethod": "inbound_ach_transfer", "paidAt": "2026-11-25T11:00:00Z", "amountCents": 7_500}}]))
+    .unwrap();
+    slash::change_payments_and_show(
+        &f.store,
+        &f.account_id,
+        &invoice.id,
+        rest,
+        Utc::now(),
+        Invoice::record_payments,
+        &Unrecorded,
+    )
+    .await
+    .unwrap();
+    let events = outbox_events(&f.store, &f.account_id).await;
+    let kinds: Vec<EventType> = events.iter().map(|e| e.event_type).collect();
+    assert_eq!(
+        kinds,
+        [EventType::InvoiceFinalized, EventType::InvoicePaymentStatusChanged, EventType::InvoicePaymentStatusChanged]
+    );
+    let statuses: Vec<serde_json::Value> = events[1..]
+        .iter()
+        .map(|e| {
+            serde_json::from_str::<serde_json::Value>(&e.body).unwrap()["data"]["invoice"]["paymentStatus"].clone()
+        })
+        .collect();
+    assert_eq!(statuses, [json!("PARTIALLY_PAID"), json!("PAID")]);
+    assert_eq!(f.stored(&invoice.id).await.value.payments.len(), 2);
 }

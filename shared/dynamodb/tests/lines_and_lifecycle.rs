@@ -28,7 +28,7 @@ async fn draft(store: &DynamoStore, account_id: &str, currency: &str) -> Invoice
     let request: CreateInvoice = serde_json::from_value(json!({"currency": currency, "customerId": "c"})).unwrap();
     let invoice =
         Invoice::new_draft(uuid::Uuid::now_v7().to_string(), account_id, request, Utc::now().trunc_subsecs(3));
-    store.insert_invoice(&invoice, None).await.unwrap();
+    store.insert_invoice(&invoice, None, None).await.unwrap();
     invoice
 }
 
@@ -200,9 +200,13 @@ async fn only_drafts_change_and_transitions_follow_the_rules() {
 
     let again = lifecycle::finalize(&store, &account_id, &invoice.id, day, &Unrecorded).await.unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Conflict);
-    let sent = lifecycle::transition(&store, &account_id, &invoice.id, Invoice::send, &Unrecorded).await.unwrap();
+    let sent = lifecycle::transition(&store, &account_id, &invoice.id, lifecycle::Transition::Send, &Unrecorded)
+        .await
+        .unwrap();
     assert_eq!(sent.status, InvoiceStatus::Sent);
-    let voided = lifecycle::transition(&store, &account_id, &invoice.id, Invoice::void, &Unrecorded).await.unwrap();
+    let voided = lifecycle::transition(&store, &account_id, &invoice.id, lifecycle::Transition::Void, &Unrecorded)
+        .await
+        .unwrap();
     assert_eq!(voided.status, InvoiceStatus::Voided);
     let stored = store.get_invoice(&account_id, &invoice.id).await.unwrap().unwrap();
     assert_eq!((stored.value, stored.version), (voided, 4));

@@ -25,7 +25,7 @@ async fn fifty_concurrent_one_cent_reconciles_keep_every_transaction() {
     let request: CreateInvoice = serde_json::from_value(json!({"currency": "USD", "customerId": "c"})).unwrap();
     let invoice =
         Invoice::new_draft(uuid::Uuid::now_v7().to_string(), account_id, request, Utc::now().trunc_subsecs(3));
-    store.insert_invoice(&invoice, None).await.unwrap();
+    store.insert_invoice(&invoice, None, None).await.unwrap();
     let line: LineItemInput =
         serde_json::from_str(r#"{"title": "Widget", "quantity": "1", "rate": "100", "taxRate": "0"}"#).unwrap();
     lines::add_line_item(

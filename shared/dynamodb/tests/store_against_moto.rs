@@ -30,7 +30,7 @@ async fn invoices_round_trip_and_stay_in_their_account() {
     let moto = MotoServer::start();
     let store = moto.fresh_store().await;
     let invoice = draft("acct-a", "cust-1");
-    store.insert_invoice(&invoice, None).await.unwrap();
+    store.insert_invoice(&invoice, None, None).await.unwrap();
 
     assert_eq!(
         store.get_invoice("acct-a", &invoice.id).await.unwrap(),
@@ -38,7 +38,7 @@ async fn invoices_round_trip_and_stay_in_their_account() {
     );
     assert_eq!(store.get_invoice("acct-b", &invoice.id).await.unwrap(), None);
 
-    let again = store.insert_invoice(&invoice, None).await.unwrap_err();
+    let again = store.insert_invoice(&invoice, None, None).await.unwrap_err();
     assert_eq!(again.kind(), ErrorKind::Conflict);
 
     // The stored item carries the account-scoped keys and the version used by conditional updates.
@@ -65,10 +65,10 @@ async fn lists_page_in_creation_order_with_filters() {
     let mut created = Vec::new();
     for customer in ["c1", "c2", "c1", "c1", "c2"] {
         let invoice = draft("acct-a", customer);
-        store.insert_invoice(&invoice, None).await.unwrap();
+        store.insert_invoice(&invoice, None, None).await.unwrap();
         created.push(invoice);
     }
-    store.insert_invoice(&draft("acct-b", "c1"), None).await.unwrap();
+    store.insert_invoice(&draft("acct-b", "c1"), None, None).await.unwrap();
 
     let mut query = InvoiceQuery { limit: 2, ..Default::default() };
     let mut seen = Vec::new();

@@ -16,10 +16,11 @@ use aws_smithy_runtime_api::client::http::{HttpConnector, SharedHttpClient, Shar
 use aws_smithy_runtime_api::client::result::ConnectorError;
 use aws_smithy_types::body::SdkBody;
 use base64::Engine;
-use http::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use http::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use http_body_util::BodyExt;
 
-pub use http::{HeaderMap, Method, StatusCode};
+pub use aws_smithy_runtime_api::client::dns::{DnsFuture, ResolveDns, ResolveDnsError};
+pub use http::{header::HeaderName, HeaderMap, Method, StatusCode};
 
 /// The environment variable naming a PEM file of further roots to trust (a private CA, or a CA a
 /// provider moved to before this service's roots were updated).
@@ -118,6 +119,19 @@ impl Https {
                 SharedHttpConnector::new(connector)
             })
             .clone()
+    }
+
+    /// The same client, whose direct calls resolve host names through `resolver` (which may
+    /// refuse a name, or some of its addresses: webhook deliveries check every address a
+    /// customer's host resolves to, and connect only to the addresses checked).
+    pub fn with_resolver(&self, resolver: impl ResolveDns + Clone + 'static) -> Https {
+        let connector = Connector::builder()
+            .tls_provider(rustls_on_ring())
+            .tls_context(self.tls.clone())
+            .build_with_resolver(resolver);
+        let direct = OnceLock::new();
+        let _ = direct.set(SharedHttpConnector::new(connector));
+        Https { sdk: self.sdk.clone(), tls: self.tls.clone(), direct: Arc::new(direct) }
     }
 
     /// The HTTP client for AWS SDK configurations.
@@ -274,6 +288,13 @@ impl Request {
         let mut query = form_urlencoded::Serializer::new(self.query.take().unwrap_or_default());
         query.extend_pairs(pairs);
         self.query = Some(query.finish());
+        self
+    }
+
+    /// A body of this content type.
+    pub fn body(mut self, content_type: &'static str, body: impl Into<Vec<u8>>) -> Request {
+        self.body = body.into();
+        self.headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
         self
     }
 

@@ -1,4 +1,4 @@
-//! The reconcile work queue on SQS: messages are JSON, sent ten at a time.
+//! The queues on SQS (reconcile work, webhook deliveries): messages are JSON, sent ten at a time.
 #![warn(missing_docs)]
 
 use aws_sdk_sqs::{types::SendMessageBatchRequestEntry, Client};
@@ -6,8 +6,9 @@ use invoicing_domain::{
     model::{
         config::{required_env, ConfigError},
         reconcile::ReconcileMessage,
+        webhooks::delivery::DeliveryTask,
     },
-    ports::WorkQueue,
+    ports::{DeliveryQueue, WorkQueue},
     Error, Result,
 };
 use std::time::Duration;
@@ -17,7 +18,7 @@ const ENTRIES_PER_BATCH: usize = 10;
 /// SQS's longest message delay.
 const MAX_DELAY: Duration = Duration::from_secs(900);
 
-/// The reconcile work queue.
+/// A queue of JSON messages: the reconcile work queue or the webhook delivery queue.
 #[derive(Clone, Debug)]
 pub struct SqsQueue {
     client: Client,
@@ -40,19 +41,24 @@ impl SqsQueue {
 
     /// With an SDK configuration already loaded (one per function, shared by its clients).
     pub fn from_config(config: &aws_config::SdkConfig) -> std::result::Result<Self, ConfigError> {
-        let queue_url = required_env("QUEUE_URL")?;
+        Self::from_config_at(config, "QUEUE_URL")
+    }
+
+    /// The queue whose URL the environment variable `url_variable` holds (`DELIVERY_QUEUE_URL`).
+    pub fn from_config_at(
+        config: &aws_config::SdkConfig,
+        url_variable: &'static str,
+    ) -> std::result::Result<Self, ConfigError> {
+        let queue_url = required_env(url_variable)?;
         Ok(Self::new(Client::new(config), queue_url))
     }
-}
 
-impl WorkQueue for SqsQueue {
-    async fn enqueue(&self, messages: &[ReconcileMessage], delay: Duration) -> Result<()> {
+    async fn send_json<T: serde::Serialize>(&self, messages: &[T], delay: Duration) -> Result<()> {
         let delay_seconds = delay.min(MAX_DELAY).as_secs() as i32;
         for chunk in messages.chunks(ENTRIES_PER_BATCH) {
             let mut entries = Vec::with_capacity(chunk.len());
             for (index, message) in chunk.iter().enumerate() {
-                let body =
-                    serde_json::to_string(message).map_err(|e| Error::internal_caused("a reconcile message", e))?;
+                let body = serde_json::to_string(message).map_err(|e| Error::internal_caused("a queue message", e))?;
                 let entry = SendMessageBatchRequestEntry::builder()
                     .id(index.to_string())
                     .message_body(body)
@@ -79,5 +85,17 @@ impl WorkQueue for SqsQueue {
             }
         }
         Ok(())
+    }
+}
+
+impl WorkQueue for SqsQueue {
+    async fn enqueue(&self, messages: &[ReconcileMessage], delay: Duration) -> Result<()> {
+        self.send_json(messages, delay).await
+    }
+}
+
+impl DeliveryQueue for SqsQueue {
+    async fn schedule(&self, tasks: &[DeliveryTask], delay: Duration) -> Result<()> {
+        self.send_json(tasks, delay).await
     }
 }

@@ -29,6 +29,30 @@ pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
 }
 
+/// Removes from `command`'s environment what `cargo test` sets for the test binary itself
+/// (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, ...). Build scripts track some of them (ring's does),
+/// so a cargo started from a test with them would rebuild ring and everything above it, and every
+/// build after it outside the test would rebuild them again.
+pub fn without_test_binary_env(command: &mut std::process::Command) -> &mut std::process::Command {
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_for_the_test = name.starts_with("CARGO_PKG_")
+            || name.starts_with("CARGO_BIN_")
+            || matches!(
+                name.as_ref(),
+                "CARGO_MANIFEST_DIR"
+                    | "CARGO_MANIFEST_PATH"
+                    | "CARGO_CRATE_NAME"
+                    | "CARGO_PRIMARY_PACKAGE"
+                    | "CARGO_TARGET_TMPDIR"
+            );
+        if set_for_the_test {
+            command.env_remove(name.as_ref());
+        }
+    }
+    command
+}
+
 /// A tool from the project's virtualenv (`make` creates it), else from `PATH`.
 pub fn venv_tool(name: &str) -> PathBuf {
     let in_venv = workspace_root().join(".venv/bin").join(name);
@@ -157,12 +181,13 @@ impl MotoServer {
         aws_sdk_dynamodb::Client::from_conf(config)
     }
 
-    /// A new table with the production schema, and a store on it.
+    /// A new table with the production schema and its outbox table, and a store on them.
     pub async fn fresh_store(&self) -> DynamoStore {
         let table = next_table_name();
         let client = self.dynamodb_client();
         schema::create_table(&client, &table).await.expect("create table");
-        DynamoStore::new(client, table)
+        schema::create_events_table(&client, &events_table_name(&table)).await.expect("create events table");
+        DynamoStore::new(client, table.clone(), events_table_name(&table))
     }
 
     /// A new table, and a store whose calls go through `double` (which injects what this server
@@ -170,6 +195,9 @@ impl MotoServer {
     pub async fn store_through(&self, double: &dynamo_double::DynamoDouble) -> DynamoStore {
         let table = next_table_name();
         schema::create_table(&self.dynamodb_client(), &table).await.expect("create table");
+        schema::create_events_table(&self.dynamodb_client(), &events_table_name(&table))
+            .await
+            .expect("create events table");
         // Plain HTTP to the local server, as the SDK's default client would do for it.
         let inner = aws_smithy_http_client::Builder::new().build_http();
         let config = aws_sdk_dynamodb::Config::builder()
@@ -179,8 +207,13 @@ impl MotoServer {
             .credentials_provider(Credentials::new("test", "test", None, None, "test"))
             .http_client(double.http_client(inner))
             .build();
-        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table)
+        DynamoStore::new(aws_sdk_dynamodb::Client::from_conf(config), table.clone(), events_table_name(&table))
     }
+}
+
+/// The outbox table that goes with a test table.
+pub fn events_table_name(table: &str) -> String {
+    format!("{table}-events")
 }
 
 /// The HTTPS client the functions use (`invoicing_https`), so that tests go through it too.

@@ -1,11 +1,12 @@
-//! Webhook endpoints made and stored directly, for the tests of the routes and the adapter, and a
-//! local receiver of deliveries.
+//! Webhook endpoints made and stored directly, for the tests of the routes and the adapter, a
+//! local receiver of deliveries, and the outbox read back from its table.
 
 use chrono::{SubsecRound, Utc};
 use invoicing_domain::{
     model::webhooks::{EndpointStatus, EventSelection, WebhookEndpoint},
     ports::WebhookEndpoints,
 };
+use invoicing_dynamodb::outbox::OutboxRecord;
 
 /// An endpoint of `account_id` in `status` (a disabled one failing since now) for
 /// `https://hooks.example.com/in`, every event, described "books"; not stored.
@@ -81,4 +82,24 @@ impl Drop for WebhookReceiver {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.output);
     }
+}
+
+/// The account's events in the store's outbox table, oldest first, read directly from the table.
+pub async fn outbox_events(store: &invoicing_dynamodb::DynamoStore, account_id: &str) -> Vec<OutboxRecord> {
+    let output = store
+        .client()
+        .query()
+        .table_name(store.events_table())
+        .key_condition_expression("pk = :pk")
+        .expression_attribute_values(":pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("ACCOUNT#{account_id}")))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("query the outbox table");
+    output
+        .items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| serde_dynamo::from_item(item).expect("an outbox record"))
+        .collect()
 }

@@ -43,13 +43,17 @@ pub fn encode_cursor(position: &str) -> String {
 /// anything else is refused before it reaches the store (where, as part of a key, it could
 /// exceed DynamoDB's key size limit).
 pub fn decode_cursor(cursor: &str) -> Result<String, Error> {
+    decode_cursor_of(cursor, super::ids::is_uuid).map(|position| position.to_ascii_lowercase())
+}
+
+/// A cursor's position, for a list whose positions `is_position` recognises (at most 48 bytes).
+pub fn decode_cursor_of(cursor: &str, is_position: fn(&str) -> bool) -> Result<String, Error> {
     // A cursor of a UUID is 48 characters; a longer one is not ours, whatever it decodes to.
     Some(cursor)
         .filter(|cursor| cursor.len() <= 64)
         .and_then(|cursor| URL_SAFE_NO_PAD.decode(cursor.as_bytes()).ok())
         .and_then(|bytes| String::from_utf8(bytes).ok())
-        .filter(|position| super::ids::is_uuid(position))
-        .map(|position| position.to_ascii_lowercase())
+        .filter(|position| is_position(position))
         .ok_or_else(|| Error::validation("after: not a cursor returned by this API"))
 }
 

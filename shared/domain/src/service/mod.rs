@@ -2,6 +2,7 @@
 //! answering through [`crate::ports::Respond`] so that the answer is built before the write.
 
 pub mod concurrency;
+pub mod deliveries;
 pub mod lifecycle;
 pub mod lines;
 pub mod payments;
@@ -11,13 +12,23 @@ pub mod xero_connection;
 use crate::{
     model::{
         invoice::{self, Invoice},
+        webhooks::{Event, EventType},
         Versioned,
     },
     ports::InvoiceStore,
+    views::SequenceView,
     Result,
 };
 
 /// A stored invoice of the account and its version, or the 404 that names it.
 async fn load_invoice<S: InvoiceStore>(store: &S, account_id: &str, invoice_id: &str) -> Result<Versioned<Invoice>> {
     store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))
+}
+
+/// An invoice's event: `data.invoice` is the invoice as the Sequence API shows it after the change;
+/// `createdAt` to the millisecond, as every time the API shows.
+pub fn invoice_event(event_type: EventType, invoice: &Invoice) -> Event {
+    use chrono::SubsecRound;
+    let now = chrono::Utc::now().trunc_subsecs(3);
+    Event::new(event_type, now, serde_json::json!({ "invoice": invoice.sequence_view() }))
 }

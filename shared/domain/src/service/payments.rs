@@ -1,12 +1,13 @@
 //! Payments recorded against a stored invoice (Slash's reconcile and unreconcile), and what their
 //! answer shows.
 
-use super::{concurrency::retry_on_contention, load_invoice};
+use super::{concurrency::retry_on_contention, invoice_event, load_invoice};
 use crate::{
     model::{
         invoice::Invoice,
         lines::LineItem,
         payments::{self, PaymentRequest, TransactionInput},
+        webhooks::EventType,
         Versioned,
     },
     ports::{InvoiceStore, LineItemStore, ReceivingAccounts, Respond},
@@ -44,7 +45,8 @@ pub async fn aggregate_parts<S: LineItemStore + ReceivingAccounts>(
 /// (`Invoice::record_payments` or `Invoice::remove_payments`) to the stored invoice, optimistically
 /// (concurrent calls never lose a transaction), and answers with what the new aggregate shows as
 /// `respond` says. Everything the answer shows is read, and the answer built, before the invoice
-/// is written, so that nothing can fail between the write and the answer.
+/// is written, so that nothing can fail between the write and the answer. A change of the
+/// invoice's `paymentStatus` commits its INVOICE_PAYMENT_STATUS_CHANGED event with it.
 pub async fn change_payments_and_show<S, R>(
     store: &S,
     account_id: &str,
@@ -62,12 +64,16 @@ where
     let requests = payments::validate(transactions)?;
     retry_on_contention(|| async {
         let current = load_invoice(store, account_id, invoice_id).await?;
+        let status_before = current.value.payment_status;
         let mut updated = current.value;
         change(&mut updated, &requests, now)?;
+        let event = (updated.payment_status != status_before)
+            .then(|| invoice_event(EventType::InvoicePaymentStatusChanged, &updated));
         let committed = Versioned { value: updated, version: current.version.saturating_add(1) };
         let parts = aggregate_parts(store, account_id, committed).await?;
         let answer = respond.answer(&parts)?;
-        store.replace_invoice(&parts.invoice.value, current.version, respond.receipt(&answer).as_ref()).await?;
+        let receipt = respond.receipt(&answer);
+        store.replace_invoice(&parts.invoice.value, current.version, event.as_ref(), receipt.as_ref()).await?;
         Ok(answer)
     })
     .await

@@ -2,6 +2,7 @@
 //! Webhooks signature on each delivery, when a failed delivery is tried again, and which targets
 //! a delivery may reach.
 
+pub mod delivery;
 pub mod retry;
 pub mod signature;
 pub mod target;
@@ -11,7 +12,7 @@ use std::collections::BTreeSet;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::error::Error;
+use super::{error::Error, reconcile::ReconcileJob};
 
 /// What happened. The wire names are SCREAMING_SNAKE_CASE, as Sequence's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -254,6 +255,43 @@ impl Event {
     /// The body every attempt sends, byte for byte (the signature covers these bytes).
     pub fn body(&self) -> String {
         serde_json::to_string(self).expect("an event always serializes")
+    }
+
+    /// INTEGRATION_SYNC_COMPLETED for a job that completed at `completed_at`: `data.job` is the
+    /// job as `GET /invoices/reconcile-with-integration/{jobId}` shows it, with its final counts.
+    pub fn sync_completed(job: &ReconcileJob, completed_at: DateTime<Utc>) -> Event {
+        // Cannot fail: every field of a job serializes, and its maps have string keys.
+        let job = serde_json::to_value(job).expect("a job serializes");
+        Event::new(EventType::IntegrationSyncCompleted, completed_at, serde_json::json!({ "job": job }))
+    }
+}
+
+/// An event as the outbox keeps it until it is delivered: its account, what it is, and the exact
+/// body every attempt sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    /// The account whose change it records.
+    pub account_id: String,
+    /// The event's id (`evt_...`).
+    pub id: String,
+    /// What happened.
+    pub event_type: EventType,
+    /// When the change committed.
+    pub created_at: DateTime<Utc>,
+    /// [`Event::body`].
+    pub body: String,
+}
+
+impl OutboxEvent {
+    /// The outbox record of an account's event.
+    pub fn new(account_id: &str, event: &Event) -> OutboxEvent {
+        OutboxEvent {
+            account_id: account_id.to_string(),
+            id: event.id.clone(),
+            event_type: event.event_type,
+            created_at: event.created_at,
+            body: event.body(),
+        }
     }
 }
 
