@@ -124,6 +124,7 @@ bench: $(TOOLS)
 	$(PYTHON) scripts/coldstart.py --runs 9
 	$(MAKE) --no-print-directory package
 	cargo bench -p reconcile-worker --bench reconcile_at_scale
+	$(VENV)/bin/python bench/webhook_latency.py
 
 # Cold start (process start to first response, peak RSS) of every function's release build for
 # this machine, against bench/hello-world; median of 9 rounds. See docs/performance.md.

@@ -11,7 +11,8 @@ API on a free loopback port, starts the binary as Lambda would, and measures
 Every event is one the function answers without touching AWS (nothing listens on the AWS
 endpoint it is given): the function's events/ file without credentials (401) for API functions,
 without its query (400) for the public xero-callback,
-an SQS event with no records for the worker, any JSON for hello-world. Prints medians and the
+an event with no records for the queue and stream consumers (reconcile-worker, relay-webhook-events,
+deliver-webhooks), any JSON for hello-world. Prints medians and the
 ratios to hello-world. Standard library only.
 
     python3 scripts/coldstart.py [--runs 5] [--no-build] [--env NAME=VALUE ...] [function ...]
@@ -143,10 +144,11 @@ def event_for(name: str) -> tuple[bytes, str]:
     """The event to send and a description of the answer that shows AWS was not needed."""
     if name == BASELINE:
         return b'{"hello":"world"}', "echo"
-    if name == "reconcile-worker":
-        return b'{"Records":[]}', "no failures"
     path = ROOT / "events" / f"{name}.json"
     event = json.loads(path.read_text())
+    if "Records" in event:
+        # A queue or stream consumer: an empty batch.
+        return b'{"Records":[]}', "no failures"
     if name == "xero-callback":
         # The one route without credentials: without its query (no state) it answers a 400 page.
         event["queryStringParameters"] = {}
@@ -191,7 +193,9 @@ def run_once(
         "AWS_ACCESS_KEY_ID": "coldstart",
         "AWS_SECRET_ACCESS_KEY": "coldstart",
         "TABLE_NAME": "coldstart",
+        "EVENTS_TABLE_NAME": "coldstart-events",
         "QUEUE_URL": "http://127.0.0.1:1/queue",
+        "DELIVERY_QUEUE_URL": "http://127.0.0.1:1/deliveries",
         "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
         "RUST_LOG": "info",
         **(extra_env or {}),

@@ -285,6 +285,7 @@ _FIXTURES = {
     "GET /webhook-endpoints/{endpointId}": _webhook_endpoint,
     "PATCH /webhook-endpoints/{endpointId}": _webhook_endpoint,
     "DELETE /webhook-endpoints/{endpointId}": _webhook_endpoint,
+    "GET /webhook-endpoints/{endpointId}/deliveries": _webhook_endpoint,
 }
 
 

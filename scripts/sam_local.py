@@ -249,8 +249,10 @@ def derived_template(out_dir, stack_env, host, target_dir=None):
     local = lambda url: url.replace("127.0.0.1", host)  # noqa: E731
     environment = {
         "TABLE_NAME": stack["TABLE_NAME"],
+        "EVENTS_TABLE_NAME": stack["EVENTS_TABLE_NAME"],
         "AWS_ENDPOINT_URL": local(stack["AWS_ENDPOINT_URL"]),
         "QUEUE_URL": local(stack["QUEUE_URL"]),
+        "DELIVERY_QUEUE_URL": local(stack["DELIVERY_QUEUE_URL"]),
         "SECRETS_PREFIX": stack["SECRETS_PREFIX"],
         "MAX_RECEIVE_COUNT": stack["MAX_RECEIVE_COUNT"],
         "RUST_LOG": stack.get("RUST_LOG", "info"),

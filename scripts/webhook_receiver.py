@@ -1,5 +1,7 @@
 """A webhook receiver for this machine: verifies every delivery with the `standardwebhooks` package
-(signature, id, timestamp within 5 minutes) and prints each verified event as one JSON line.
+(signature, id, timestamp within 5 minutes) and prints each verified event as one JSON line:
+`{"attempt", "webhook-id", "event", "receivedAt"}`, where `receivedAt` is when the request arrived
+(before it was verified), ISO 8601 UTC with microseconds (`2026-11-26T10:00:00.123456Z`).
 
     python scripts/webhook_receiver.py --secret whsec_... [--port 8025] [--fail-first N]
 
@@ -14,6 +16,7 @@ import json
 import os
 import sys
 from collections import Counter
+from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from threading import Lock
 
@@ -26,6 +29,7 @@ def handler(webhook, fail_first):
 
     class Receiver(BaseHTTPRequestHandler):
         def do_POST(self):
+            received_at = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
             headers = {name.lower(): value for name, value in self.headers.items()}
             try:
@@ -39,8 +43,12 @@ def handler(webhook, fail_first):
                 attempt = attempts[event_id]
             if attempt <= fail_first:
                 return self.answer(500, f"failing attempt {attempt} of {event_id} on purpose")
-            line = {"attempt": attempt, "webhook-id": event_id, "event": event}
-            print(json.dumps(line, separators=(",", ":")), flush=True)
+            line = {"attempt": attempt, "webhook-id": event_id, "event": event, "receivedAt": received_at}
+            # One write per line, under the lock: deliveries arrive concurrently, and print's
+            # separate write of the newline would let two lines run together.
+            with lock:
+                sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
+                sys.stdout.flush()
             return self.answer(204, "")
 
         def answer(self, status, text):

@@ -1,6 +1,7 @@
 """One list of routes: each function's own manifest says what invokes it
-(`[package.metadata.invoicing]` in functions/<name>/Cargo.toml: `route = "METHOD /path"`, or
-`queue = "<template queue>"`), and everything else that names routes must agree with it: the local
+(`[package.metadata.invoicing]` in functions/<name>/Cargo.toml: `route = "METHOD /path"`,
+`queue = "<template queue>"` for an SQS consumer, or `stream = "<template table>"` for a consumer of
+a DynamoDB table's stream), and everything else that names routes must agree with it: the local
 router (the workspace Cargo.toml), template.yaml, openapi.yaml, events/ and the README's API table.
 
 Run by `make routes` (part of `make test`): `pytest tests/routes_agree.py`.
@@ -15,17 +16,21 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
+# What can invoke a function: an HTTP route, an SQS queue, or a DynamoDB table's stream.
+TRIGGERS = {"route", "queue", "stream"}
+# The event source each non-HTTP trigger's events/ records carry.
+EVENT_SOURCES = {"queue": "aws:sqs", "stream": "aws:dynamodb"}
 
 
 def functions():
-    """{function name: ("route", "METHOD /path") or ("queue", name)}, from the folders."""
+    """{function name: ("route", "METHOD /path"), ("queue", name) or ("stream", table)}, from the folders."""
     found = {}
     for folder in sorted((ROOT / "functions").iterdir()):
         manifest = tomllib.loads((folder / "Cargo.toml").read_text())
         package = manifest["package"]
         assert package["name"] == folder.name, f"{folder}: package and folder share the function's name"
         trigger = package["metadata"]["invoicing"]
-        assert len(trigger) == 1 and set(trigger) <= {"route", "queue"}, f"{folder}: one route or one queue"
+        assert len(trigger) == 1 and set(trigger) <= TRIGGERS, f"{folder}: one route, one queue or one stream"
         (kind, value), = trigger.items()
         found[folder.name] = (kind, value)
     return found
@@ -50,8 +55,18 @@ def _tag(loader, suffix, node):
 CloudFormationLoader.add_multi_constructor("!", _tag)
 
 
+def load_template():
+    return yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)
+
+
+def get_att(value):
+    """(logical id, attribute) of a `!GetAtt Resource.Attribute` (short or list form)."""
+    target = value["GetAtt"]
+    return tuple(target.split(".", 1)) if isinstance(target, str) else tuple(target)
+
+
 def template_functions():
-    template = yaml.load((ROOT / "template.yaml").read_text(), Loader=CloudFormationLoader)
+    template = load_template()
     found = {}
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] != "AWS::Serverless::Function":
@@ -64,8 +79,13 @@ def template_functions():
         if event["Type"] == "HttpApi":
             found[binary] = ("route", f'{event["Properties"]["Method"]} {event["Properties"]["Path"]}')
         elif event["Type"] == "SQS":
-            queue = event["Properties"]["Queue"]["GetAtt"]
-            found[binary] = ("queue", queue.split(".")[0] if isinstance(queue, str) else queue[0])
+            queue, attribute = get_att(event["Properties"]["Queue"])
+            assert attribute == "Arn", f"{logical_id}: the queue's Arn"
+            found[binary] = ("queue", queue)
+        elif event["Type"] == "DynamoDB":
+            table, attribute = get_att(event["Properties"]["Stream"])
+            assert attribute == "StreamArn", f"{logical_id}: the table's StreamArn"
+            found[binary] = ("stream", table)
         else:
             pytest.fail(f"{logical_id}: unexpected event type {event['Type']}")
     return found
@@ -83,6 +103,17 @@ def test_every_function_has_one_trigger_and_the_workspace_router_serves_exactly_
 
 def test_template_builds_every_function_with_its_event():
     assert template_functions() == functions()
+
+
+def test_every_queue_and_stream_a_function_names_is_in_the_template():
+    resources = load_template()["Resources"]
+    for name, (kind, value) in functions().items():
+        if kind == "queue":
+            assert resources.get(value, {}).get("Type") == "AWS::SQS::Queue", f"{name}: no queue {value}"
+        elif kind == "stream":
+            table = resources.get(value, {})
+            assert table.get("Type") == "AWS::DynamoDB::Table", f"{name}: no table {value}"
+            assert "StreamViewType" in table["Properties"].get("StreamSpecification", {}), f"{name}: {value} has no stream"
 
 
 def test_openapi_describes_exactly_the_routes():
@@ -106,7 +137,8 @@ def test_every_function_has_an_event_that_invokes_it():
             pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"
             assert re.match(pattern, event["rawPath"]), f"{name}: {event['rawPath']} is not {path}"
         else:
-            assert event["Records"] and all(r["eventSource"] == "aws:sqs" for r in event["Records"]), name
+            source = EVENT_SOURCES[kind]
+            assert event["Records"] and all(r["eventSource"] == source for r in event["Records"]), name
     events = {path.stem for path in (ROOT / "events").glob("*.json")}
     assert events == set(functions()), "one event file per function, and no other"
 
@@ -115,6 +147,13 @@ def test_the_readme_lists_every_route_with_its_function():
     readme = (ROOT / "README.md").read_text()
     api = readme.split("\n## API\n", 1)[1].split("\n## ", 1)[0]
     listed = {}
-    for route, queue, function in re.findall(r"^\| (?:`([^`]+)`|SQS queue `([^`]+)`) \| `([^`]+)` \|", api, re.M):
-        listed[function] = ("queue", queue) if queue else ("route", route.split("?")[0])
+    rows = re.findall(r"^\| (?:`([^`]+)`|SQS queue `([^`]+)`|DynamoDB stream `([^`]+)`) \| `([^`]+)` \|", api, re.M)
+    for route, queue, stream, function in rows:
+        assert function not in listed, f"{function} is listed twice"
+        if queue:
+            listed[function] = ("queue", queue)
+        elif stream:
+            listed[function] = ("stream", stream)
+        else:
+            listed[function] = ("route", route.split("?")[0])
     assert listed == functions()

@@ -1,8 +1,9 @@
 """The events/ files in the order of one invoice's life, each with the answer it must get. The
-development account is seeded (invoicing-admin seed-examples) with the draft invoice, line and
-reconcile job the events name; the steps then create, edit, finalize, send, pay, unpay, reconcile
-with Xero and void. Both SAM tests walk it: `sam local invoke` per event, and HTTP requests built
-from the events against `sam local start-api`."""
+development account is seeded (invoicing-admin seed-examples) with the draft invoice, line,
+reconcile job and webhook endpoint the events name; the steps then create, edit, finalize, send,
+pay, unpay, reconcile with Xero and void, register webhook endpoints, relay an outbox event and
+carry out a delivery message. Both SAM tests walk it: `sam local invoke` per event, and HTTP
+requests built from the events against `sam local start-api`."""
 
 import json
 from dataclasses import dataclass
@@ -106,7 +107,7 @@ def _job_accepted(answer):
 
 
 def _worker(answer):
-    # Every message of the batch handled: nothing to be delivered again.
+    # Every message (or stream record) of the batch handled: nothing to be delivered again.
     assert answer.body == {"batchItemFailures": []}
 
 
@@ -159,8 +160,15 @@ def _endpoint_list(answer):
 
 def _seeded_endpoint(answer):
     body = answer.body
-    assert (body["id"], body["status"], body["events"]) == (WEBHOOK_ENDPOINT, "ENABLED", ["*"]), body
+    # Seeded DISABLED: its host (.test) does not exist, and nothing should try to reach it.
+    assert (body["id"], body["status"], body["events"]) == (WEBHOOK_ENDPOINT, "DISABLED", ["*"]), body
     assert "secret" not in body
+
+
+def _no_deliveries(answer):
+    # Nothing delivered under SAM (no trigger feeds deliver-webhooks), and the delivery message
+    # names the seeded endpoint, which is DISABLED: dropped, no attempt made.
+    assert answer.body == {"items": [], "pagination": {"after": None}}, answer.body
 
 
 def _disabled_endpoint(answer):
@@ -195,13 +203,19 @@ STORY = [
     Step("create-webhook-endpoint", 201, _created_endpoint),
     Step("list-webhook-endpoints", 200, _endpoint_list),
     Step("get-webhook-endpoint", 200, _seeded_endpoint),
+    # The outbox's stream record of an INVOICE_FINALIZED event: queued for the new endpoint (the
+    # seeded one is DISABLED).
+    Step("relay-webhook-events", None, _worker),
+    # A delivery message to the seeded endpoint (DISABLED): dropped without an attempt.
+    Step("deliver-webhooks", None, _worker),
+    Step("list-webhook-deliveries", 200, _no_deliveries),
     Step("update-webhook-endpoint", 200, _disabled_endpoint),
     Step("delete-webhook-endpoint", 204, _removed),
 ]
 
 
 def lambda_answer(step, answer):
-    """An API Gateway (payload 2.0) answer as SAM's invoke prints it; the worker's as is."""
+    """An API Gateway (payload 2.0) answer as SAM's invoke prints it; a queue or stream consumer's as is."""
     if step.status is None:
         return Answer(status=None, headers={}, body=answer)
     headers = {name.lower(): value for name, value in (answer.get("headers") or {}).items()}

@@ -2,6 +2,7 @@
 
 import pytest
 
+import sam_local
 from story import STORY, check, lambda_answer
 
 
@@ -10,3 +11,8 @@ def test_function_answers_its_event_under_sam_local_invoke(stack, step):
     answer, log = stack.invoke(step.function, step.event)
     check(step, lambda_answer(step, answer))
     assert "END RequestId" in log  # it ran in SAM's emulator, to the end
+
+
+def test_the_story_invokes_every_function_once():
+    # Every function of template.yaml (an HTTP route, a queue or a stream consumer) has its step.
+    assert sorted(step.function for step in STORY) == sorted(sam_local.function_binaries())
