@@ -14,27 +14,22 @@ Usage: python dynamodb_stream_trigger.py --table invoicing-local --function rela
 
 import argparse
 import base64
-import json
 import os
 import signal
 import sys
 import time
-import urllib.request
 from http.client import HTTPException
 
 import boto3
+
+import sqs_trigger  # its Lambda invoke call (the scripts/ folder is on the path when run as a script)
 
 LOG = "dynamodb-stream-trigger:"
 
 
 def invoke(url, event, timeout):
     # Binary attribute values (bytes in boto3) are base64 strings in Lambda's JSON event.
-    body = json.dumps(event, default=lambda value: base64.b64encode(value).decode()).encode()
-    request = urllib.request.Request(url, data=body, method="POST", headers={"content-type": "application/json"})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        if response.headers.get("X-Amz-Function-Error"):
-            raise RuntimeError("function error: " + response.read().decode(errors="replace")[:500])
-        return json.loads(response.read() or b"{}")
+    return sqs_trigger.invoke(url, event, timeout, encode=lambda value: base64.b64encode(value).decode())
 
 
 def lambda_record(record, stream_arn, region):

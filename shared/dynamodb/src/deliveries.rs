@@ -8,7 +8,7 @@
 
 use crate::{
     account_pk, collect_page, decode, encode, outbox::EVENT_RETENTION_DAYS, s, schema::TTL_ATTRIBUTE, sdk_error,
-    write_error, DynamoStore, Item, PageQuery, MAX_EVALUATED_PER_PAGE,
+    write_error, DynamoStore, Item,
 };
 use aws_sdk_dynamodb::types::AttributeValue;
 use invoicing_domain::{
@@ -101,27 +101,9 @@ impl WebhookDeliveries for DynamoStore {
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page<DeliveryAttempt>> {
-        let prefix = attempts_prefix(endpoint_id);
-        let request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(account_pk(account_id)))
-            .expression_attribute_values(":prefix", s(&prefix))
-            .scan_index_forward(false)
-            .consistent_read(true);
-        let start = after.map(|after| {
-            Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(format!("{prefix}{after}")))])
-        });
-        let page = PageQuery {
-            request,
-            start,
-            page_size: limit as i32 + 1,
-            limit,
-            max_evaluated: MAX_EVALUATED_PER_PAGE,
-            position_prefix: prefix,
-        };
+        let mut page = self.prefix_page(account_id, attempts_prefix(endpoint_id), limit, after);
+        // Newest first: event ids are time-ordered, and so are an event's attempt numbers.
+        page.request = page.request.scan_index_forward(false);
         collect_page(page, |item| decode_recorded(item).map(|r| r.attempt), |a| position(&a.event_id, a.attempt)).await
     }
 }

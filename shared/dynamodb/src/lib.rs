@@ -222,6 +222,33 @@ pub(crate) struct PageQuery {
     pub position_prefix: String,
 }
 
+impl DynamoStore {
+    /// The page query of the account's items whose sort keys start with `prefix` (an endpoint's
+    /// attempts, an invoice's lines, the endpoints), `limit` at a time after the position `after`
+    /// (what follows the prefix in the sort key), consistently read, in key order.
+    pub(crate) fn prefix_page(&self, account_id: &str, prefix: String, limit: usize, after: Option<&str>) -> PageQuery {
+        let request = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+            .expression_attribute_values(":pk", s(account_pk(account_id)))
+            .expression_attribute_values(":prefix", s(&prefix))
+            .consistent_read(true);
+        let start = after.map(|after| {
+            Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(format!("{prefix}{after}")))])
+        });
+        PageQuery {
+            request,
+            start,
+            page_size: i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX),
+            limit,
+            max_evaluated: usize::MAX,
+            position_prefix: prefix,
+        }
+    }
+}
+
 /// The most items a filtered page evaluates (a few DynamoDB calls of 1 MB at most).
 pub(crate) const MAX_EVALUATED_PER_PAGE: usize = 1_000;
 

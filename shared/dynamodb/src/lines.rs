@@ -3,7 +3,7 @@ use crate::{
     invoices::versioned_write,
     s, sdk_error,
     transact::{OnConditionFailed, Write},
-    DynamoStore, Item, PageQuery,
+    DynamoStore, Item,
 };
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use invoicing_domain::{
@@ -79,25 +79,7 @@ impl LineItemStore for DynamoStore {
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page<LineItem>> {
-        let start = after.map(|after| {
-            Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(line_sk(invoice_id, after)))])
-        });
-        let request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(account_pk(account_id)))
-            .expression_attribute_values(":prefix", s(line_prefix(invoice_id)))
-            .consistent_read(true);
-        let page = PageQuery {
-            request,
-            start,
-            page_size: limit as i32 + 1,
-            limit,
-            max_evaluated: usize::MAX,
-            position_prefix: line_prefix(invoice_id),
-        };
+        let page = self.prefix_page(account_id, line_prefix(invoice_id), limit, after);
         collect_page(page, decode, |l: &LineItem| l.id.clone()).await
     }
 

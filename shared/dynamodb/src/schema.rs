@@ -47,11 +47,31 @@ pub enum SchemaError {
     },
 }
 
+/// A table request keyed by `pk` (hash) and `sk` (range), both strings, billed on demand.
+fn keyed_table(
+    client: &Client,
+    table: &str,
+) -> Result<aws_sdk_dynamodb::operation::create_table::builders::CreateTableFluentBuilder, BuildError> {
+    Ok(client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .attribute_definitions(string_attribute("pk")?)
+        .attribute_definitions(string_attribute("sk")?))
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement, BuildError> {
+    KeySchemaElement::builder().attribute_name(name).key_type(kind).build()
+}
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition, BuildError> {
+    AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build()
+}
+
 /// Creates the table with its indexes, and turns TTL on.
 pub async fn create_table(client: &Client, table: &str) -> Result<(), SchemaError> {
-    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-    let attribute =
-        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
     let index = |name: &str, partition: &str| {
         GlobalSecondaryIndex::builder()
             .index_name(name)
@@ -60,16 +80,9 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), SchemaErro
             .projection(Projection::builder().projection_type(ProjectionType::All).build())
             .build()
     };
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("pk", KeyType::Hash)?)
-        .key_schema(key("sk", KeyType::Range)?)
-        .attribute_definitions(attribute("pk")?)
-        .attribute_definitions(attribute("sk")?)
-        .attribute_definitions(attribute(STATUS_KEY)?)
-        .attribute_definitions(attribute(CUSTOMER_KEY)?)
+    keyed_table(client, table)?
+        .attribute_definitions(string_attribute(STATUS_KEY)?)
+        .attribute_definitions(string_attribute(CUSTOMER_KEY)?)
         .global_secondary_indexes(index(STATUS_INDEX, STATUS_KEY)?)
         .global_secondary_indexes(index(CUSTOMER_INDEX, CUSTOMER_KEY)?)
         .send()
@@ -81,17 +94,7 @@ pub async fn create_table(client: &Client, table: &str) -> Result<(), SchemaErro
 /// Creates the outbox table of webhook events (outbox.rs): keyed like the table, its stream
 /// carrying each new event (NEW_IMAGE) to the relay, and TTL on.
 pub async fn create_events_table(client: &Client, table: &str) -> Result<(), SchemaError> {
-    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
-    let attribute =
-        |name: &str| AttributeDefinition::builder().attribute_name(name).attribute_type(ScalarAttributeType::S).build();
-    client
-        .create_table()
-        .table_name(table)
-        .billing_mode(BillingMode::PayPerRequest)
-        .key_schema(key("pk", KeyType::Hash)?)
-        .key_schema(key("sk", KeyType::Range)?)
-        .attribute_definitions(attribute("pk")?)
-        .attribute_definitions(attribute("sk")?)
+    keyed_table(client, table)?
         .stream_specification(
             StreamSpecification::builder().stream_enabled(true).stream_view_type(StreamViewType::NewImage).build()?,
         )

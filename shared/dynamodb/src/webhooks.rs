@@ -4,7 +4,7 @@
 use crate::{
     account_pk, build_error, collect_page, decode_with_version, encode, n, s, sdk_error,
     transact::{OnConditionFailed, Write},
-    DynamoStore, Item, PageQuery, VERSION_CONDITION,
+    DynamoStore, Item, VERSION_CONDITION,
 };
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use invoicing_domain::{
@@ -76,24 +76,7 @@ impl WebhookEndpoints for DynamoStore {
         limit: usize,
         after: Option<&str>,
     ) -> Result<Page<WebhookEndpoint>> {
-        let request = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-            .expression_attribute_values(":pk", s(account_pk(account_id)))
-            .expression_attribute_values(":prefix", s(ENDPOINT_PREFIX))
-            .consistent_read(true);
-        let start = after
-            .map(|after| Item::from([("pk".into(), s(account_pk(account_id))), ("sk".into(), s(endpoint_sk(after)))]));
-        let page = PageQuery {
-            request,
-            start,
-            page_size: i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX),
-            limit,
-            max_evaluated: usize::MAX,
-            position_prefix: ENDPOINT_PREFIX.into(),
-        };
+        let page = self.prefix_page(account_id, ENDPOINT_PREFIX.into(), limit, after);
         collect_page(page, |item| decode_versioned(item).map(|v| v.value), |e: &WebhookEndpoint| e.id.clone()).await
     }
 
