@@ -56,6 +56,18 @@ async fn the_event_is_posted_as_json_with_its_signature_headers_and_the_status_i
 }
 
 #[tokio::test]
+async fn only_the_status_counts_whatever_the_body_of_the_answer() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; 20 * 1024 * 1024]))
+        .mount(&server)
+        .await;
+    let sender = HttpSender::new(&https(), TargetPolicy::AllowLocal);
+    let outcome = sender.post(&server.uri(), &headers(), BODY, Duration::from_secs(15), TargetPolicy::AllowLocal).await;
+    assert_eq!(outcome, AttemptOutcome::Answered(200));
+}
+
+#[tokio::test]
 async fn an_endpoint_that_does_not_answer_in_time_is_a_failed_attempt() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))

@@ -183,6 +183,7 @@ impl Https {
             headers: HeaderMap::new(),
             body: Vec::new(),
             timeout: None,
+            read_body: true,
             invalid: None,
         }
     }
@@ -244,6 +245,8 @@ pub struct Request {
     headers: HeaderMap,
     body: Vec<u8>,
     timeout: Option<Duration>,
+    /// Whether the answer's body is read (see [`Request::status_only`]).
+    read_body: bool,
     /// The first invalid part, reported by `send`.
     invalid: Option<HttpsError>,
 }
@@ -311,6 +314,14 @@ impl Request {
         self
     }
 
+    /// The answer's body is not read (the answer's `body` is empty): for a caller that needs the
+    /// status alone, such as a webhook delivery, so that a peer answering with a body of any size
+    /// costs neither time nor memory.
+    pub fn status_only(mut self) -> Request {
+        self.read_body = false;
+        self
+    }
+
     pub async fn send(self) -> Result<Response, HttpsError> {
         if let Some(invalid) = self.invalid {
             return Err(invalid);
@@ -329,12 +340,15 @@ impl Request {
         let request = request.body(SdkBody::from(self.body)).map_err(HttpsError::Request)?;
         let request =
             request.try_into().map_err(|e: aws_smithy_runtime_api::http::HttpError| HttpsError::Body(Box::new(e)))?;
-        let connector = self.connector;
+        let (connector, read_body) = (self.connector, self.read_body);
         let exchange = async move {
             let answer = connector.call(request).await.map_err(HttpsError::Transport)?;
             let answer = answer.try_into_http1x().map_err(|e| HttpsError::Body(Box::new(e)))?;
             let (parts, body) = answer.into_parts();
-            let body = body.collect().await.map_err(HttpsError::Body)?.to_bytes().to_vec();
+            let body = match read_body {
+                true => body.collect().await.map_err(HttpsError::Body)?.to_bytes().to_vec(),
+                false => Vec::new(),
+            };
             Ok(Response { status: parts.status, headers: parts.headers, body })
         };
         match self.timeout {
