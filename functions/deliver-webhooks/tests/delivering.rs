@@ -140,3 +140,83 @@ async fn a_batch_drops_unreadable_messages_and_leaves_the_others_to_their_attemp
     assert!(response.batch_item_failures.is_empty());
     assert!(sender.sent().is_empty());
 }
+
+/// An endpoint of acc-1 at `url` selecting every event, with a secret, and an event in the outbox.
+async fn endpoint_at(store: &InMemoryStore, id: &str, url: &str) {
+    use invoicing_domain::{
+        model::webhooks::{signature::WebhookSecret, EndpointStatus, EventSelection, WebhookEndpoint},
+        ports::{WebhookEndpoints, WebhookSecrets},
+    };
+    let endpoint = WebhookEndpoint {
+        id: id.into(),
+        account_id: "acc-1".into(),
+        url: url.into(),
+        events: EventSelection::Every,
+        description: None,
+        status: EndpointStatus::Enabled,
+        created_at: Utc::now(),
+        updated_at: Utc::now(),
+        failing_since: None,
+    };
+    store.insert_webhook_endpoint(&endpoint, None).await.unwrap();
+    store.store_webhook_secret("acc-1", id, &WebhookSecret::generate()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_slow_endpoint_does_not_hold_up_another_endpoints_delivery_in_the_same_batch() {
+    use invoicing_domain::{
+        model::{
+            invoice::{CreateInvoice, Invoice},
+            webhooks::{Event, EventType},
+        },
+        ports::InvoiceStore,
+    };
+    let (slow, fast) = (MockServer::start().await, MockServer::start().await);
+    // Slower than the 15 s an attempt may take: it holds its attempt until the timeout.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_secs(60)))
+        .mount(&slow)
+        .await;
+    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&fast).await;
+    let store = InMemoryStore::new();
+    endpoint_at(&store, "slow", &slow.uri()).await;
+    endpoint_at(&store, "fast", &fast.uri()).await;
+    let request: CreateInvoice =
+        serde_json::from_value(serde_json::json!({"currency": "USD", "customerId": "c1"})).unwrap();
+    let event = Event::new(EventType::InvoiceCreated, Utc::now(), serde_json::json!({}));
+    store
+        .insert_invoice(&Invoice::new_draft("i1".into(), "acc-1", request, Utc::now()), Some(&event), None)
+        .await
+        .unwrap();
+
+    let sender = HttpSender::new(&https(), TargetPolicy::AllowLocal);
+    let mut batch = SqsEvent::default();
+    batch.records = ["slow", "fast"]
+        .iter()
+        .map(|endpoint| {
+            let task = DeliveryTask::first("acc-1", endpoint, &event.id, Utc::now());
+            message(endpoint, &serde_json::to_string(&task).unwrap())
+        })
+        .collect();
+    let handling = tokio::spawn(async move {
+        let delivery = Delivery {
+            store: &store,
+            secrets: &store,
+            queue: &store,
+            sender: &sender,
+            policy: TargetPolicy::AllowLocal,
+        };
+        handle(&delivery, batch).await
+    });
+    // The fast endpoint gets its delivery while the slow one, first in the batch, has not answered:
+    // within 10 s, where one after the other it would wait for the slow one's 15 s timeout.
+    let delivered = tokio::time::timeout(Duration::from_secs(10), async {
+        while fast.received_requests().await.unwrap().is_empty() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    assert!(delivered.await.is_ok(), "the fast endpoint waited for the slow one");
+    assert!(!handling.is_finished(), "the batch still waits for the slow endpoint");
+    assert_eq!(slow.received_requests().await.unwrap().len(), 1, "the slow one was sent its delivery too");
+    handling.abort();
+}
