@@ -17,7 +17,7 @@ use invoicing_domain::{
     ports::{DeliveryQueue, WebhookDeliveries, WebhookEndpoints, WebhookEvents, WebhookSecrets, WebhookSender},
     service::deliveries::{Delivered, Delivery},
 };
-use invoicing_https::{DnsFuture, HeaderName, Https, HttpsError, ResolveDns, ResolveDnsError};
+use invoicing_https::{describe, DnsFuture, HeaderName, Https, ResolveDns, ResolveDnsError};
 
 /// Resolves an endpoint's host and refuses it unless every address it resolves to is one the
 /// policy allows; the connection is then made only to those checked addresses, so a name cannot
@@ -74,18 +74,6 @@ impl HttpSender {
     pub fn new(https: &Https, policy: TargetPolicy) -> HttpSender {
         HttpSender { https: https.with_resolver(CheckedResolver { policy }) }
     }
-}
-
-/// An error and its causes, as one line ("request failed: ...: 10.0.0.1 is a private address...").
-fn describe(error: &HttpsError) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl WebhookSender for HttpSender {

@@ -358,6 +358,19 @@ impl Request {
     }
 }
 
+/// An error with its causes, as one line (`request failed: ...: ...`): the transport says what
+/// actually went wrong in the causes, which `Display` leaves out.
+pub fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// An answer, read whole.
 #[derive(Debug)]
 pub struct Response {

@@ -6,7 +6,7 @@
 #![warn(missing_docs)]
 
 use http::header::{ACCEPT, RETRY_AFTER};
-use invoicing_https::{HeaderMap, Https, Request, StatusCode};
+use invoicing_https::{describe, HeaderMap, Https, Request, StatusCode};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::future::Future;
@@ -746,18 +746,6 @@ fn shared_https() -> Https {
         tracing::error!(error = %error, "HTTPS client from the environment unusable; trusting the built-in roots only");
         Https::trusting(None)
     })
-}
-
-/// The error with its causes, which is where the transport says what actually went wrong.
-fn describe(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// Runs the futures concurrently and collects their outputs (in completion order), stopping at

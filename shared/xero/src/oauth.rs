@@ -2,14 +2,14 @@
 //! authorization code flow (code exchange, refresh, `/connections`, revocation), and OAuth
 //! connections' access tokens for [`crate::XeroClient`].
 
-use crate::{describe, truncate, RetryPolicy, TokenProvider, XeroError, DEFAULT_API_BASE_URL, DEFAULT_TOKEN_URL};
+use crate::{truncate, RetryPolicy, TokenProvider, XeroError, DEFAULT_API_BASE_URL, DEFAULT_TOKEN_URL};
 use http::header::ACCEPT;
 use invoicing_domain::{
     model::xero_connection::{TokenSet, XeroTenant},
     ports::{IdentityError, IntegrationSecrets, TokenGrant, TokenVault, XeroConnections, XeroIdentity},
     service::xero_connection::{TokenError, TokenKeeper},
 };
-use invoicing_https::{Https, Request, StatusCode};
+use invoicing_https::{describe, Https, Request, StatusCode};
 use serde::Deserialize;
 use std::{future::Future, pin::Pin, sync::Arc};
 

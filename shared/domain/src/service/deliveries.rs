@@ -17,7 +17,7 @@ use crate::{
         Versioned,
     },
     ports::{DeliveryQueue, WebhookDeliveries, WebhookEndpoints, WebhookEvents, WebhookSecrets, WebhookSender},
-    service::concurrency::retry_on_contention,
+    service::{all_pages, concurrency::retry_on_contention},
     Result,
 };
 
@@ -26,16 +26,12 @@ const ENDPOINT_PAGE: usize = 100;
 
 /// The account's endpoints that receive events now (ENABLED).
 async fn enabled_endpoints<S: WebhookEndpoints>(store: &S, account_id: &str) -> Result<Vec<WebhookEndpoint>> {
-    let mut endpoints = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.list_webhook_endpoints(account_id, ENDPOINT_PAGE, after.as_deref()).await?;
-        endpoints.extend(page.items.into_iter().filter(|e| e.status == EndpointStatus::Enabled));
-        match page.after {
-            Some(next) => after = Some(next),
-            None => return Ok(endpoints),
-        }
-    }
+    let all =
+        all_pages(
+            |after| async move { store.list_webhook_endpoints(account_id, ENDPOINT_PAGE, after.as_deref()).await },
+        )
+        .await?;
+    Ok(all.into_iter().filter(|e| e.status == EndpointStatus::Enabled).collect())
 }
 
 /// Queues the first attempt of each event to each ENABLED endpoint of its account that selects

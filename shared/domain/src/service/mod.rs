@@ -12,6 +12,7 @@ pub mod xero_connection;
 use crate::{
     model::{
         invoice::{self, Invoice},
+        pagination::Page,
         webhooks::{Event, EventType},
         Versioned,
     },
@@ -19,6 +20,25 @@ use crate::{
     views::SequenceView,
     Result,
 };
+
+/// Every item of a paged list, page after page: `page(after)` reads the page after the position
+/// `after` (`None`: the first).
+async fn all_pages<T, F, Fut>(mut page: F) -> Result<Vec<T>>
+where
+    F: FnMut(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Page<T>>>,
+{
+    let mut items = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let next = page(after.take()).await?;
+        items.extend(next.items);
+        match next.after {
+            Some(position) => after = Some(position),
+            None => return Ok(items),
+        }
+    }
+}
 
 /// A stored invoice of the account and its version, or the 404 that names it.
 async fn load_invoice<S: InvoiceStore>(store: &S, account_id: &str, invoice_id: &str) -> Result<Versioned<Invoice>> {

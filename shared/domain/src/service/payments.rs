@@ -1,7 +1,7 @@
 //! Payments recorded against a stored invoice (Slash's reconcile and unreconcile), and what their
 //! answer shows.
 
-use super::{concurrency::retry_on_contention, invoice_event, load_invoice};
+use super::{all_pages, concurrency::retry_on_contention, invoice_event, load_invoice};
 use crate::{
     model::{
         invoice::Invoice,
@@ -18,16 +18,7 @@ use chrono::{DateTime, Utc};
 
 /// Every line of an invoice, in creation order.
 async fn all_lines<S: LineItemStore>(store: &S, account_id: &str, invoice_id: &str) -> Result<Vec<LineItem>> {
-    let mut lines = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let page = store.list_line_items(account_id, invoice_id, 100, after.as_deref()).await?;
-        lines.extend(page.items);
-        match page.after {
-            Some(next) => after = Some(next),
-            None => return Ok(lines),
-        }
-    }
+    all_pages(|after| async move { store.list_line_items(account_id, invoice_id, 100, after.as_deref()).await }).await
 }
 
 /// What Slash's aggregate of `invoice` shows besides the invoice: its lines, the receiving account.
