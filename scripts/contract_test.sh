@@ -15,13 +15,18 @@ finish() {
   local status=$?
   trap - EXIT INT TERM
   [ -n "${st_pid:-}" ] && kill -TERM -- "-$st_pid" 2>/dev/null || true
+  if [ "$status" -ne 0 ]; then
+    # CI keeps only the end of the output: what the stack logged before it was stopped (stopping
+    # adds cargo lambda watch's own noise), so that a failure can be told apart: a function's
+    # errors, one that ended ("command exited"), or moto's last requests and their times.
+    if [ -f "$work/api.log" ]; then
+      echo "--- errors in api.log (last 12)" >&2
+      grep -E '"level":"ERROR"|ERROR|panicked|command (exited|killed)' "$work/api.log" | tail -n 12 | cut -c1-400 >&2 || true
+    fi
+    [ -f "$work/moto.log" ] && { echo "--- last lines of moto.log" >&2; tail -n 4 "$work/moto.log" | cut -c1-300 >&2; }
+  fi
   scripts/local-stack.sh stop "$work"
   if [ "$status" -ne 0 ]; then
-    # CI keeps only the end of the output: the ends of the stack's logs, so that a failure can be
-    # told apart (a function's error, cargo lambda watch's, or moto's last request and its time).
-    for log in api moto; do
-      [ -f "$work/$log.log" ] && { echo "--- last lines of $log.log" >&2; tail -n 8 "$work/$log.log" | cut -c1-300 >&2; }
-    done
     echo "contract test failed; logs in $work" >&2
   else
     rm -rf "$work"
@@ -41,7 +46,10 @@ echo "==> schemathesis against openapi.yaml (at most $MAX_EXAMPLES examples per 
 # per function at a time anyway, and with two or four workers hypothesis (on Python 3.11) hit "AST
 # constructor recursion depth mismatch" while generating, even with its ast.parse calls serialized
 # (docs/performance.md). scripts/contract_hooks.py gives generated requests real resources and
-# leaves out what only the local emulator cannot carry.
+# leaves out what only the local emulator cannot carry. A request that fails at the network level is
+# sent once more: cargo lambda watch never answers an invocation whose function lost its connection
+# to the emulated Runtime API before posting the answer (the function itself carries on:
+# invoicing_http::run_restarting); an answer, whatever its status, is never retried.
 SCHEMATHESIS_HOOKS="$PWD/scripts/contract_hooks.py" setsid st --config-file scripts/schemathesis.toml \
   run openapi.yaml --url "http://127.0.0.1:$API_PORT" \
   --auth "$CLIENT_ID:$CLIENT_SECRET" \
@@ -51,6 +59,7 @@ SCHEMATHESIS_HOOKS="$PWD/scripts/contract_hooks.py" setsid st --config-file scri
   --seed "${SEED:-20261125}" \
   --generation-database none \
   --request-timeout 120 \
+  --request-retries 1 \
   --workers "${WORKERS:-1}" \
   --no-color \
   --report json --report-json-path "$work/report.json" \

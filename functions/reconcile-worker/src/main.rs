@@ -1,7 +1,7 @@
 use aws_lambda_events::event::sqs::SqsEvent;
 use invoicing_domain::model::xero_budget::BudgetLimits;
 use invoicing_dynamodb::DynamoStore;
-use invoicing_http::init_tracing;
+use invoicing_http::{init_tracing, run_restarting};
 use invoicing_secrets::SecretsStore;
 use invoicing_sqs::SqsQueue;
 use invoicing_xero::oauth::XeroApp;
@@ -28,12 +28,16 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         queue: SqsQueue::from_config(&config)?,
         attempts,
     });
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+    // A failed exchange with the Runtime API restarts the loop (invoicing_http::run_restarting).
+    run_restarting(|| {
         let worker = Arc::clone(&worker);
-        async move {
-            let deadline = invocation_deadline(event.context.deadline);
-            Ok::<_, Infallible>(worker.handle(event.payload, deadline).await)
-        }
-    }))
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+            let worker = Arc::clone(&worker);
+            async move {
+                let deadline = invocation_deadline(event.context.deadline);
+                Ok::<_, Infallible>(worker.handle(event.payload, deadline).await)
+            }
+        }))
+    })
     .await
 }

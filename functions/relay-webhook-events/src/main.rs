@@ -2,7 +2,7 @@
 
 use aws_lambda_events::event::dynamodb::Event;
 use invoicing_dynamodb::DynamoStore;
-use invoicing_http::init_tracing;
+use invoicing_http::{init_tracing, run_restarting};
 use invoicing_sqs::SqsQueue;
 use lambda_runtime::{service_fn, LambdaEvent};
 use relay_webhook_events::handle;
@@ -15,13 +15,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let store = DynamoStore::from_config(&config)?;
     let queue = SqsQueue::from_config_at(&config, "DELIVERY_QUEUE_URL")?;
     let parts = Arc::new((store, queue));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+    // A failed exchange with the Runtime API restarts the loop (invoicing_http::run_restarting).
+    run_restarting(|| {
         let parts = Arc::clone(&parts);
-        async move {
-            let (store, queue) = &*parts;
-            // Boxed: the relay future nests the SDK calls of two clients, deeper than rustc lays out inline.
-            Ok::<_, Infallible>(Box::pin(handle(store, queue, event.payload)).await)
-        }
-    }))
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
+            let parts = Arc::clone(&parts);
+            async move {
+                let (store, queue) = &*parts;
+                // Boxed: the relay future nests the SDK calls of two clients, deeper than rustc lays out inline.
+                Ok::<_, Infallible>(Box::pin(handle(store, queue, event.payload)).await)
+            }
+        }))
+    })
     .await
 }

@@ -335,7 +335,8 @@ fn to_http(response: ApiResponse, version: &str, replayed: bool) -> Response<Bod
 }
 
 /// Runs a Lambda function that serves one route with one handler. Stores are built once, before
-/// the first request, and shared by every invocation of the execution environment.
+/// the first request, and shared by every invocation of the execution environment; the runtime
+/// loop outlives a failed exchange with the Runtime API (`runtime::run_restarting`).
 pub async fn run<C, I, H, Fut>(gateway: Gateway<C, I>, route: Route, handler: H) -> Result<(), lambda_http::Error>
 where
     C: CredentialStore + 'static,
@@ -344,13 +345,16 @@ where
     Fut: Future<Output = Result<ApiResponse, Error>> + Send,
 {
     let shared = Arc::new((gateway, route, handler));
-    lambda_http::run(service_fn(move |request: Request| {
+    crate::runtime::run_restarting(|| {
         let shared = Arc::clone(&shared);
-        async move {
-            let (gateway, route, handler) = &*shared;
-            Ok::<_, Infallible>(gateway.serve(request, route, handler).await)
-        }
-    }))
+        lambda_http::run(service_fn(move |request: Request| {
+            let shared = Arc::clone(&shared);
+            async move {
+                let (gateway, route, handler) = &*shared;
+                Ok::<_, Infallible>(gateway.serve(request, route, handler).await)
+            }
+        }))
+    })
     .await
 }
 

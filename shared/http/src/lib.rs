@@ -7,6 +7,7 @@ mod auth;
 mod errors;
 mod gateway;
 mod request;
+mod runtime;
 mod telemetry;
 
 pub use errors::{error_response, ErrorStyle};
@@ -15,6 +16,7 @@ pub use request::{
     own_url, parse_borrowed_json_object, parse_json, parse_json_object, parse_optional_json_object, path_param,
     query_param, query_params,
 };
+pub use runtime::run_restarting;
 pub use telemetry::init_tracing;
 
 pub use lambda_http::{Body, Request, Response};
