@@ -11,8 +11,10 @@ creates has a custom connection (invoicing-admin connect-xero), which the contra
 fixtures rely on, so it is never given an OAuth connection here. On it, `GET /integrations/xero`
 answers 200 (CONNECTED, CUSTOM_CONNECTION) and `DELETE /integrations/xero` answers 409 (a custom
 connection is the operator's): schemathesis counts a 409 as a conflict, neither missing test data
-nor a validation mismatch, and the reconcile fixtures keep their connection. The OAuth flow runs
-on a second account of its own (`_xero_account`, made once with invoicing-admin):
+nor a validation mismatch, and the reconcile fixtures keep their connection. Likewise
+`PUT /integrations/xero/settings` there: `pushInvoices` alone is 200 (the custom connection is in
+use), `pullPayments` 409 (a custom connection without `--tenant-id` names no organisation). The
+OAuth flow runs on a second account of its own (`_xero_account`, made once with invoicing-admin):
 - `GET /integrations/xero/callback` takes no credentials and answers 400 to any `state` it did not
   issue, so generated requests alone would never reach a connection (a validation mismatch, which
   fails the run). A positive case becomes a successful return from Xero: a real `state` from

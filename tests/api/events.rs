@@ -48,6 +48,15 @@ pub async fn every_event_file_works_with_cargo_lambda_invoke(stack: &Stack) {
         let (status, error) = answer(function);
         assert_eq!((status, error["error"]["type"].as_str()), (409, Some("Conflict")), "{function}");
     }
+    // Two-way sync is off until set; the event's body turns it off, which needs no connection.
+    let (status, settings) = answer("get-xero-sync-settings");
+    assert_eq!((status, &settings["pushInvoices"], &settings["salesAccountCode"]), (200, &json!(false), &json!("200")));
+    let (status, settings) = answer("update-xero-sync-settings");
+    assert_eq!(
+        (status, &settings["pushInvoices"], &settings["pullPayments"], &settings["salesAccountCode"]),
+        (200, &json!(false), &json!(false), &json!("200")),
+        "{settings}"
+    );
 
     // A public https URL, as a deployed function requires.
     let (status, endpoint) = answer("create-webhook-endpoint");
@@ -79,6 +88,8 @@ pub async fn every_event_file_works_with_cargo_lambda_invoke(stack: &Stack) {
         "xero-callback",
         "select-xero-tenant",
         "disconnect-xero",
+        "get-xero-sync-settings",
+        "update-xero-sync-settings",
     ];
     for function in functions().iter().map(String::as_str).filter(|f| !found_or_listed.contains(f)) {
         let (status, error) = answer(function);

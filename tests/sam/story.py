@@ -144,6 +144,16 @@ def _conflict(answer):
     assert answer.body["error"]["type"] == "Conflict", answer.body
 
 
+def _sync_settings(updated):
+    def check(answer):
+        body = answer.body
+        # The events' body turns both directions off, which needs no Xero connection.
+        assert (body["pushInvoices"], body["pullPayments"], body["salesAccountCode"], body["tenantId"]) == (
+            False, False, "200", None), body
+        assert (body["updatedAt"] is not None) == updated, body  # never set until the PUT
+    return check
+
+
 def _created_endpoint(answer):
     body = answer.body
     assert body["url"] == "https://hooks.example.test/invoices", body
@@ -199,6 +209,8 @@ STORY = [
     Step("xero-callback", 400, _callback_page),
     Step("select-xero-tenant", 409, _conflict),
     Step("disconnect-xero", 409, _conflict),
+    Step("get-xero-sync-settings", 200, _sync_settings(updated=False)),
+    Step("update-xero-sync-settings", 200, _sync_settings(updated=True)),
     Step("void-invoice", 200, _invoice_in("VOIDED")),
     Step("create-webhook-endpoint", 201, _created_endpoint),
     Step("list-webhook-endpoints", 200, _endpoint_list),

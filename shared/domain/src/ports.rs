@@ -19,6 +19,7 @@ use crate::model::{
     },
     xero_budget::{Acquire, BudgetLimits, Lease, Used},
     xero_connection::{OAuthConnection, PendingAuthorization, TokenSet, XeroTenant},
+    xero_sync::XeroSyncSettings,
     Versioned,
 };
 use chrono::{DateTime, Utc};
@@ -325,6 +326,31 @@ pub trait IntegrationSecrets: Send + Sync {
 
     /// The client secret of the service's own Xero app (OAuth connections), if configured.
     fn xero_app_client_secret(&self) -> impl Future<Output = Result<Option<String>>> + Send;
+}
+
+/// Accounts' two-way Xero sync settings, and which account pulls each Xero organisation's payments
+/// (the tenant in a Xero webhook finds the account by it).
+pub trait XeroSyncSettingsStore: Send + Sync {
+    /// The account's settings, if it ever set them.
+    fn xero_sync_settings(
+        &self,
+        account_id: &str,
+    ) -> impl Future<Output = Result<Option<Versioned<XeroSyncSettings>>>> + Send;
+
+    /// Stores `settings` if the stored version is still `expected` (`None`: nothing stored yet), and
+    /// in the same write gives up the account's claim on `previous_tenant` and claims
+    /// `settings.tenant_id`. A conflict if another account holds that claim; contended if the
+    /// settings changed meanwhile.
+    fn put_xero_sync_settings(
+        &self,
+        account_id: &str,
+        settings: &XeroSyncSettings,
+        expected: Option<u64>,
+        previous_tenant: Option<&str>,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The account that pulls payments of this Xero organisation, if any.
+    fn account_pulling_tenant(&self, tenant_id: &str) -> impl Future<Output = Result<Option<String>>> + Send;
 }
 
 /// Accounts' Xero OAuth connections (everything but the tokens) and pending authorizations.

@@ -34,6 +34,7 @@ pub mod schema;
 pub mod transact;
 mod webhooks;
 mod xero_connections;
+mod xero_sync;
 
 use aws_sdk_dynamodb::{types::AttributeValue, Client};
 use invoicing_domain::{

@@ -20,6 +20,9 @@ pub mod version;
 pub mod webhooks;
 pub mod xero_budget;
 pub mod xero_connection;
+pub mod xero_push;
+pub mod xero_sync;
+pub mod xero_webhook;
 
 /// A stored value with the version its conditional update must match.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,6 +8,7 @@ pub mod lines;
 pub mod payments;
 pub mod webhooks;
 pub mod xero_connection;
+pub mod xero_sync;
 
 use crate::{
     model::{

@@ -1,0 +1,119 @@
+//! Two-way Xero sync settings and the claim of a Xero organisation by the account that pulls its
+//! payments (a Xero webhook names only the organisation).
+//!
+//! | item | pk | sk |
+//! |---|---|---|
+//! | settings | `ACCOUNT#<id>` | `XERO#SYNC_SETTINGS` (attribute `version`) |
+//! | tenant claim | `XEROTENANT#<tenantId>` | `XEROTENANT` (`accountId`) |
+
+use crate::{
+    account_pk, build_error, decode_with_version, encode, n, s, sdk_error,
+    transact::{OnConditionFailed, Write},
+    DynamoStore, Item,
+};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use invoicing_domain::{
+    model::{xero_sync::XeroSyncSettings, Versioned},
+    ports::XeroSyncSettingsStore,
+    Result,
+};
+
+const SETTINGS_SK: &str = "XERO#SYNC_SETTINGS";
+const TENANT_SK: &str = "XEROTENANT";
+/// The claim is the account's own, or there is none.
+const CLAIM_IS_FREE_OR_OURS: &str = "attribute_not_exists(accountId) OR accountId = :account";
+
+fn key(pk: String, sk: &str) -> Item {
+    Item::from([("pk".into(), s(pk)), ("sk".into(), s(sk))])
+}
+
+fn tenant_key(tenant_id: &str) -> Item {
+    key(format!("XEROTENANT#{tenant_id}"), TENANT_SK)
+}
+
+impl XeroSyncSettingsStore for DynamoStore {
+    async fn xero_sync_settings(&self, account_id: &str) -> Result<Option<Versioned<XeroSyncSettings>>> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(account_pk(account_id), SETTINGS_SK)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        answer.item.map(|item| decode_with_version(item, &format!("Xero sync settings of {account_id}"))).transpose()
+    }
+
+    async fn put_xero_sync_settings(
+        &self,
+        account_id: &str,
+        settings: &XeroSyncSettings,
+        expected: Option<u64>,
+        previous_tenant: Option<&str>,
+    ) -> Result<()> {
+        let mut item = encode(settings)?;
+        item.extend(key(account_pk(account_id), SETTINGS_SK));
+        item.insert("version".into(), n(expected.unwrap_or(0) + 1));
+        let put = Put::builder().table_name(&self.table).set_item(Some(item));
+        let put = match expected {
+            Some(version) => {
+                put.condition_expression("version = :expected").expression_attribute_values(":expected", n(version))
+            }
+            None => put.condition_expression("attribute_not_exists(pk)"),
+        };
+        let mut writes = vec![Write::new(
+            TransactWriteItem::builder().put(put.build().map_err(build_error)?).build(),
+            format!("Xero sync settings of {account_id}"),
+            OnConditionFailed::Contended("the Xero sync settings changed meanwhile".into()),
+        )];
+        let tenant = settings.tenant_id.as_deref();
+        if let Some(previous) = previous_tenant.filter(|previous| Some(*previous) != tenant) {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(tenant_key(previous)))
+                .condition_expression(CLAIM_IS_FREE_OR_OURS)
+                .expression_attribute_values(":account", s(account_id))
+                .build()
+                .map_err(build_error)?;
+            writes.push(Write::new(
+                TransactWriteItem::builder().delete(delete).build(),
+                format!("claim of Xero organisation {previous}"),
+                OnConditionFailed::Contended("the Xero organisation's claim changed meanwhile".into()),
+            ));
+        }
+        if let Some(tenant) = tenant {
+            let mut claim = tenant_key(tenant);
+            claim.insert("accountId".into(), s(account_id));
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(claim))
+                .condition_expression(CLAIM_IS_FREE_OR_OURS)
+                .expression_attribute_values(":account", s(account_id))
+                .build()
+                .map_err(build_error)?;
+            writes.push(Write::new(
+                TransactWriteItem::builder().put(put).build(),
+                format!("claim of Xero organisation {tenant}"),
+                OnConditionFailed::Conflict(
+                    "another account already pulls this Xero organisation's payments; one account per organisation"
+                        .into(),
+                ),
+            ));
+        }
+        self.transact(writes, None).await.map(drop)
+    }
+
+    async fn account_pulling_tenant(&self, tenant_id: &str) -> Result<Option<String>> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(tenant_key(tenant_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(answer.item.and_then(|item| item.get("accountId").and_then(|v| v.as_s().ok()).cloned()))
+    }
+}
