@@ -6,7 +6,7 @@
 #![warn(missing_docs)]
 
 use http::header::{ACCEPT, RETRY_AFTER};
-use invoicing_https::{describe, HeaderMap, Https, Request, StatusCode};
+use invoicing_https::{describe, HeaderMap, Https, Method, Request, StatusCode};
 use serde::Deserialize;
 use std::collections::HashSet;
 use std::future::Future;
@@ -20,6 +20,7 @@ use tokio::time::Instant;
 
 mod budget;
 pub mod oauth;
+pub mod push;
 pub use budget::{BudgetFuture, BudgetWait, CallBudget, CallGrant, InProcessBudget, Remaining};
 
 /// Where an OAuth connection's access tokens come from (the token vault, refreshed under a lease:
@@ -60,6 +61,8 @@ const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Error bodies are kept for diagnosis but bounded, as Xero can answer with whole HTML pages.
 const MAX_ERROR_BODY_CHARS: usize = 500;
 const TENANT_HEADER: http::HeaderName = http::HeaderName::from_static("xero-tenant-id");
+/// Xero applies a write once per key (it answers a repeat with the first result).
+const IDEMPOTENCY_KEY_HEADER: http::HeaderName = http::HeaderName::from_static("idempotency-key");
 
 /// One Xero connection: the app's credentials and the organisation (tenant) it reads.
 #[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -491,6 +494,20 @@ impl XeroClient {
     /// A GET with the bearer token; a 401 means the token was revoked or expired early, so it is
     /// dropped and the call made once more with a new one.
     async fn authorized_get(&self, url: &str, query: &[(&str, &str)]) -> Result<Answer, XeroError> {
+        self.authorized(Method::GET, url, query, None, None).await
+    }
+
+    /// A call with the bearer token (and the tenant, a JSON body, Xero's `Idempotency-Key`, when
+    /// given); a 401 drops the token and the call is made once more with a new one. Retries of a
+    /// write carry the same key, so Xero applies it once.
+    async fn authorized(
+        &self,
+        method: Method,
+        url: &str,
+        query: &[(&str, &str)],
+        json_body: Option<&[u8]>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Answer, XeroError> {
         let mut refused: Option<String> = None;
         loop {
             let token = match &self.tokens {
@@ -499,10 +516,20 @@ impl XeroClient {
             };
             let answer = self
                 .send(Call::Api, || {
-                    let request =
-                        self.http.get(url).bearer_auth(&token).header(ACCEPT, "application/json").query(query);
-                    match &self.connection.tenant_id {
-                        Some(tenant) => request.header(TENANT_HEADER, tenant),
+                    let mut request = self
+                        .http
+                        .request(method.clone(), url)
+                        .bearer_auth(&token)
+                        .header(ACCEPT, "application/json")
+                        .query(query);
+                    if let Some(tenant) = &self.connection.tenant_id {
+                        request = request.header(TENANT_HEADER, tenant);
+                    }
+                    if let Some(key) = idempotency_key {
+                        request = request.header(IDEMPOTENCY_KEY_HEADER, key);
+                    }
+                    match json_body {
+                        Some(body) => request.body("application/json", body.to_vec()),
                         None => request,
                     }
                 })

@@ -45,6 +45,12 @@ pub struct PushInvoice {
     pub currency_code: &'static str,
     /// The lines, in our order.
     pub lines: Vec<PushLine>,
+    /// Our net total (the sum of the lines' amounts).
+    pub sub_total: Decimal,
+    /// Our tax total (the sum of the lines' tax).
+    pub total_tax: Decimal,
+    /// Net plus tax.
+    pub total: Decimal,
 }
 
 /// The line as Xero must see it. Quantity and rate go as they are only when their product has
@@ -90,7 +96,10 @@ pub fn push_invoice(invoice: &Invoice, lines: &[LineItem], account_code: &str) -
     let sum = |amount: fn(&PushLine) -> Decimal| {
         lines.iter().try_fold(Decimal::ZERO, |total, line| total.checked_add(amount(line)))
     };
-    if sum(|l| l.line_amount) != Some(invoice.net_total) || sum(|l| l.tax_amount) != Some(invoice.total_tax) {
+    if sum(|l| l.line_amount) != Some(invoice.net_total)
+        || sum(|l| l.tax_amount) != Some(invoice.total_tax)
+        || invoice.net_total.checked_add(invoice.total_tax) != Some(invoice.gross_total)
+    {
         return Err(format!("the lines of invoice {number} do not add up to its totals"));
     }
     Ok(PushInvoice {
@@ -100,6 +109,9 @@ pub fn push_invoice(invoice: &Invoice, lines: &[LineItem], account_code: &str) -
         due_date: invoice.due_date,
         currency_code: invoice.currency.code(),
         lines,
+        sub_total: invoice.net_total,
+        total_tax: invoice.total_tax,
+        total: invoice.gross_total,
     })
 }
 
@@ -150,6 +162,7 @@ mod tests {
         invoice.issue_date = NaiveDate::from_ymd_opt(2026, 11, 26);
         invoice.net_total = d(net);
         invoice.total_tax = d(tax);
+        invoice.gross_total = d(net) + d(tax);
         invoice
     }
 
