@@ -268,4 +268,19 @@ impl XeroLocal {
     pub fn token_url(&self) -> String {
         format!("{}/connect/token", self.base_url)
     }
+
+    /// A GET of an API path (after `/api.xro/2.0/`) in a tenant, as JSON: what the emulator stored.
+    pub async fn get_json(&self, api_path: &str, tenant_id: &str) -> serde_json::Value {
+        let http = reqwest::Client::new();
+        let token = xero_local_token(&http, &self.base_url).await;
+        http.get(format!("{}/api.xro/2.0/{api_path}", self.base_url))
+            .bearer_auth(token)
+            .header("xero-tenant-id", tenant_id)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
 }

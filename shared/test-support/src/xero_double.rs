@@ -14,6 +14,18 @@ use wiremock::{
     Mock, MockServer, Request, Respond, ResponseTemplate,
 };
 
+/// A client retry policy with short delays, so that retries do not slow tests down.
+pub fn quick_retry_policy() -> invoicing_xero::RetryPolicy {
+    invoicing_xero::RetryPolicy {
+        max_retries: 4,
+        base_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(50),
+        max_rate_limit_wait: Duration::from_secs(10),
+        max_rate_limit_retries: 3,
+        request_timeout: Duration::from_secs(5),
+    }
+}
+
 /// Xero's page size when `pageSize` is not given.
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 /// The largest `pageSize` Xero honours.

@@ -1,7 +1,7 @@
 //! The client against wiremock doubles of Xero: token reuse, retries, rate limits, batching,
 //! filters that are ignored, and the in-flight limit.
 
-use invoicing_test_support::xero_double::InFlightProbe;
+use invoicing_test_support::xero_double::{quick_retry_policy, InFlightProbe};
 use invoicing_xero::{
     BudgetFuture, BudgetWait, CallBudget, CallGrant, Remaining, RetryPolicy, XeroClient, XeroConnection, XeroError,
     XeroInvoice, XeroPage, MAX_BATCH, SCAN_PAGE_SIZE,
@@ -27,20 +27,8 @@ fn connection(server: &MockServer, tenant_id: Option<&str>) -> XeroConnection {
     }
 }
 
-/// Short delays so that retries do not slow the tests down.
-fn quick_policy() -> RetryPolicy {
-    RetryPolicy {
-        max_retries: 4,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        max_rate_limit_wait: Duration::from_secs(10),
-        max_rate_limit_retries: 3,
-        request_timeout: Duration::from_secs(5),
-    }
-}
-
 fn client(server: &MockServer, tenant_id: Option<&str>) -> XeroClient {
-    XeroClient::with_policy(connection(server, tenant_id), quick_policy())
+    XeroClient::with_policy(connection(server, tenant_id), quick_retry_policy())
 }
 
 fn invoice_id(i: usize) -> String {
@@ -315,7 +303,7 @@ async fn short_rate_limits_give_up_after_the_allowed_waits() {
         "{error:?}"
     );
     // The first attempt and then one per allowed wait.
-    assert_eq!(client.calls().api_calls, u64::from(quick_policy().max_rate_limit_retries) + 1);
+    assert_eq!(client.calls().api_calls, u64::from(quick_retry_policy().max_rate_limit_retries) + 1);
 }
 
 /// 401 for the first token, the invoices for any later one.
@@ -501,7 +489,7 @@ async fn server_errors_forever_are_unavailable_after_the_retries() {
     let error = client.invoices_by_ids(&ids([1])).await.unwrap_err();
 
     assert!(matches!(error, XeroError::Unavailable(_)), "{error:?}");
-    assert_eq!(client.calls().api_calls, u64::from(quick_policy().max_retries) + 1);
+    assert_eq!(client.calls().api_calls, u64::from(quick_retry_policy().max_retries) + 1);
 }
 
 #[tokio::test]
@@ -509,7 +497,7 @@ async fn timeouts_are_retried_then_unavailable() {
     let server = MockServer::start().await;
     mount_token_endpoint(&server).await;
     mount_invoices(&server, ok_with(&[1]).set_delay(Duration::from_millis(500))).await;
-    let policy = RetryPolicy { max_retries: 2, request_timeout: Duration::from_millis(100), ..quick_policy() };
+    let policy = RetryPolicy { max_retries: 2, request_timeout: Duration::from_millis(100), ..quick_retry_policy() };
     let client = XeroClient::with_policy(connection(&server, Some(TENANT)), policy);
 
     let error = client.invoices_by_ids(&ids([1])).await.unwrap_err();
@@ -537,12 +525,12 @@ async fn a_failed_token_request_is_shared_with_the_callers_waiting_for_it() {
     }
     // One caller's request and its retries; the four others got its failure.
     let calls = client.calls();
-    assert_eq!(calls.token_calls, u64::from(quick_policy().max_retries) + 1);
+    assert_eq!(calls.token_calls, u64::from(quick_retry_policy().max_retries) + 1);
     assert_eq!(calls.api_calls, 0);
     // A caller arriving just after gets the failure too, without a token request.
     let error = client.invoices_by_ids(&ids([1])).await.unwrap_err();
     assert!(error.to_string().contains("the token request failed moments ago"), "{error}");
-    assert_eq!(client.calls().token_calls, u64::from(quick_policy().max_retries) + 1);
+    assert_eq!(client.calls().token_calls, u64::from(quick_retry_policy().max_retries) + 1);
 }
 
 #[tokio::test]
@@ -702,7 +690,7 @@ async fn a_refusing_budget_is_rate_limited_without_calling_xero() {
     mount_token_endpoint(&server).await;
     mount_invoices(&server, ok_with(&[1])).await;
     let budget = Arc::new(RecordingBudget { refuse: true, ..Default::default() });
-    let client = XeroClient::with_budget(connection(&server, None), quick_policy(), budget.clone());
+    let client = XeroClient::with_budget(connection(&server, None), quick_retry_policy(), budget.clone());
 
     let error = client.invoices_by_ids(&ids([1])).await.unwrap_err();
 
@@ -728,7 +716,7 @@ async fn grants_are_released_with_what_xero_said_remains_and_429s_block() {
         .insert_header("X-AppMinLimit-Remaining", "9000");
     mount_invoices(&server, Sequence::new(vec![rate_limited(0, "appminute"), ok])).await;
     let budget = Arc::new(RecordingBudget::default());
-    let client = XeroClient::with_budget(connection(&server, Some(TENANT)), quick_policy(), budget.clone());
+    let client = XeroClient::with_budget(connection(&server, Some(TENANT)), quick_retry_policy(), budget.clone());
 
     client.invoices_by_ids(&ids([1])).await.unwrap();
 
@@ -750,7 +738,7 @@ async fn a_call_dropped_mid_flight_releases_its_grant() {
     mount_token_endpoint(&server).await;
     mount_invoices(&server, ok_with(&[1]).set_delay(Duration::from_secs(30))).await;
     let budget = Arc::new(RecordingBudget::default());
-    let client = XeroClient::with_budget(connection(&server, Some(TENANT)), quick_policy(), budget.clone());
+    let client = XeroClient::with_budget(connection(&server, Some(TENANT)), quick_retry_policy(), budget.clone());
 
     // Cancelled once the request has reached the double (as a Lambda deadline would cancel it).
     let wanted = ids([1]);

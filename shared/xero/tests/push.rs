@@ -4,13 +4,12 @@
 
 use chrono::NaiveDate;
 use invoicing_domain::model::xero_push::{PushInvoice, PushLine};
-use invoicing_test_support::XeroLocal;
-use invoicing_xero::{RetryPolicy, XeroClient, XeroConnection};
+use invoicing_test_support::{xero_double::quick_retry_policy, XeroLocal};
+use invoicing_xero::{XeroClient, XeroConnection};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -44,17 +43,6 @@ fn pushed() -> PushInvoice {
     }
 }
 
-fn quick_policy() -> RetryPolicy {
-    RetryPolicy {
-        max_retries: 4,
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(50),
-        max_rate_limit_wait: Duration::from_secs(10),
-        max_rate_limit_retries: 3,
-        request_timeout: Duration::from_secs(5),
-    }
-}
-
 #[tokio::test]
 async fn a_pushed_invoice_is_stored_by_the_emulator_with_our_number_and_amounts() {
     let xero = XeroLocal::start();
@@ -66,7 +54,7 @@ async fn a_pushed_invoice_is_stored_by_the_emulator_with_our_number_and_amounts(
             api_base_url: xero.base_url.clone(),
             token_url: xero.token_url(),
         },
-        quick_policy(),
+        quick_retry_policy(),
     );
     assert_eq!(client.contact_named("Acme Ltd").await.unwrap(), None);
     let contact = client.create_contact("Acme Ltd", Some("ap@acme.example"), "acct:contact:c-1").await.unwrap();
@@ -77,18 +65,7 @@ async fn a_pushed_invoice_is_stored_by_the_emulator_with_our_number_and_amounts(
     assert_eq!(created.invoice_type.as_deref(), Some("ACCREC"));
 
     // As the emulator stored it: lines with our exact amounts, and totals to the cent.
-    let http = reqwest::Client::new();
-    let token = invoicing_test_support::xero_local_token(&http, &xero.base_url).await;
-    let stored: Value = http
-        .get(format!("{}/api.xro/2.0/Invoices/{}", xero.base_url, created.invoice_id))
-        .bearer_auth(token)
-        .header("xero-tenant-id", "push-tenant")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stored = xero.get_json(&format!("Invoices/{}", created.invoice_id), "push-tenant").await;
     let invoice = &stored["Invoices"][0];
     assert_eq!(invoice["Contact"]["ContactID"], json!(contact));
     assert_eq!((&invoice["Reference"], &invoice["CurrencyCode"]), (&json!("PO-7"), &json!("GBP")));
@@ -168,7 +145,7 @@ async fn a_push_that_meets_5xx_and_429_is_retried_with_the_same_idempotency_key(
             api_base_url: server.uri(),
             token_url: format!("{}/connect/token", server.uri()),
         },
-        quick_policy(),
+        quick_retry_policy(),
     );
 
     let invoice = client.create_invoice(&pushed(), "contact-1", "acct:inv-1:create").await.unwrap();
