@@ -1,6 +1,7 @@
 //! `PUT /integrations/xero/settings`: turns two-way Xero sync on or off for the account
 //! (`pushInvoices`, `pullPayments`, `salesAccountCode`); 409 without a Xero connection in use.
 
+use chrono::SubsecRound;
 use invoicing_domain::{
     ports::{IntegrationSettings, XeroConnections, XeroSyncSettingsStore},
     service::xero_sync::{update_sync_settings, SettingsChange},
@@ -39,6 +40,8 @@ where
         pull_payments: body.pull_payments,
         sales_account_code: body.sales_account_code,
     };
-    let settings = update_sync_settings(&store, &context.account_id, &change, chrono::Utc::now()).await?;
+    // Milliseconds, like every other time the API answers.
+    let now = chrono::Utc::now().trunc_subsecs(3);
+    let settings = update_sync_settings(&store, &context.account_id, &change, now).await?;
     Ok(ApiResponse::json(200, &settings))
 }

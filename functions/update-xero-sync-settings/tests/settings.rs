@@ -78,7 +78,8 @@ async fn settings_are_stored_as_put_and_the_same_put_changes_nothing() {
         (&stored["pushInvoices"], &stored["pullPayments"], &stored["salesAccountCode"], &stored["tenantId"]),
         (&json!(true), &json!(true), &json!("4000"), &json!("tenant-a"))
     );
-    assert!(stored["updatedAt"].is_string());
+    let updated_at = stored["updatedAt"].as_str().unwrap();
+    assert!(updated_at.len() == 24 && updated_at.ends_with('Z'), "milliseconds, UTC: {updated_at}");
     assert_eq!(get(&api, account).await, stored);
     assert_eq!(api.store.account_pulling_tenant("tenant-a").await.unwrap().as_deref(), Some(&*account.account.id));
 
