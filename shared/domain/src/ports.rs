@@ -353,6 +353,28 @@ pub trait XeroSyncSettingsStore: Send + Sync {
     fn account_pulling_tenant(&self, tenant_id: &str) -> impl Future<Output = Result<Option<String>>> + Send;
 }
 
+/// Which Xero contact stands for each customer, per organisation: the push finds or creates it
+/// once, and every later invoice of the customer goes to the same contact.
+pub trait XeroContactMap: Send + Sync {
+    /// The contact recorded for the customer in the organisation, if any.
+    fn xero_contact(
+        &self,
+        account_id: &str,
+        tenant_id: &str,
+        customer_id: &str,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// Records the contact unless one is recorded already, and answers the one that stands: of two
+    /// pushes that each found or created a contact, the first recorded wins.
+    fn record_xero_contact(
+        &self,
+        account_id: &str,
+        tenant_id: &str,
+        customer_id: &str,
+        contact_id: &str,
+    ) -> impl Future<Output = Result<String>> + Send;
+}
+
 /// Accounts' Xero OAuth connections (everything but the tokens) and pending authorizations.
 pub trait XeroConnections: Send + Sync {
     /// Keeps a pending authorization until its callback or its expiry.

@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | settings | `ACCOUNT#<id>` | `XERO#SYNC_SETTINGS` (attribute `version`) |
 //! | tenant claim | `XEROTENANT#<tenantId>` | `XEROTENANT` (`accountId`) |
+//! | contact of a customer | `ACCOUNT#<id>` | `XERO#CONTACT#<tenantId>#<sha256(customerId)>` (`contactId`) |
 
 use crate::{
     account_pk, build_error, decode_with_version, encode, n, s, sdk_error,
@@ -14,9 +15,10 @@ use crate::{
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use invoicing_domain::{
     model::{xero_sync::XeroSyncSettings, Versioned},
-    ports::XeroSyncSettingsStore,
+    ports::{XeroContactMap, XeroSyncSettingsStore},
     Result,
 };
+use sha2::{Digest, Sha256};
 
 const SETTINGS_SK: &str = "XERO#SYNC_SETTINGS";
 const TENANT_SK: &str = "XEROTENANT";
@@ -115,5 +117,53 @@ impl XeroSyncSettingsStore for DynamoStore {
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
         Ok(answer.item.and_then(|item| item.get("accountId").and_then(|v| v.as_s().ok()).cloned()))
+    }
+}
+
+/// Customer ids are the client's strings: hashed, so that any of them makes a short key.
+fn contact_sk(tenant_id: &str, customer_id: &str) -> String {
+    format!("XERO#CONTACT#{tenant_id}#{}", hex::encode(Sha256::digest(customer_id.as_bytes())))
+}
+
+impl XeroContactMap for DynamoStore {
+    async fn xero_contact(&self, account_id: &str, tenant_id: &str, customer_id: &str) -> Result<Option<String>> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(account_pk(account_id), &contact_sk(tenant_id, customer_id))))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(answer.item.and_then(|item| item.get("contactId").and_then(|v| v.as_s().ok()).cloned()))
+    }
+
+    async fn record_xero_contact(
+        &self,
+        account_id: &str,
+        tenant_id: &str,
+        customer_id: &str,
+        contact_id: &str,
+    ) -> Result<String> {
+        let mut item = key(account_pk(account_id), &contact_sk(tenant_id, customer_id));
+        item.insert("contactId".into(), s(contact_id));
+        item.insert("customerId".into(), s(customer_id));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(contact_id.to_string()),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                let recorded = self.xero_contact(account_id, tenant_id, customer_id).await?;
+                recorded.ok_or_else(|| invoicing_domain::Error::contended("the Xero contact mapping changed meanwhile"))
+            }
+            Err(e) => Err(crate::write_error("PutItem", e)),
+        }
     }
 }
