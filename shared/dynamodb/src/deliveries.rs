@@ -65,19 +65,7 @@ impl WebhookDeliveries for DynamoStore {
         item.insert(FOLLOWED_UP.into(), AttributeValue::Bool(false));
         let expires = attempt.attempted_at + chrono::TimeDelta::days(EVENT_RETENTION_DAYS);
         item.insert(TTL_ATTRIBUTE.into(), AttributeValue::N(expires.timestamp().to_string()));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(true),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
-            Err(e) => Err(write_error("PutItem", e)),
-        }
+        self.put_if_absent(item).await
     }
 
     async fn mark_followed_up(&self, account_id: &str, endpoint_id: &str, event_id: &str, attempt: u32) -> Result<()> {

@@ -250,6 +250,25 @@ impl DynamoStore {
     }
 }
 
+impl DynamoStore {
+    /// Puts the item unless its key is taken: `false` (and nothing written) when it is.
+    pub(crate) async fn put_if_absent(&self, item: Item) -> Result<bool, Error> {
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match put {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(false),
+            Err(e) => Err(write_error("PutItem", e)),
+        }
+    }
+}
+
 /// The most items a filtered page evaluates (a few DynamoDB calls of 1 MB at most).
 pub(crate) const MAX_EVALUATED_PER_PAGE: usize = 1_000;
 

@@ -149,21 +149,10 @@ impl XeroContactMap for DynamoStore {
         let mut item = key(account_pk(account_id), &contact_sk(tenant_id, customer_id));
         item.insert("contactId".into(), s(contact_id));
         item.insert("customerId".into(), s(customer_id));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        match put {
-            Ok(_) => Ok(contact_id.to_string()),
-            Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                let recorded = self.xero_contact(account_id, tenant_id, customer_id).await?;
-                recorded.ok_or_else(|| invoicing_domain::Error::contended("the Xero contact mapping changed meanwhile"))
-            }
-            Err(e) => Err(crate::write_error("PutItem", e)),
+        if self.put_if_absent(item).await? {
+            return Ok(contact_id.to_string());
         }
+        let recorded = self.xero_contact(account_id, tenant_id, customer_id).await?;
+        recorded.ok_or_else(|| invoicing_domain::Error::contended("the Xero contact mapping changed meanwhile"))
     }
 }
