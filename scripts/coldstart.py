@@ -12,7 +12,7 @@ Every event is one the function answers without touching AWS (nothing listens on
 endpoint it is given): the function's events/ file without credentials (401) for API functions,
 without its query (400) for the public xero-callback,
 an event with no records for the queue and stream consumers (reconcile-worker, relay-webhook-events,
-deliver-webhooks), any JSON for hello-world. Prints medians and the
+deliver-webhooks, push-to-xero), any JSON for hello-world. Prints medians and the
 ratios to hello-world. Standard library only.
 
     python3 scripts/coldstart.py [--runs 5] [--no-build] [--env NAME=VALUE ...] [function ...]
@@ -196,6 +196,7 @@ def run_once(
         "EVENTS_TABLE_NAME": "coldstart-events",
         "QUEUE_URL": "http://127.0.0.1:1/queue",
         "DELIVERY_QUEUE_URL": "http://127.0.0.1:1/deliveries",
+        "PUSH_QUEUE_URL": "http://127.0.0.1:1/pushes",
         "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
         "RUST_LOG": "info",
         **(extra_env or {}),

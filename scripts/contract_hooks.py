@@ -28,6 +28,13 @@ OAuth flow runs on a second account of its own (`_xero_account`, made once with 
 This needs the stack's functions to reach xero-local for authorize, token and connections
 (XERO_AUTHORIZE_URL, XERO_TOKEN_URL, XERO_CONNECTIONS_URL in the stack's environment).
 
+`POST /invoices/{invoiceId}/sync-to-integration` gets a fresh FINAL invoice; it answers 202 only
+for an account that pushes invoices to Xero, and 409 otherwise (documented, counted as a conflict).
+A positive case first turns `pushInvoices` on for the development account (200 on its custom
+connection, as above), so that the 202 answer, the invoice with its PENDING Xero entry, is checked
+too; nothing consumes the push queue in the contract run (SQS_TRIGGER=0), so the entry stays
+PENDING with no `externalId`. Negative cases find the settings as the run left them.
+
 The other two hooks concern `cargo lambda watch`, the local stand-in for API Gateway, and never a
 function's answer.
 
@@ -132,6 +139,13 @@ def _post(case, path, body=None, check=True):
     return response
 
 
+def _put(case, path, body):
+    response = _session(case).put(case.operation.schema.get_base_url() + path, json=body, timeout=120)
+    if not 200 <= response.status_code < 300:
+        raise RuntimeError(f"fixture PUT {path} -> {response.status_code} {response.text[:300]}")
+    return response
+
+
 def _draft(case):
     return {"invoiceId": _post(case, "/invoices", _INVOICE).json()["id"]}
 
@@ -140,6 +154,14 @@ def _final(case):
     ids = _draft(case)
     _post(case, f"/invoices/{ids['invoiceId']}/line-items", _LINE)
     _post(case, f"/invoices/{ids['invoiceId']}/finalize")
+    return ids
+
+
+def _pushed_final(case):
+    """A FINAL invoice; for a positive case, of an account that pushes invoices (see the module's docstring)."""
+    ids = _final(case)
+    if _positive(case):
+        _put(case, "/integrations/xero/settings", {"pushInvoices": True, "pullPayments": False})
     return ids
 
 
@@ -279,6 +301,7 @@ _FIXTURES = {
     "POST /invoices/{invoiceId}/finalize": _draft,
     "POST /invoices/{invoiceId}/send": _final,
     "POST /invoices/{invoiceId}/void": _draft,
+    "POST /invoices/{invoiceId}/sync-to-integration": _pushed_final,
     "GET /invoice/{invoiceId}": _final,
     "POST /invoice/{invoiceId}/reconcile": _final,
     "POST /invoice/{invoiceId}/unreconcile": _with_payments,

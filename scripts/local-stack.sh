@@ -4,7 +4,8 @@
 # applied one at a time, xero-local, the table and queues, a development account (with the events/
 # API key, a receiving account and a Xero connection), every function behind `cargo lambda watch`,
 # and the local triggers: the reconcile queue to reconcile-worker, the outbox table's stream to
-# relay-webhook-events, and the delivery queue to deliver-webhooks.
+# relay-webhook-events, the delivery queue to deliver-webhooks, and the Xero push queue to
+# push-to-xero.
 #
 #   scripts/local-stack.sh start DIR   starts it; writes DIR/stack.env (endpoints, ports, names),
 #                                      DIR/dev-account.env (CLIENT_ID, CLIENT_SECRET, API_KEY),
@@ -116,6 +117,9 @@ QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/reconcile-requests-$name
 DELIVERY_QUEUE_NAME=webhook-deliveries-$name
 DELIVERY_DLQ_NAME=webhook-deliveries-$name-dlq
 DELIVERY_QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/webhook-deliveries-$name
+PUSH_QUEUE_NAME=xero-pushes-$name
+PUSH_DLQ_NAME=xero-pushes-$name-dlq
+PUSH_QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/xero-pushes-$name
 SECRETS_PREFIX=invoicing-$name
 MAX_RECEIVE_COUNT=5
 XERO_BASE_URL=http://127.0.0.1:$XERO_PORT
@@ -180,4 +184,7 @@ if [ "${SQS_TRIGGER:-1}" = 1 ]; then
     --table "$EVENTS_TABLE_NAME" --function relay-webhook-events --invoke-url "http://127.0.0.1:$API_PORT"
   launch delivery-trigger "$dir/delivery-trigger.log" python scripts/sqs_trigger.py --queue-url "$DELIVERY_QUEUE_URL" \
     --function deliver-webhooks --invoke-url "http://127.0.0.1:$API_PORT"
+  echo "==> Xero pushes: $PUSH_QUEUE_NAME -> push-to-xero"
+  launch push-trigger "$dir/push-trigger.log" python scripts/sqs_trigger.py --queue-url "$PUSH_QUEUE_URL" \
+    --function push-to-xero --invoke-url "http://127.0.0.1:$API_PORT"
 fi

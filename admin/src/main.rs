@@ -108,7 +108,7 @@ enum Command {
     SetXeroAppSecret,
     /// Create the table (TABLE_NAME), the webhook outbox table (EVENTS_TABLE_NAME), the reconcile
     /// queues (QUEUE_NAME, DLQ_NAME) and the webhook delivery queues (DELIVERY_QUEUE_NAME,
-    /// DELIVERY_DLQ_NAME) on a local stack. On AWS, template.yaml creates them.
+    /// DELIVERY_DLQ_NAME) and the Xero push queues (PUSH_QUEUE_NAME, PUSH_DLQ_NAME) on a local stack. On AWS, template.yaml creates them.
     InitLocal,
     /// Give an account (named by one of its credential ids) the invoice, line and reconcile job
     /// that the events/ files name, so that each event reaches real data. Existing ones are kept.
@@ -199,6 +199,8 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
             create_queue_with_dlq(&sqs, &required_env("QUEUE_NAME")?, &required_env("DLQ_NAME")?).await?;
             let (deliveries, delivery_dlq) = (required_env("DELIVERY_QUEUE_NAME")?, required_env("DELIVERY_DLQ_NAME")?);
             create_queue_with_dlq(&sqs, &deliveries, &delivery_dlq).await?;
+            let (pushes, push_dlq) = (required_env("PUSH_QUEUE_NAME")?, required_env("PUSH_DLQ_NAME")?);
+            create_queue_with_dlq(&sqs, &pushes, &push_dlq).await?;
             eprintln!("# tables {} and {} and queues created", store.table(), store.events_table());
             Ok(())
         }

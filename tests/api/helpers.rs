@@ -78,7 +78,7 @@ impl Stack {
         let xero_url = xero.base_url.clone();
         let secrets_prefix = format!("invoicing-e2e-{}", std::process::id());
 
-        let (acme, globex, events_account, initech, (queue_url, dead_letter_queue_url), (delivery_queue_url, _)) =
+        let (acme, globex, events_account, initech, (queue_url, dead_letter_queue_url), (delivery_queue_url, _), push) =
             runtime.block_on(async {
                 let acme = NewAccount::generate("Acme", Utc::now());
                 let globex = NewAccount::generate("Globex", Utc::now());
@@ -96,7 +96,8 @@ impl Stack {
                 // The service's own Xero app, for customers' OAuth connections (xero-local accepts any secret).
                 secrets.set_xero_app_client_secret(XERO_APP_SECRET).await.unwrap();
                 let deliveries = create_queue(&config, "webhook-deliveries-e2e").await;
-                (acme, globex, events, initech, create_queue(&config, "reconcile-e2e").await, deliveries)
+                let pushes = create_queue(&config, "xero-pushes-e2e").await;
+                (acme, globex, events, initech, create_queue(&config, "reconcile-e2e").await, deliveries, pushes)
             });
 
         let api_port = free_port();
@@ -107,7 +108,7 @@ impl Stack {
             &env_file,
             format!(
                 "AWS_ENDPOINT_URL={}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\nTABLE_NAME={}\n\
-                 EVENTS_TABLE_NAME={}\nQUEUE_URL={queue_url}\nDELIVERY_QUEUE_URL={delivery_queue_url}\nSECRETS_PREFIX={secrets_prefix}\nMAX_RECEIVE_COUNT=5\nRUST_LOG=info\n\
+                 EVENTS_TABLE_NAME={}\nQUEUE_URL={queue_url}\nDELIVERY_QUEUE_URL={delivery_queue_url}\nPUSH_QUEUE_URL={push_queue_url}\nSECRETS_PREFIX={secrets_prefix}\nMAX_RECEIVE_COUNT=5\nRUST_LOG=info\n\
                  XERO_CLIENT_ID={XERO_APP_CLIENT_ID}\nXERO_AUTHORIZE_URL={xero_url}/identity/connect/authorize\n\
                  XERO_TOKEN_URL={xero_url}/connect/token\nXERO_CONNECTIONS_URL={xero_url}/connections\n\
                  XERO_REVOCATION_URL={xero_url}/connect/revocation\nXERO_API_BASE_URL={xero_url}\n\
@@ -115,7 +116,8 @@ impl Stack {
                  ALLOW_LOCAL_WEBHOOK_TARGETS=true\n",
                 moto.endpoint,
                 store.table(),
-                store.events_table()
+                store.events_table(),
+                push_queue_url = push.0,
             ),
         )
         .unwrap();
@@ -158,7 +160,7 @@ impl Stack {
         wait_for_port(api_port, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}; see {}", log.display()));
 
         // The local stand-ins for Lambda's event source mappings: the reconcile queue, the outbox
-        // table's stream and the delivery queue.
+        // table's stream, the delivery queue and the Xero push queue.
         let invoke_url = format!("http://127.0.0.1:{api_port}");
         let trigger = |log_name: &str, script: &str, args: &[&str]| {
             let log = std::fs::File::create(run_dir.join(log_name)).unwrap();
@@ -193,6 +195,7 @@ impl Stack {
                 "sqs_trigger.py",
                 &["--queue-url", &delivery_queue_url, "--function", "deliver-webhooks"],
             ),
+            trigger("push-trigger.log", "sqs_trigger.py", &["--queue-url", &push.0, "--function", "push-to-xero"]),
         ];
 
         let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();
@@ -386,6 +389,31 @@ impl Stack {
         let sales: Vec<(&str, &str, &str)> =
             invoices.iter().map(|&(number, status)| ("ACCREC", number, status)).collect();
         self.create_documents_in_xero(account, &sales).await
+    }
+
+    /// A new account with a custom Xero connection to an organisation of its own on xero-local
+    /// (its id as the tenant), for a scenario that changes the account's settings.
+    pub async fn connected_account(&self, name: &str) -> NewAccount {
+        let account = NewAccount::generate(name, Utc::now());
+        self.store.create_account(&account).await.unwrap();
+        let secrets =
+            SecretsStore::new(aws_sdk_secretsmanager_client(&self.moto.sdk_config().await), &self.secrets_prefix);
+        connect_custom(&self.store, &secrets, &self.xero_url, &account).await;
+        account
+    }
+
+    /// A GET of xero-local's API (the path after `/api.xro/2.0/`) in one organisation, as JSON.
+    pub async fn xero_get(&self, tenant_id: &str, api_path: &str) -> serde_json::Value {
+        self.http
+            .get(format!("{}/api.xro/2.0/{api_path}", self.xero_url))
+            .bearer_auth(self.xero_token().await)
+            .header("xero-tenant-id", tenant_id)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     /// Creates documents of any `Type` (ACCREC sales invoices, ACCPAY bills) in an account's Xero

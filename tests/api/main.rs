@@ -12,6 +12,7 @@ mod reconcile;
 mod totals;
 mod webhooks;
 mod xero_connect;
+mod xero_sync;
 
 use events::*;
 use hardening::*;
@@ -29,6 +30,7 @@ use std::{
 use totals::*;
 use webhooks::*;
 use xero_connect::*;
+use xero_sync::*;
 
 type Scenario = for<'a> fn(&'a Stack) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
@@ -68,6 +70,7 @@ fn main() {
         custom_connections_show_as_such_and_stay_an_operators,
         webhook_endpoints_are_managed_over_http_and_stay_in_their_account,
         committed_changes_reach_a_receiver_signed_retried_and_once_each,
+        finalized_invoices_reach_xero_and_voids_follow_them,
     ];
     let trials = all
         .iter()

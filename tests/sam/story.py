@@ -1,9 +1,9 @@
 """The events/ files in the order of one invoice's life, each with the answer it must get. The
 development account is seeded (invoicing-admin seed-examples) with the draft invoice, line,
 reconcile job and webhook endpoint the events name; the steps then create, edit, finalize, send,
-pay, unpay, reconcile with Xero and void, register webhook endpoints, relay an outbox event and
-carry out a delivery message. Both SAM tests walk it: `sam local invoke` per event, and HTTP
-requests built from the events against `sam local start-api`."""
+pay, unpay, reconcile with Xero, ask for a push to Xero (off for the account) and void, register
+webhook endpoints, relay an outbox event and carry out a delivery message. Both SAM tests walk it:
+`sam local invoke` per event, and HTTP requests built from the events against `sam local start-api`."""
 
 import json
 from dataclasses import dataclass
@@ -154,6 +154,12 @@ def _sync_settings(updated):
     return check
 
 
+def _push_off(answer):
+    # The development account does not push invoices to Xero (the settings just turned it off).
+    _conflict(answer)
+    assert "pushing invoices to Xero is off" in answer.body["error"]["message"], answer.body
+
+
 def _created_endpoint(answer):
     body = answer.body
     assert body["url"] == "https://hooks.example.test/invoices", body
@@ -211,6 +217,9 @@ STORY = [
     Step("disconnect-xero", 409, _conflict),
     Step("get-xero-sync-settings", 200, _sync_settings(updated=False)),
     Step("update-xero-sync-settings", 200, _sync_settings(updated=True)),
+    Step("sync-invoice-to-integration", 409, _push_off),
+    # A push message for the invoice: the account does not push invoices, so the worker skips it.
+    Step("push-to-xero", None, _worker),
     Step("void-invoice", 200, _invoice_in("VOIDED")),
     Step("create-webhook-endpoint", 201, _created_endpoint),
     Step("list-webhook-endpoints", 200, _endpoint_list),

@@ -8,7 +8,9 @@
 //! when Xero allows calls, and one on its last attempt records FAILED outcomes for what is left, so
 //! that every job completes.
 
-pub mod budget;
+pub use invoicing_xero::accounts::{XeroAccess, XeroClients};
+/// The shared call budget (it moved to `invoicing_xero`; the old path stays for callers).
+pub use invoicing_xero::shared_budget as budget;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, SubsecRound, Utc};
@@ -21,26 +23,17 @@ use invoicing_domain::{
         unlink_from_xero, xero_link, ExpandedPage, ExternalInvoice, InvoiceOutcome, JobRecord, JobStatus, LinkChange,
         OutcomeKind, ReconcileMessage, Work, XeroScan, BATCH_SIZE, EXPANSION_PAGE,
     },
-    model::xero_connection::{ConnectionStatus, RECONNECT_REASON},
+    model::xero_connection::RECONNECT_REASON,
     model::Versioned,
     ports::{
         IntegrationSecrets, IntegrationSettings, InvoiceBatches, InvoiceStore, ReconcileJobs, TokenVault, WorkQueue,
         XeroConnections,
     },
     service::concurrency::retry_on_contention,
-    service::xero_connection::TokenKeeper,
     Error,
 };
-use invoicing_xero::{
-    oauth::{AppIdentity, OAuthTokens, XeroApp},
-    CallBudget, XeroClient, XeroConnection, XeroError,
-};
-use std::{
-    collections::HashMap,
-    future::Future,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use invoicing_xero::{XeroClient, XeroError};
+use std::{collections::HashMap, future::Future, time::Duration};
 use tokio::time::Instant;
 
 /// Times to the millisecond, as every answer shows them.
@@ -112,7 +105,7 @@ fn fetch_error(error: XeroError) -> FetchError {
     match error {
         XeroError::RateLimited { retry_after, .. } => FetchError::RateLimited(retry_after),
         XeroError::ReconnectRequired => FetchError::Permanent(RECONNECT_REASON.into()),
-        XeroError::Disconnected => FetchError::Permanent(NO_CONNECTION.into()),
+        XeroError::Disconnected => FetchError::Permanent(invoicing_xero::accounts::NO_CONNECTION.into()),
         other => FetchError::Failed(other.to_string()),
     }
 }
@@ -147,76 +140,10 @@ impl InvoiceSource for XeroClient {
     }
 }
 
-/// An account's way to Xero, or why there is none (a reason its outcomes carry, without retries:
-/// only the customer or an operator can change it).
-pub enum XeroAccess<S> {
-    Client(Arc<S>),
-    Unusable(&'static str),
-}
-
-impl<S> XeroAccess<S> {
-    /// The client, if there is one.
-    pub fn client(self) -> Option<Arc<S>> {
-        match self {
-            XeroAccess::Client(client) => Some(client),
-            XeroAccess::Unusable(_) => None,
-        }
-    }
-}
-
 /// Where a worker finds an account's Xero client.
 pub trait Integrations: Send + Sync {
     type Source: InvoiceSource;
     fn xero_for(&self, account_id: &str) -> impl Future<Output = Result<XeroAccess<Self::Source>, Error>> + Send;
-}
-
-type Keeper<S, K> = TokenKeeper<S, K, AppIdentity<K>>;
-
-/// Xero clients for the account's OAuth connection (the customer's own, through the service's
-/// app) or else its custom connection (settings and secret an operator set), kept across
-/// invocations of a warm execution environment so that their cached tokens are reused. A custom
-/// connection's secret is read each time, so a rotated secret takes effect at the next message;
-/// OAuth tokens come from the token vault, refreshed under the connection's lease. Every client
-/// shares one call budget.
-pub struct XeroClients<S, K> {
-    settings: S,
-    secrets: K,
-    app: XeroApp,
-    budget: Arc<dyn CallBudget>,
-    clients: Mutex<HashMap<String, Arc<XeroClient>>>,
-    /// OAuth connections' tokens (the app's secret is read at the first refresh).
-    keeper: Arc<Keeper<S, K>>,
-}
-
-impl<S: XeroConnections + Clone, K: IntegrationSecrets + TokenVault + Clone> XeroClients<S, K> {
-    pub fn new(settings: S, secrets: K, app: XeroApp, budget: Arc<dyn CallBudget>) -> Self {
-        let identity = AppIdentity::new(secrets.clone(), app.clone());
-        let keeper = Arc::new(TokenKeeper::new(settings.clone(), secrets.clone(), identity));
-        Self { settings, secrets, app, budget, clients: Mutex::new(HashMap::new()), keeper }
-    }
-}
-
-impl<S, K> XeroClients<S, K>
-where
-    S: IntegrationSettings + XeroConnections + Clone + 'static,
-    K: IntegrationSecrets + TokenVault + Clone + 'static,
-{
-    /// The cached client for `connection`, or a new one from `build`.
-    fn cached(
-        &self,
-        key: &str,
-        connection: XeroConnection,
-        build: impl FnOnce(XeroConnection) -> XeroClient,
-    ) -> Arc<XeroClient> {
-        if let Some(client) = self.clients.lock().expect("client cache").get(key) {
-            if client.connection() == &connection {
-                return Arc::clone(client);
-            }
-        }
-        let client = Arc::new(build(connection));
-        self.clients.lock().expect("client cache").insert(key.to_string(), Arc::clone(&client));
-        client
-    }
 }
 
 impl<S, K> Integrations for XeroClients<S, K>
@@ -227,47 +154,7 @@ where
     type Source = XeroClient;
 
     async fn xero_for(&self, account_id: &str) -> Result<XeroAccess<XeroClient>, Error> {
-        if let Some(oauth) = self.settings.oauth_connection(account_id).await? {
-            let tenant_id = match oauth.value.status {
-                ConnectionStatus::Connected => oauth.value.tenant_id.clone(),
-                ConnectionStatus::ReconnectRequired => return Ok(XeroAccess::Unusable(RECONNECT_REASON)),
-                ConnectionStatus::TenantSelectionRequired => return Ok(XeroAccess::Unusable(NO_TENANT)),
-                ConnectionStatus::NotConnected => None,
-            };
-            if let Some(tenant_id) = tenant_id {
-                let keeper = Arc::clone(&self.keeper);
-                let connection = XeroConnection {
-                    client_id: self.app.client_id.clone(),
-                    client_secret: String::new(),
-                    tenant_id: Some(tenant_id),
-                    api_base_url: self.app.api_base_url.clone(),
-                    token_url: self.app.token_url.clone(),
-                };
-                let budget = Arc::clone(&self.budget);
-                let client = self.cached(&format!("oauth:{account_id}"), connection, |connection| {
-                    let tokens = Arc::new(OAuthTokens::new(keeper, account_id));
-                    XeroClient::with_tokens(connection, invoicing_xero::RetryPolicy::default(), budget, tokens)
-                });
-                return Ok(XeroAccess::Client(client));
-            }
-        }
-        let Some(settings) = self.settings.xero_settings(account_id).await? else {
-            return Ok(XeroAccess::Unusable(NO_CONNECTION));
-        };
-        let Some(client_secret) = self.secrets.xero_client_secret(account_id).await? else {
-            return Ok(XeroAccess::Unusable(NO_CONNECTION));
-        };
-        let connection = XeroConnection {
-            client_id: settings.client_id,
-            client_secret,
-            tenant_id: settings.tenant_id,
-            api_base_url: settings.api_base_url,
-            token_url: settings.token_url,
-        };
-        let budget = Arc::clone(&self.budget);
-        Ok(XeroAccess::Client(self.cached(account_id, connection, |connection| {
-            XeroClient::with_budget(connection, invoicing_xero::RetryPolicy::default(), budget)
-        })))
+        self.client_for(account_id).await
     }
 }
 
@@ -571,7 +458,7 @@ where
                     let mut changes = Vec::new();
                     for invoice in &compared {
                         let by_link = xero_link(invoice)
-                            .and_then(|l| linked.iter().chain(&numbered).find(|x| x.external_id == l.external_id));
+                            .and_then(|l| linked.iter().chain(&numbered).find(|x| l.names(&x.external_id)));
                         let resolution = resolve(invoice, by_link, &candidates);
                         outcomes.push(outcome_of(invoice, resolution, &job.properties_to_compare, now));
                         match link_change(invoice, resolution) {
@@ -620,8 +507,8 @@ where
         let missing_links: Vec<String> = invoices
             .iter()
             .filter_map(|i| xero_link(i))
-            .filter(|l| !numbered.iter().any(|x| x.external_id == l.external_id))
-            .map(|l| l.external_id.clone())
+            .filter(|l| !numbered.iter().any(|x| l.names(&x.external_id)))
+            .filter_map(|l| l.external_id.clone())
             .collect();
         let mut linked = Vec::new();
         if !missing_links.is_empty() {
@@ -673,9 +560,6 @@ where
     }
 }
 
-const NO_CONNECTION: &str = "the account has no Xero connection";
-const NO_TENANT: &str = "no Xero organisation chosen for the connection (PUT /integrations/xero)";
-
 /// Link writes of one batch in flight at once.
 const LINK_WRITES_AT_ONCE: usize = 16;
 
@@ -703,7 +587,8 @@ impl From<FetchError> for Lookup {
 }
 
 async fn lookup_by_ids_and_numbers<X: InvoiceSource>(source: &X, invoices: &[&Invoice]) -> Lookup {
-    let linked_ids: Vec<String> = invoices.iter().filter_map(|i| xero_link(i)).map(|l| l.external_id.clone()).collect();
+    let linked_ids: Vec<String> =
+        invoices.iter().filter_map(|i| xero_link(i)).filter_map(|l| l.external_id.clone()).collect();
     let numbers: Vec<String> =
         invoices.iter().filter(|i| xero_link(i).is_none()).filter_map(|i| i.invoice_number.clone()).collect();
     let (by_id, by_number) = futures::join!(source.by_ids(&linked_ids), source.by_numbers(&numbers));
@@ -716,7 +601,7 @@ async fn lookup_by_ids_and_numbers<X: InvoiceSource>(source: &X, invoices: &[&In
     let stale: Vec<String> = invoices
         .iter()
         .filter(|i| {
-            xero_link(i).is_some_and(|l| needs_number_lookup(i, linked.iter().find(|x| x.external_id == l.external_id)))
+            xero_link(i).is_some_and(|l| needs_number_lookup(i, linked.iter().find(|x| l.names(&x.external_id))))
         })
         .filter_map(|i| i.invoice_number.clone())
         .collect();

@@ -153,7 +153,9 @@ fn new_invoice(account_id: &str, status: InvoiceStatus, number: &str, xero_id: O
     if let Some(id) = xero_id {
         invoice.linked_services.push(LinkedService {
             external_service: "Xero".into(),
-            external_id: id.into(),
+            external_id: Some(id.into()),
+            sync_status: None,
+            last_error: None,
             sync_time: now,
             external_url: None,
         });
@@ -289,7 +291,7 @@ async fn outcome(store: &DynamoStore, account_id: &str, job: &ReconcileJob, invo
 
 async fn xero_link_of(store: &DynamoStore, account_id: &str, invoice_id: &str) -> Option<String> {
     let invoice = store.get_invoice(account_id, invoice_id).await.unwrap().unwrap().value;
-    invoice.linked_services.iter().find(|l| l.external_service == "Xero").map(|l| l.external_id.clone())
+    invoice.linked_services.iter().find(|l| l.external_service == "Xero").and_then(|l| l.external_id.clone())
 }
 
 #[tokio::test]
@@ -794,7 +796,7 @@ async fn a_link_is_written_on_the_version_read_and_a_concurrent_change_is_kept()
     // The write on the version read lost to the change; the link was written again on top of it.
     let stored = store.get_invoice(&account_id, &a.id).await.unwrap().unwrap();
     assert_eq!(stored.value.status, InvoiceStatus::Sent);
-    assert_eq!(stored.value.linked_services[0].external_id, "x-a");
+    assert_eq!(stored.value.linked_services[0].external_id.as_deref(), Some("x-a"));
     assert_eq!(stored.version, 3);
 }
 

@@ -1,5 +1,7 @@
 //! `relay-webhook-events`: reads the outbox table's stream and queues one delivery message per
-//! event and ENABLED endpoint that selects it (SPEC.md section 8). Records are relayed in stream
+//! event and ENABLED endpoint that selects it (SPEC.md section 8), and one Xero push per
+//! finalize, send and void of an account that pushes invoices (section 9): the outbox holds only
+//! committed changes, so nothing is pushed that did not happen. Records are relayed in stream
 //! order; the first that cannot be is reported (`ReportBatchItemFailures`), so Lambda retries from
 //! it and never skips one. A repeat queues a message again; the delivery's record of its attempts
 //! keeps that from sending an event twice.
@@ -11,8 +13,8 @@ use aws_lambda_events::{
 use chrono::Utc;
 use invoicing_domain::{
     model::webhooks::OutboxEvent,
-    ports::{DeliveryQueue, WebhookEndpoints},
-    service::deliveries::relay,
+    ports::{DeliveryQueue, WebhookEndpoints, XeroPushQueue, XeroSyncSettingsStore},
+    service::{deliveries::relay, xero_sync::queue_pushes},
 };
 use invoicing_dynamodb::outbox::OutboxRecord;
 
@@ -27,12 +29,13 @@ fn inserted_event(record: &EventRecord) -> Result<Option<OutboxEvent>, String> {
     Ok(Some(stored.into()))
 }
 
-/// Relays a batch of stream records.
-pub async fn handle<S: WebhookEndpoints, Q: DeliveryQueue>(
-    store: &S,
-    queue: &Q,
-    event: Event,
-) -> DynamoDbEventResponse {
+/// Relays a batch of stream records: deliveries to `queue`, Xero pushes to `pushes`.
+pub async fn handle<S, Q, P>(store: &S, queue: &Q, pushes: &P, event: Event) -> DynamoDbEventResponse
+where
+    S: WebhookEndpoints + XeroSyncSettingsStore,
+    Q: DeliveryQueue,
+    P: XeroPushQueue,
+{
     let mut response = DynamoDbEventResponse::default();
     let mut events = Vec::with_capacity(event.records.len());
     let mut positions = Vec::with_capacity(event.records.len());
@@ -51,16 +54,30 @@ pub async fn handle<S: WebhookEndpoints, Q: DeliveryQueue>(
             }
         }
     }
-    let failed_at = match relay(store, queue, &events, Utc::now()).await {
+    let relayed = match relay(store, queue, &events, Utc::now()).await {
         Ok(queued) => {
             tracing::info!(events = events.len(), queued, "webhook events relayed");
-            unreadable
+            events.len()
         }
         Err((index, error)) => {
             tracing::error!(event = %events[index].id, error = ?error, "relaying a webhook event failed; retried from it");
-            Some(positions[index])
+            index
         }
     };
+    // Pushes for the events relayed (a retry from the first failure queues the rest).
+    let pushed = match queue_pushes(store, pushes, &events[..relayed]).await {
+        Ok(queued) => {
+            if queued > 0 {
+                tracing::info!(queued, "Xero pushes queued");
+            }
+            relayed
+        }
+        Err((index, error)) => {
+            tracing::error!(event = %events[index].id, error = ?error, "queueing a Xero push failed; retried from it");
+            index
+        }
+    };
+    let failed_at = if pushed < events.len() { Some(positions[pushed]) } else { unreadable };
     if let Some(index) = failed_at {
         let mut failure = DynamoDbBatchItemFailure::default();
         failure.item_identifier = event.records[index].change.sequence_number.clone();

@@ -14,16 +14,17 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let config = invoicing_https::sdk_config().await?;
     let store = DynamoStore::from_config(&config)?;
     let queue = SqsQueue::from_config_at(&config, "DELIVERY_QUEUE_URL")?;
-    let parts = Arc::new((store, queue));
+    let pushes = SqsQueue::from_config_at(&config, "PUSH_QUEUE_URL")?;
+    let parts = Arc::new((store, queue, pushes));
     // A failed exchange with the Runtime API restarts the loop (invoicing_http::run_restarting).
     run_restarting(|| {
         let parts = Arc::clone(&parts);
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Event>| {
             let parts = Arc::clone(&parts);
             async move {
-                let (store, queue) = &*parts;
+                let (store, queue, pushes) = &*parts;
                 // Boxed: the relay future nests the SDK calls of two clients, deeper than rustc lays out inline.
-                Ok::<_, Infallible>(Box::pin(handle(store, queue, event.payload)).await)
+                Ok::<_, Infallible>(Box::pin(handle(store, queue, pushes, event.payload)).await)
             }
         }))
     })

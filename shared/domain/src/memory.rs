@@ -14,12 +14,14 @@ use crate::{
             Event, OutboxEvent, WebhookEndpoint,
         },
         xero_budget::{self, Acquire, BlockScope, BudgetLimits, Lease, Refusal, Used},
+        xero_push::XeroPushMessage,
+        xero_sync::XeroSyncSettings,
         Versioned,
     },
     ports::{
         AccountStore, CredentialStore, DeliveryQueue, IdempotencyStore, InvoiceNumbering, InvoiceQuery, InvoiceStore,
         LineItemStore, ReceivingAccounts, WebhookDeliveries, WebhookEndpoints, WebhookEvents, WebhookSecrets,
-        WebhookSender, XeroBudgetStore,
+        WebhookSender, XeroBudgetStore, XeroPushQueue, XeroSyncSettingsStore,
     },
     Error, Result,
 };
@@ -49,6 +51,12 @@ struct State {
     attempts: BTreeMap<Key3, RecordedAttempt>,
     /// Delivery messages sent, with their delay.
     queued: Vec<(DeliveryTask, std::time::Duration)>,
+    /// Xero sync settings by account.
+    sync_settings: BTreeMap<String, Versioned<XeroSyncSettings>>,
+    /// Which account pulls each Xero organisation.
+    tenant_claims: BTreeMap<String, String>,
+    /// Xero push messages sent.
+    pushes: Vec<XeroPushMessage>,
 }
 
 /// Clones share the same data, like clones of an SDK client share the same table.
@@ -71,6 +79,11 @@ impl InMemoryStore {
     /// How many webhook secrets are stored, whoever they belong to.
     pub fn stored_webhook_secrets(&self) -> usize {
         self.state().webhook_secrets.len()
+    }
+
+    /// The Xero push messages sent so far, taken.
+    pub fn take_pushes(&self) -> Vec<XeroPushMessage> {
+        std::mem::take(&mut self.state().pushes)
     }
 
     /// The outbox's events, in commit order.
@@ -336,6 +349,52 @@ impl WebhookDeliveries for InMemoryStore {
         let more = matching.next().is_some();
         let after = if more { items.last().map(|(position, _)| position.to_string()) } else { None };
         Ok(Page { items: items.into_iter().map(|(_, attempt)| attempt.clone()).collect(), after })
+    }
+}
+
+impl XeroSyncSettingsStore for InMemoryStore {
+    async fn xero_sync_settings(&self, account_id: &str) -> Result<Option<Versioned<XeroSyncSettings>>> {
+        Ok(self.state().sync_settings.get(account_id).cloned())
+    }
+
+    async fn put_xero_sync_settings(
+        &self,
+        account_id: &str,
+        settings: &XeroSyncSettings,
+        expected: Option<u64>,
+        previous_tenant: Option<&str>,
+    ) -> Result<()> {
+        let mut state = self.state();
+        if state.sync_settings.get(account_id).map(|s| s.version) != expected {
+            return Err(Error::contended("the sync settings changed meanwhile"));
+        }
+        if let Some(tenant) = &settings.tenant_id {
+            if state.tenant_claims.get(tenant).is_some_and(|holder| holder != account_id) {
+                return Err(Error::conflict("another account pulls this Xero organisation"));
+            }
+        }
+        if let Some(previous) = previous_tenant {
+            if state.tenant_claims.get(previous).is_some_and(|holder| holder == account_id) {
+                state.tenant_claims.remove(previous);
+            }
+        }
+        if let Some(tenant) = &settings.tenant_id {
+            state.tenant_claims.insert(tenant.clone(), account_id.to_string());
+        }
+        let version = expected.map_or(1, |v| v + 1);
+        state.sync_settings.insert(account_id.to_string(), Versioned { value: settings.clone(), version });
+        Ok(())
+    }
+
+    async fn account_pulling_tenant(&self, tenant_id: &str) -> Result<Option<String>> {
+        Ok(self.state().tenant_claims.get(tenant_id).cloned())
+    }
+}
+
+impl XeroPushQueue for InMemoryStore {
+    async fn queue_pushes(&self, messages: &[XeroPushMessage]) -> Result<()> {
+        self.state().pushes.extend_from_slice(messages);
+        Ok(())
     }
 }
 

@@ -19,6 +19,7 @@ use crate::model::{
     },
     xero_budget::{Acquire, BudgetLimits, Lease, Used},
     xero_connection::{OAuthConnection, PendingAuthorization, TokenSet, XeroTenant},
+    xero_push::XeroPushMessage,
     xero_sync::XeroSyncSettings,
     Versioned,
 };
@@ -351,6 +352,12 @@ pub trait XeroSyncSettingsStore: Send + Sync {
 
     /// The account that pulls payments of this Xero organisation, if any.
     fn account_pulling_tenant(&self, tenant_id: &str) -> impl Future<Output = Result<Option<String>>> + Send;
+}
+
+/// The queue of pushes to Xero (SPEC.md section 9): one message per invoice to bring up to date.
+pub trait XeroPushQueue: Send + Sync {
+    /// Sends the messages, visible at once.
+    fn queue_pushes(&self, messages: &[XeroPushMessage]) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// Which Xero contact stands for each customer, per organisation: the push finds or creates it

@@ -7,8 +7,9 @@ use invoicing_domain::{
         config::{required_env, ConfigError},
         reconcile::ReconcileMessage,
         webhooks::delivery::DeliveryTask,
+        xero_push::XeroPushMessage,
     },
-    ports::{DeliveryQueue, WorkQueue},
+    ports::{DeliveryQueue, WorkQueue, XeroPushQueue},
     Error, Result,
 };
 use std::time::Duration;
@@ -97,5 +98,11 @@ impl WorkQueue for SqsQueue {
 impl DeliveryQueue for SqsQueue {
     async fn schedule(&self, tasks: &[DeliveryTask], delay: Duration) -> Result<()> {
         self.send_json(tasks, delay).await
+    }
+}
+
+impl XeroPushQueue for SqsQueue {
+    async fn queue_pushes(&self, messages: &[XeroPushMessage]) -> Result<()> {
+        self.send_json(messages, Duration::ZERO).await
     }
 }

@@ -18,9 +18,11 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
+pub mod accounts;
 mod budget;
 pub mod oauth;
 pub mod push;
+pub mod shared_budget;
 pub use budget::{BudgetFuture, BudgetWait, CallBudget, CallGrant, InProcessBudget, Remaining};
 
 /// Where an OAuth connection's access tokens come from (the token vault, refreshed under a lease:

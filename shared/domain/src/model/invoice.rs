@@ -155,13 +155,39 @@ pub struct MetadataEntry {
 pub struct LinkedService {
     /// The service (`Xero`).
     pub external_service: String,
-    /// The invoice's id there.
-    pub external_id: String,
+    /// The invoice's id there; none while a push that has not created it yet is pending or failed.
+    pub external_id: Option<String>,
     /// When the link was made or last confirmed.
     pub sync_time: DateTime<Utc>,
     /// Where to see it there.
     #[serde(default)]
     pub external_url: Option<String>,
+    /// How the push of the invoice to the service stands (SPEC.md section 9); none for a link
+    /// that reconcile found rather than a push made.
+    #[serde(default)]
+    pub sync_status: Option<SyncStatus>,
+    /// Why the last push attempt failed, while it is PENDING again or FAILED.
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+impl LinkedService {
+    /// The link names this invoice of the service.
+    pub fn names(&self, external_id: &str) -> bool {
+        self.external_id.as_deref() == Some(external_id)
+    }
+}
+
+/// How an invoice's push to its integration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SyncStatus {
+    /// Queued, or failed and to be tried again.
+    Pending,
+    /// The integration has the invoice as it is here.
+    Synced,
+    /// Given up: `lastError` says why; `POST /invoices/{invoiceId}/sync-to-integration` tries again.
+    Failed,
 }
 
 /// The body of `POST /invoices`.

@@ -320,8 +320,7 @@ pub fn resolve<'a>(
     linked: Option<&'a ExternalInvoice>,
     numbered: &[&'a ExternalInvoice],
 ) -> Resolution<'a> {
-    let linked =
-        linked.filter(|x| x.is_sales_invoice() && xero_link(invoice).is_some_and(|l| l.external_id == x.external_id));
+    let linked = linked.filter(|x| x.is_sales_invoice() && xero_link(invoice).is_some_and(|l| l.names(&x.external_id)));
     if let Some(live) = linked.filter(|x| !x.is_deleted()) {
         return Resolution::Found(live);
     }
@@ -380,9 +379,10 @@ pub enum LinkChange<'a> {
 
 /// The link change a resolution calls for.
 pub fn link_change<'a>(invoice: &Invoice, resolution: Resolution<'a>) -> LinkChange<'a> {
+    // A push's pending entry that names no Xero invoice yet is not reconcile's to remove.
     let current = xero_link(invoice);
     match resolution {
-        Resolution::Found(x) if current.is_some_and(|l| l.external_id == x.external_id) => LinkChange::Keep,
+        Resolution::Found(x) if current.is_some_and(|l| l.names(&x.external_id)) => LinkChange::Keep,
         Resolution::Found(x) => LinkChange::Set(x),
         Resolution::Missing | Resolution::Ambiguous(_) if current.is_some() => LinkChange::Remove,
         Resolution::Missing | Resolution::Ambiguous(_) => LinkChange::Keep,
@@ -487,22 +487,29 @@ pub fn compare(
     }
 }
 
-/// The invoice's Xero link, if it has one.
+/// The invoice's Xero link, if it has one that names a Xero invoice.
 pub fn xero_link(invoice: &Invoice) -> Option<&LinkedService> {
+    xero_entry(invoice).filter(|l| l.external_id.is_some())
+}
+
+/// The invoice's Xero entry, also one a push left without a Xero invoice yet (pending or failed).
+pub fn xero_entry(invoice: &Invoice) -> Option<&LinkedService> {
     invoice.linked_services.iter().find(|l| l.external_service == XERO)
 }
 
 /// Adds (or replaces) the invoice's Xero link. `false` if it was already exactly that.
 pub fn link_to_xero(invoice: &mut Invoice, external: &ExternalInvoice, now: DateTime<Utc>) -> bool {
-    if xero_link(invoice).is_some_and(|l| l.external_id == external.external_id) {
+    if xero_link(invoice).is_some_and(|l| l.names(&external.external_id)) {
         return false;
     }
     invoice.linked_services.retain(|l| l.external_service != XERO);
     invoice.linked_services.push(LinkedService {
         external_service: XERO.into(),
-        external_id: external.external_id.clone(),
+        external_id: Some(external.external_id.clone()),
         sync_time: now,
         external_url: external.url.clone(),
+        sync_status: None,
+        last_error: None,
     });
     true
 }
@@ -758,7 +765,7 @@ mod tests {
         let now = Utc::now();
         assert!(link_to_xero(&mut sent, &xero("INV-1", "AUTHORISED"), now));
         assert!(!link_to_xero(&mut sent, &xero("INV-1", "AUTHORISED"), now));
-        assert_eq!(xero_link(&sent).unwrap().external_id, "x-1");
+        assert_eq!(xero_link(&sent).unwrap().external_id.as_deref(), Some("x-1"));
         let ids: Vec<String> = (0..250).map(|i| i.to_string()).collect();
         let messages = batch_messages("job", "acct", &ids);
         assert_eq!(messages.len(), 3);

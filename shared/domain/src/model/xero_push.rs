@@ -3,11 +3,78 @@
 //! are ours to the cent whatever its own rounding.
 
 use crate::model::{
-    invoice::{Invoice, InvoiceStatus},
+    invoice::{Invoice, InvoiceStatus, LinkedService, SyncStatus},
     lines::LineItem,
+    reconcile::{xero_entry, XERO},
+    webhooks::{EventType, OutboxEvent},
 };
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// The longest `lastError` kept on an invoice (Xero's validation messages are short; a long body
+/// is cut so that the invoice item stays small).
+pub const MAX_LAST_ERROR_CHARS: usize = 500;
+
+/// Work for the push queue: bring one invoice's copy in Xero up to date with it. The worker reads
+/// the invoice when the message arrives and does what its state then calls for (create, mark sent,
+/// void), so that a repeated or reordered message changes nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct XeroPushMessage {
+    /// The invoice's account.
+    pub account_id: String,
+    /// The invoice.
+    pub invoice_id: String,
+}
+
+/// The push an outbox event calls for: finalize, send and void do; payments never do, so that a
+/// payment mirrored from Xero is never pushed back.
+pub fn push_message(event: &OutboxEvent) -> Option<XeroPushMessage> {
+    if !matches!(event.event_type, EventType::InvoiceFinalized | EventType::InvoiceSent | EventType::InvoiceVoided) {
+        return None;
+    }
+    let body: serde_json::Value = serde_json::from_str(&event.body).ok()?;
+    let invoice_id = body.pointer("/data/invoice/id")?.as_str()?;
+    Some(XeroPushMessage { account_id: event.account_id.clone(), invoice_id: invoice_id.to_string() })
+}
+
+/// Records how the invoice's push stands in its Xero entry: the Xero invoice (kept from the entry
+/// when `external_id` is none), the status and the error. `false` when nothing but the time would
+/// change, so that the caller writes nothing.
+pub fn record_push(
+    invoice: &mut Invoice,
+    external: Option<(&str, Option<&str>)>,
+    status: SyncStatus,
+    error: Option<&str>,
+    now: DateTime<Utc>,
+) -> bool {
+    let current = xero_entry(invoice).cloned();
+    let (external_id, external_url) = match external {
+        Some((id, url)) => (Some(id.to_string()), url.map(str::to_string)),
+        None => current.as_ref().map(|c| (c.external_id.clone(), c.external_url.clone())).unwrap_or_default(),
+    };
+    let last_error = error.map(|e| e.chars().take(MAX_LAST_ERROR_CHARS).collect::<String>());
+    let unchanged = current.as_ref().is_some_and(|c| {
+        c.external_id == external_id
+            && c.external_url == external_url
+            && c.sync_status == Some(status)
+            && c.last_error == last_error
+    });
+    if unchanged {
+        return false;
+    }
+    invoice.linked_services.retain(|l| l.external_service != XERO);
+    invoice.linked_services.push(LinkedService {
+        external_service: XERO.into(),
+        external_id,
+        sync_time: now,
+        external_url,
+        sync_status: Some(status),
+        last_error,
+    });
+    true
+}
 
 /// The most decimal places Xero keeps of a unit amount (with `unitdp=4`).
 pub const XERO_UNIT_DECIMALS: u32 = 4;
@@ -218,5 +285,39 @@ mod tests {
     fn a_retried_push_has_the_same_idempotency_key() {
         assert_eq!(idempotency_key("a", "i", "create"), idempotency_key("a", "i", "create"));
         assert_ne!(idempotency_key("a", "i", "create"), idempotency_key("a", "i", "void"));
+    }
+
+    fn outbox(event_type: EventType, invoice: &Invoice) -> OutboxEvent {
+        let event = crate::model::webhooks::Event::new(event_type, Utc::now(), json!({ "invoice": invoice }));
+        OutboxEvent::new("acct", &event)
+    }
+
+    #[test]
+    fn finalize_send_and_void_are_pushed_and_payments_never_are() {
+        let invoice = finalized("1.00", "0.20");
+        let expected = XeroPushMessage { account_id: "acct".into(), invoice_id: "inv".into() };
+        for pushed in [EventType::InvoiceFinalized, EventType::InvoiceSent, EventType::InvoiceVoided] {
+            assert_eq!(push_message(&outbox(pushed, &invoice)), Some(expected.clone()), "{pushed:?}");
+        }
+        for not_pushed in [EventType::InvoiceCreated, EventType::InvoicePaymentStatusChanged] {
+            assert_eq!(push_message(&outbox(not_pushed, &invoice)), None, "{not_pushed:?}");
+        }
+    }
+
+    #[test]
+    fn a_push_record_keeps_the_xero_invoice_and_writes_nothing_when_unchanged() {
+        let mut invoice = finalized("1.00", "0.20");
+        let now = Utc::now();
+        assert!(record_push(&mut invoice, None, SyncStatus::Pending, Some("Xero unavailable"), now));
+        let pending = xero_entry(&invoice).unwrap().clone();
+        assert_eq!((pending.external_id, pending.sync_status), (None, Some(SyncStatus::Pending)));
+        assert!(record_push(&mut invoice, Some(("x-1", Some("https://x/1"))), SyncStatus::Synced, None, now));
+        assert!(!record_push(&mut invoice, None, SyncStatus::Synced, None, now));
+        assert!(record_push(&mut invoice, None, SyncStatus::Failed, Some(&"e".repeat(600)), now));
+        let failed = xero_entry(&invoice).unwrap();
+        assert_eq!(failed.external_id.as_deref(), Some("x-1"));
+        assert_eq!(failed.external_url.as_deref(), Some("https://x/1"));
+        assert_eq!(failed.last_error.as_ref().map(String::len), Some(MAX_LAST_ERROR_CHARS));
+        assert_eq!(invoice.linked_services.len(), 1);
     }
 }

@@ -4,13 +4,18 @@
 use super::{concurrency::retry_on_contention, xero_connection::connection_view};
 use crate::{
     model::{
+        invoice::{self, InvoiceStatus, SyncStatus},
+        webhooks::OutboxEvent,
         xero_connection::ConnectionStatus,
+        xero_push::{push_message, record_push, XeroPushMessage},
         xero_sync::{check_account_code, XeroSyncSettings},
+        Versioned,
     },
-    ports::{IntegrationSettings, XeroConnections, XeroSyncSettingsStore},
+    ports::{IntegrationSettings, InvoiceStore, XeroConnections, XeroPushQueue, XeroSyncSettingsStore},
     Error, Result,
 };
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
 
 /// What `PUT /integrations/xero/settings` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +87,83 @@ where
             )
             .await?;
         Ok(wanted)
+    })
+    .await
+}
+
+/// Queues the pushes that committed outbox events call for, for accounts that push invoices
+/// (settings read once per account and batch). On failure, the index of the event that could not
+/// be queued and why: those before it are queued, it and those after are to be offered again (the
+/// worker makes a repeat harmless).
+pub async fn queue_pushes<S, Q>(
+    settings: &S,
+    queue: &Q,
+    events: &[OutboxEvent],
+) -> std::result::Result<usize, (usize, Error)>
+where
+    S: XeroSyncSettingsStore,
+    Q: XeroPushQueue,
+{
+    let mut pushing: BTreeMap<String, bool> = BTreeMap::new();
+    let mut queued = 0;
+    for (index, event) in events.iter().enumerate() {
+        let Some(message) = push_message(event) else { continue };
+        if !pushing.contains_key(&event.account_id) {
+            let on = sync_settings(settings, &event.account_id).await.map_err(|e| (index, e))?.push_invoices;
+            pushing.insert(event.account_id.clone(), on);
+        }
+        if pushing[&event.account_id] {
+            queue.queue_pushes(&[message]).await.map_err(|e| (index, e))?;
+            queued += 1;
+        }
+    }
+    Ok(queued)
+}
+
+/// `POST /invoices/{invoiceId}/sync-to-integration`: queues the invoice's push again (after a
+/// FAILED one, or to bring Xero back in line) and marks it PENDING. Only a finalized invoice of an
+/// account that pushes invoices can be synced (409 otherwise). The message is queued before the
+/// mark is written: a failure between the two leaves a push that converges anyway, and a retried
+/// request queues a push that finds nothing left to do.
+pub async fn request_push<S, Q>(
+    store: &S,
+    queue: &Q,
+    account_id: &str,
+    invoice_id: &str,
+    now: DateTime<Utc>,
+) -> Result<invoice::Invoice>
+where
+    S: XeroSyncSettingsStore + InvoiceStore,
+    Q: XeroPushQueue,
+{
+    let found = store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))?;
+    if !sync_settings(store, account_id).await?.push_invoices {
+        return Err(Error::conflict(
+            "pushing invoices to Xero is off for this account: turn it on with PUT /integrations/xero/settings",
+        ));
+    }
+    if matches!(found.value.status, InvoiceStatus::Draft | InvoiceStatus::InProgress) {
+        return Err(Error::conflict(format!(
+            "only finalized invoices are pushed to Xero; this one is {}",
+            found.value.status.as_str()
+        )));
+    }
+    queue.queue_pushes(&[XeroPushMessage { account_id: account_id.into(), invoice_id: invoice_id.into() }]).await?;
+    let mut first = Some(found);
+    retry_on_contention(|| {
+        let known = first.take();
+        async move {
+            let Versioned { value: mut invoice, version } = match known {
+                Some(found) => found,
+                None => {
+                    store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))?
+                }
+            };
+            if record_push(&mut invoice, None, SyncStatus::Pending, None, now) {
+                store.replace_invoice(&invoice, version, None, None).await?;
+            }
+            Ok(invoice)
+        }
     })
     .await
 }

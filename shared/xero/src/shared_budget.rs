@@ -2,12 +2,12 @@
 //! through the domain's `XeroBudgetStore` port (DynamoDB in production), so that all instances
 //! together keep within Xero's per-tenant and per-app limits (docs/design.md, "Xero call budget").
 
+use crate::{BudgetFuture, BudgetWait, CallBudget, CallGrant, Remaining};
 use chrono::{DateTime, Utc};
 use invoicing_domain::{
     model::xero_budget::{Acquire, BudgetLimits, Lease, Remaining as Observed, Used},
     ports::XeroBudgetStore,
 };
-use invoicing_xero::{BudgetFuture, BudgetWait, CallBudget, CallGrant, Remaining};
 use std::{
     sync::Arc,
     time::{Duration, SystemTime},
