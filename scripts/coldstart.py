@@ -10,10 +10,11 @@ API on a free loopback port, starts the binary as Lambda would, and measures
 
 Every event is one the function answers without touching AWS (nothing listens on the AWS
 endpoint it is given): the function's events/ file without credentials (401) for API functions,
-without its query (400) for the public xero-callback,
-an event with no records for the queue and stream consumers (reconcile-worker, relay-webhook-events,
-deliver-webhooks, push-to-xero), any JSON for hello-world. Prints medians and the
-ratios to hello-world. Standard library only.
+without its query (400) for the public xero-callback, with a Sequence-Version it does not know (400)
+for the public receive-xero-webhooks (its signature check reads the webhook key from Secrets
+Manager), an event with no records for the queue and stream consumers (reconcile-worker,
+relay-webhook-events, deliver-webhooks, push-to-xero, pull-from-xero), any JSON for hello-world.
+Prints medians and the ratios to hello-world. Standard library only.
 
     python3 scripts/coldstart.py [--runs 5] [--no-build] [--env NAME=VALUE ...] [function ...]
 """
@@ -154,6 +155,11 @@ def event_for(name: str) -> tuple[bytes, str]:
         event["queryStringParameters"] = {}
         event["rawQueryString"] = ""
         return json.dumps(event).encode(), "400"
+    if name == "receive-xero-webhooks":
+        # The other route without credentials: its signature check needs the webhook key from
+        # Secrets Manager, but an unknown version is refused before anything runs.
+        event["headers"] = {**(event.get("headers") or {}), "sequence-version": "1999-01-01"}
+        return json.dumps(event).encode(), "400"
     headers = event.get("headers") or {}
     event["headers"] = {k: v for k, v in headers.items() if k.lower() not in ("authorization", "x-api-key")}
     return json.dumps(event).encode(), "401"
@@ -197,6 +203,7 @@ def run_once(
         "QUEUE_URL": "http://127.0.0.1:1/queue",
         "DELIVERY_QUEUE_URL": "http://127.0.0.1:1/deliveries",
         "PUSH_QUEUE_URL": "http://127.0.0.1:1/pushes",
+        "PULL_QUEUE_URL": "http://127.0.0.1:1/pulls",
         "AWS_ENDPOINT_URL": "http://127.0.0.1:1",
         "RUST_LOG": "info",
         **(extra_env or {}),

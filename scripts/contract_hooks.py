@@ -35,6 +35,16 @@ connection, as above), so that the 202 answer, the invoice with its PENDING Xero
 too; nothing consumes the push queue in the contract run (SQS_TRIGGER=0), so the entry stays
 PENDING with no `externalId`. Negative cases find the settings as the run left them.
 
+`POST /integrations/xero/webhooks` takes no API credentials either: `x-xero-signature` (HMAC-SHA256
+of the raw body under the Xero app's webhook key) is the credential, and a generated signature is
+always wrong, a 401. Were every case a 401, schemathesis would warn that the operation is never
+authenticated (missing_auth), which fails the run. A positive case is therefore sent as Xero sends
+one: the generated body serialized once, those exact bytes sent, signed with the stack's webhook key
+(XERO_WEBHOOK_KEY of stack.env, which contract_test.sh exports; local-stack.sh stores it with
+invoicing-admin set-xero-webhook-key), so its 200 (or 400 for a body the function cannot read) is
+checked. Its events name organisations no account pulls, so nothing is queued. Negative cases keep
+their generated signature (or none): their 401 is what is checked.
+
 The other two hooks concern `cargo lambda watch`, the local stand-in for API Gateway, and never a
 function's answer.
 
@@ -46,6 +56,8 @@ parser). Those requests test the emulator, not the API, so they are left out her
 """
 
 import base64
+import hashlib
+import hmac
 import itertools
 import json
 import os
@@ -57,6 +69,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import requests
 import schemathesis
+from schemathesis.core import NotSet
 
 # What `cargo lambda watch` itself answers when it fails to relay an invocation: no detail and no
 # Sequence-Version header (every answer of the API's HTTP edge carries one).
@@ -283,6 +296,22 @@ def _xero_tenant(case, kwargs):
     kwargs["auth"] = session.auth
 
 
+def _xero_webhook(case, kwargs):
+    """A positive webhook case as Xero sends it, signed (see the module's docstring)."""
+    key = os.environ.get("XERO_WEBHOOK_KEY")
+    if not key:
+        raise RuntimeError("fixture: XERO_WEBHOOK_KEY is not set (the stack's stack.env names it)")
+    if isinstance(case.body, NotSet):
+        return  # no body was generated: nothing to sign
+    body = json.dumps(case.body, allow_nan=False).encode()
+    signature = base64.b64encode(hmac.new(key.encode(), body, hashlib.sha256).digest()).decode()
+    if case.headers is None:
+        case.headers = {}
+    case.headers["x-xero-signature"] = signature
+    # The bytes signed are the bytes sent: schemathesis does not serialize a body given here.
+    kwargs["data"] = body
+
+
 def _basic(auth):
     return "Basic " + base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode()
 
@@ -324,6 +353,9 @@ def before_call(context, case, kwargs):
         return
     if case.operation.label == "PUT /integrations/xero" and _positive(case):
         _xero_tenant(case, kwargs)
+        return
+    if case.operation.label == "POST /integrations/xero/webhooks" and _positive(case):
+        _xero_webhook(case, kwargs)
         return
     if case.operation.label in ("POST /webhook-endpoints", "PATCH /webhook-endpoints/{endpointId}"):
         _webhook_url(case)

@@ -4,8 +4,8 @@
 # applied one at a time, xero-local, the table and queues, a development account (with the events/
 # API key, a receiving account and a Xero connection), every function behind `cargo lambda watch`,
 # and the local triggers: the reconcile queue to reconcile-worker, the outbox table's stream to
-# relay-webhook-events, the delivery queue to deliver-webhooks, and the Xero push queue to
-# push-to-xero.
+# relay-webhook-events, the delivery queue to deliver-webhooks, and the Xero push and pull queues
+# to push-to-xero and pull-from-xero.
 #
 #   scripts/local-stack.sh start DIR   starts it; writes DIR/stack.env (endpoints, ports, names),
 #                                      DIR/dev-account.env (CLIENT_ID, CLIENT_SECRET, API_KEY),
@@ -120,9 +120,15 @@ DELIVERY_QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/webhook-deliveries-$
 PUSH_QUEUE_NAME=xero-pushes-$name
 PUSH_DLQ_NAME=xero-pushes-$name-dlq
 PUSH_QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/xero-pushes-$name
+PULL_QUEUE_NAME=xero-pulls-$name
+PULL_DLQ_NAME=xero-pulls-$name-dlq
+PULL_QUEUE_URL=http://127.0.0.1:$MOTO_PORT/123456789012/xero-pulls-$name
 SECRETS_PREFIX=invoicing-$name
 MAX_RECEIVE_COUNT=5
 XERO_BASE_URL=http://127.0.0.1:$XERO_PORT
+# The local Xero app's webhook key (in Secrets Manager for the functions): a local client signs
+# test webhooks with it (x-xero-signature); the events/ file is signed with the default.
+XERO_WEBHOOK_KEY=${XERO_WEBHOOK_KEY:-events-webhook-key}
 XERO_CLIENT_ID=invoicing-local-app
 XERO_AUTHORIZE_URL=http://127.0.0.1:$XERO_PORT/identity/connect/authorize
 XERO_TOKEN_URL=$xero_url/connect/token
@@ -150,6 +156,7 @@ events_account_id=$(python3 -c 'import json; print(json.loads(json.load(open("ev
   --name "Development operating account" --account-number 000123456789 --routing-number 021000021)
 # The service's Xero app, for customers' own connections (xero-local accepts any client secret).
 XERO_CLIENT_SECRET=local-app-secret "$admin" set-xero-app-secret
+"$admin" set-xero-webhook-key
 if [ "${CUSTOM_XERO_CONNECTION:-1}" = 1 ]; then
   # An operator's custom connection for the development account (the contract and SAM runs use
   # it); `make run` leaves the account unconnected, for the README to connect it through OAuth.
@@ -184,7 +191,9 @@ if [ "${SQS_TRIGGER:-1}" = 1 ]; then
     --table "$EVENTS_TABLE_NAME" --function relay-webhook-events --invoke-url "http://127.0.0.1:$API_PORT"
   launch delivery-trigger "$dir/delivery-trigger.log" python scripts/sqs_trigger.py --queue-url "$DELIVERY_QUEUE_URL" \
     --function deliver-webhooks --invoke-url "http://127.0.0.1:$API_PORT"
-  echo "==> Xero pushes: $PUSH_QUEUE_NAME -> push-to-xero"
+  echo "==> Xero sync: $PUSH_QUEUE_NAME -> push-to-xero; $PULL_QUEUE_NAME -> pull-from-xero"
   launch push-trigger "$dir/push-trigger.log" python scripts/sqs_trigger.py --queue-url "$PUSH_QUEUE_URL" \
     --function push-to-xero --invoke-url "http://127.0.0.1:$API_PORT"
+  launch pull-trigger "$dir/pull-trigger.log" python scripts/sqs_trigger.py --queue-url "$PULL_QUEUE_URL" \
+    --function pull-from-xero --invoke-url "http://127.0.0.1:$API_PORT"
 fi

@@ -254,6 +254,7 @@ def derived_template(out_dir, stack_env, host, target_dir=None):
         "QUEUE_URL": local(stack["QUEUE_URL"]),
         "DELIVERY_QUEUE_URL": local(stack["DELIVERY_QUEUE_URL"]),
         "PUSH_QUEUE_URL": local(stack["PUSH_QUEUE_URL"]),
+        "PULL_QUEUE_URL": local(stack["PULL_QUEUE_URL"]),
         "SECRETS_PREFIX": stack["SECRETS_PREFIX"],
         "MAX_RECEIVE_COUNT": stack["MAX_RECEIVE_COUNT"],
         "RUST_LOG": stack.get("RUST_LOG", "info"),

@@ -106,9 +106,14 @@ enum Command {
     /// from XERO_CLIENT_SECRET, else from the first line of standard input, in Secrets Manager
     /// (`<SECRETS_PREFIX>/xero-app/client-secret`). Its client id is the functions' XERO_CLIENT_ID.
     SetXeroAppSecret,
+    /// Store the webhook key of the service's Xero app (Xero signs its webhooks with it; shown in
+    /// Xero's developer portal under Webhooks), read from XERO_WEBHOOK_KEY, else from the first
+    /// line of standard input, in Secrets Manager (`<SECRETS_PREFIX>/xero-app/webhook-key`).
+    SetXeroWebhookKey,
     /// Create the table (TABLE_NAME), the webhook outbox table (EVENTS_TABLE_NAME), the reconcile
     /// queues (QUEUE_NAME, DLQ_NAME) and the webhook delivery queues (DELIVERY_QUEUE_NAME,
-    /// DELIVERY_DLQ_NAME) and the Xero push queues (PUSH_QUEUE_NAME, PUSH_DLQ_NAME) on a local stack. On AWS, template.yaml creates them.
+    /// DELIVERY_DLQ_NAME), the Xero push queues (PUSH_QUEUE_NAME, PUSH_DLQ_NAME) and the Xero pull
+    /// queues (PULL_QUEUE_NAME, PULL_DLQ_NAME) on a local stack. On AWS, template.yaml creates them.
     InitLocal,
     /// Give an account (named by one of its credential ids) the invoice, line and reconcile job
     /// that the events/ files name, so that each event reaches real data. Existing ones are kept.
@@ -179,6 +184,12 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
             eprintln!("# the Xero app's client secret is stored");
             Ok(())
         }
+        Command::SetXeroWebhookKey => {
+            let key = secret_from("XERO_WEBHOOK_KEY", "the Xero webhook key")?;
+            SecretsStore::from_config(&config).set_xero_webhook_key(&key).await?;
+            eprintln!("# the Xero app's webhook key is stored");
+            Ok(())
+        }
         Command::ConnectXero { client_id, xero_client_id, tenant_id, api_base_url, token_url } => {
             let account_id = account_of(&store, &client_id).await?;
             let secret = xero_client_secret()?;
@@ -201,6 +212,8 @@ async fn run(cli: Cli) -> Result<(), AdminError> {
             create_queue_with_dlq(&sqs, &deliveries, &delivery_dlq).await?;
             let (pushes, push_dlq) = (required_env("PUSH_QUEUE_NAME")?, required_env("PUSH_DLQ_NAME")?);
             create_queue_with_dlq(&sqs, &pushes, &push_dlq).await?;
+            let (pulls, pull_dlq) = (required_env("PULL_QUEUE_NAME")?, required_env("PULL_DLQ_NAME")?);
+            create_queue_with_dlq(&sqs, &pulls, &pull_dlq).await?;
             eprintln!("# tables {} and {} and queues created", store.table(), store.events_table());
             Ok(())
         }
@@ -321,7 +334,13 @@ async fn account_of(store: &DynamoStore, credential_id: &str) -> Result<String, 
 // The tool's one error type, returned once per run: its size does not matter here.
 #[allow(clippy::result_large_err)]
 fn xero_client_secret() -> Result<String, AdminError> {
-    let secret = match std::env::var("XERO_CLIENT_SECRET") {
+    secret_from("XERO_CLIENT_SECRET", "the Xero client secret")
+}
+
+/// A secret from the environment variable `variable`, else the first line of standard input.
+#[allow(clippy::result_large_err)]
+fn secret_from(variable: &str, what: &str) -> Result<String, AdminError> {
+    let secret = match std::env::var(variable) {
         Ok(secret) => secret,
         Err(_) => {
             let mut line = String::new();
@@ -330,7 +349,7 @@ fn xero_client_secret() -> Result<String, AdminError> {
         }
     };
     if secret.is_empty() {
-        return Err(AdminError::Usage("the Xero client secret is empty (set XERO_CLIENT_SECRET or pipe it in)".into()));
+        return Err(AdminError::Usage(format!("{what} is empty (set {variable} or pipe it in)")));
     }
     Ok(secret)
 }

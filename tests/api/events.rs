@@ -73,9 +73,24 @@ pub async fn every_event_file_works_with_cargo_lambda_invoke(stack: &Stack) {
     let delivered = stack.invoke_event("deliver-webhooks", "deliver-webhooks.json");
     assert_eq!(delivered, json!({"batchItemFailures": []}));
 
+    // Xero sync: the events account neither pushes nor pulls, so the workers' messages change
+    // nothing; the webhook event is signed with the development webhook key: 200, empty body.
+    for worker in ["push-to-xero", "pull-from-xero"] {
+        assert_eq!(stack.invoke_event(worker, &format!("{worker}.json")), json!({"batchItemFailures": []}), "{worker}");
+    }
+    let webhook = stack.invoke_event("receive-xero-webhooks", "receive-xero-webhooks.json");
+    assert_eq!(
+        (webhook["statusCode"].as_u64(), webhook["body"].as_str().unwrap_or_default()),
+        (Some(200), ""),
+        "{webhook}"
+    );
+
     let found_or_listed = [
         "relay-webhook-events",
         "deliver-webhooks",
+        "push-to-xero",
+        "pull-from-xero",
+        "receive-xero-webhooks",
         "create-webhook-endpoint",
         "list-webhook-endpoints",
         "create-invoice",

@@ -35,6 +35,9 @@ const XERO_SECRET: &str = "e2e-xero-secret";
 /// The service's Xero app (customers' OAuth connections).
 pub const XERO_APP_CLIENT_ID: &str = "e2e-service-app";
 const XERO_APP_SECRET: &str = "e2e-service-app-secret";
+/// The Xero app's webhook key: Xero signs its webhooks with it, so tests sign theirs with it. The
+/// development key, which `events/receive-xero-webhooks.json` is signed with.
+pub const XERO_WEBHOOK_KEY: &str = "events-webhook-key";
 
 pub struct Stack {
     pub base_url: String,
@@ -78,27 +81,39 @@ impl Stack {
         let xero_url = xero.base_url.clone();
         let secrets_prefix = format!("invoicing-e2e-{}", std::process::id());
 
-        let (acme, globex, events_account, initech, (queue_url, dead_letter_queue_url), (delivery_queue_url, _), push) =
-            runtime.block_on(async {
-                let acme = NewAccount::generate("Acme", Utc::now());
-                let globex = NewAccount::generate("Globex", Utc::now());
-                let events = NewAccount::generate("Events", Utc::now()).with_api_key(&events_api_key()).unwrap();
-                let initech = NewAccount::generate("Initech", Utc::now());
-                for account in [&acme, &globex, &events, &initech] {
-                    store.create_account(account).await.unwrap();
-                }
-                // Globex stays without a Xero connection.
-                let config = moto.sdk_config().await;
-                let secrets = SecretsStore::new(aws_sdk_secretsmanager_client(&config), &secrets_prefix);
-                for account in [&acme, &events, &initech] {
-                    connect_custom(&store, &secrets, &xero_url, account).await;
-                }
-                // The service's own Xero app, for customers' OAuth connections (xero-local accepts any secret).
-                secrets.set_xero_app_client_secret(XERO_APP_SECRET).await.unwrap();
-                let deliveries = create_queue(&config, "webhook-deliveries-e2e").await;
-                let pushes = create_queue(&config, "xero-pushes-e2e").await;
-                (acme, globex, events, initech, create_queue(&config, "reconcile-e2e").await, deliveries, pushes)
-            });
+        let (
+            acme,
+            globex,
+            events_account,
+            initech,
+            (queue_url, dead_letter_queue_url),
+            (delivery_queue_url, _),
+            push,
+            pull,
+        ) = runtime.block_on(async {
+            let acme = NewAccount::generate("Acme", Utc::now());
+            let globex = NewAccount::generate("Globex", Utc::now());
+            let events = NewAccount::generate("Events", Utc::now()).with_api_key(&events_api_key()).unwrap();
+            let initech = NewAccount::generate("Initech", Utc::now());
+            for account in [&acme, &globex, &events, &initech] {
+                store.create_account(account).await.unwrap();
+            }
+            // Globex stays without a Xero connection.
+            let config = moto.sdk_config().await;
+            let secrets = SecretsStore::new(aws_sdk_secretsmanager_client(&config), &secrets_prefix);
+            for account in [&acme, &events, &initech] {
+                connect_custom(&store, &secrets, &xero_url, account).await;
+            }
+            // The service's own Xero app, for customers' OAuth connections (xero-local accepts any secret).
+            secrets.set_xero_app_client_secret(XERO_APP_SECRET).await.unwrap();
+            let deliveries = create_queue(&config, "webhook-deliveries-e2e").await;
+            let pushes = create_queue(&config, "xero-pushes-e2e").await;
+            let pulls = create_queue(&config, "xero-pulls-e2e").await;
+            // The key Xero's webhooks are signed with (tests sign theirs with it).
+            secrets.set_xero_webhook_key(XERO_WEBHOOK_KEY).await.unwrap();
+            let reconcile = create_queue(&config, "reconcile-e2e").await;
+            (acme, globex, events, initech, reconcile, deliveries, pushes, pulls)
+        });
 
         let api_port = free_port();
         let run_dir = root.join("target/e2e").join(format!("run-{}", std::process::id()));
@@ -108,7 +123,7 @@ impl Stack {
             &env_file,
             format!(
                 "AWS_ENDPOINT_URL={}\nAWS_REGION=us-east-1\nAWS_ACCESS_KEY_ID=test\nAWS_SECRET_ACCESS_KEY=test\nTABLE_NAME={}\n\
-                 EVENTS_TABLE_NAME={}\nQUEUE_URL={queue_url}\nDELIVERY_QUEUE_URL={delivery_queue_url}\nPUSH_QUEUE_URL={push_queue_url}\nSECRETS_PREFIX={secrets_prefix}\nMAX_RECEIVE_COUNT=5\nRUST_LOG=info\n\
+                 EVENTS_TABLE_NAME={}\nQUEUE_URL={queue_url}\nDELIVERY_QUEUE_URL={delivery_queue_url}\nPUSH_QUEUE_URL={push_queue_url}\nPULL_QUEUE_URL={pull_queue_url}\nSECRETS_PREFIX={secrets_prefix}\nMAX_RECEIVE_COUNT=5\nRUST_LOG=info\n\
                  XERO_CLIENT_ID={XERO_APP_CLIENT_ID}\nXERO_AUTHORIZE_URL={xero_url}/identity/connect/authorize\n\
                  XERO_TOKEN_URL={xero_url}/connect/token\nXERO_CONNECTIONS_URL={xero_url}/connections\n\
                  XERO_REVOCATION_URL={xero_url}/connect/revocation\nXERO_API_BASE_URL={xero_url}\n\
@@ -118,6 +133,7 @@ impl Stack {
                 store.table(),
                 store.events_table(),
                 push_queue_url = push.0,
+                pull_queue_url = pull.0,
             ),
         )
         .unwrap();
@@ -160,7 +176,7 @@ impl Stack {
         wait_for_port(api_port, Duration::from_secs(120)).unwrap_or_else(|e| panic!("{e}; see {}", log.display()));
 
         // The local stand-ins for Lambda's event source mappings: the reconcile queue, the outbox
-        // table's stream, the delivery queue and the Xero push queue.
+        // table's stream, the delivery queue and the Xero push and pull queues.
         let invoke_url = format!("http://127.0.0.1:{api_port}");
         let trigger = |log_name: &str, script: &str, args: &[&str]| {
             let log = std::fs::File::create(run_dir.join(log_name)).unwrap();
@@ -196,6 +212,7 @@ impl Stack {
                 &["--queue-url", &delivery_queue_url, "--function", "deliver-webhooks"],
             ),
             trigger("push-trigger.log", "sqs_trigger.py", &["--queue-url", &push.0, "--function", "push-to-xero"]),
+            trigger("pull-trigger.log", "sqs_trigger.py", &["--queue-url", &pull.0, "--function", "pull-from-xero"]),
         ];
 
         let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build().unwrap();

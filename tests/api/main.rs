@@ -71,6 +71,7 @@ fn main() {
         webhook_endpoints_are_managed_over_http_and_stay_in_their_account,
         committed_changes_reach_a_receiver_signed_retried_and_once_each,
         finalized_invoices_reach_xero_and_voids_follow_them,
+        payments_made_in_xero_reach_our_invoice_through_signed_webhooks,
     ];
     let trials = all
         .iter()

@@ -1,9 +1,10 @@
 """The events/ files in the order of one invoice's life, each with the answer it must get. The
 development account is seeded (invoicing-admin seed-examples) with the draft invoice, line,
 reconcile job and webhook endpoint the events name; the steps then create, edit, finalize, send,
-pay, unpay, reconcile with Xero, ask for a push to Xero (off for the account) and void, register
-webhook endpoints, relay an outbox event and carry out a delivery message. Both SAM tests walk it:
-`sam local invoke` per event, and HTTP requests built from the events against `sam local start-api`."""
+pay, unpay, reconcile with Xero, ask for a push to Xero (off for the account), take a signed Xero
+webhook and a pull of Xero's payments (off for the account) and void, register webhook endpoints,
+relay an outbox event and carry out a delivery message. Both SAM tests walk it: `sam local invoke`
+per event, and HTTP requests built from the events against `sam local start-api`."""
 
 import json
 from dataclasses import dataclass
@@ -160,6 +161,12 @@ def _push_off(answer):
     assert "pushing invoices to Xero is off" in answer.body["error"]["message"], answer.body
 
 
+def _webhook_accepted(answer):
+    # Xero's intent-to-receive check, signed with the stack's webhook key (events-webhook-key,
+    # local-stack.sh): acknowledged with an empty body, nothing queued (no events).
+    assert answer.body is None, answer.body
+
+
 def _created_endpoint(answer):
     body = answer.body
     assert body["url"] == "https://hooks.example.test/invoices", body
@@ -220,6 +227,9 @@ STORY = [
     Step("sync-invoice-to-integration", 409, _push_off),
     # A push message for the invoice: the account does not push invoices, so the worker skips it.
     Step("push-to-xero", None, _worker),
+    Step("receive-xero-webhooks", 200, _webhook_accepted),
+    # A pull message for a Xero invoice: the account does not pull payments, so the worker skips it.
+    Step("pull-from-xero", None, _worker),
     Step("void-invoice", 200, _invoice_in("VOIDED")),
     Step("create-webhook-endpoint", 201, _created_endpoint),
     Step("list-webhook-endpoints", 200, _endpoint_list),

@@ -1,9 +1,10 @@
 //! `DELETE /integrations/xero`: revokes the customer's authorization, deletes its Xero
-//! connections and forgets the tokens; 204, also when nothing was connected. A custom connection
-//! is an operator's (409).
+//! connections and forgets the tokens; 204, also when nothing was connected. Two-way sync stops
+//! first (both directions off, the organisation's claim given up). A custom connection is an
+//! operator's (409).
 
 use invoicing_domain::{
-    ports::{IntegrationSettings, TokenVault, XeroConnections, XeroIdentity},
+    ports::{IntegrationSettings, TokenVault, XeroConnections, XeroIdentity, XeroSyncSettingsStore},
     service::xero_connection::{disconnect, TokenKeeper},
     Error,
 };
@@ -21,7 +22,7 @@ pub async fn disconnect_xero<S, V, I>(
     _request: Request,
 ) -> Result<ApiResponse, Error>
 where
-    S: XeroConnections + IntegrationSettings,
+    S: XeroConnections + IntegrationSettings + XeroSyncSettingsStore,
     V: TokenVault,
     I: XeroIdentity,
 {

@@ -1,12 +1,13 @@
 //! `DELETE /integrations/xero` in process, behind the gateway, on moto (table and Secrets Manager)
 //! and the identity double, which has the revocation and `DELETE /connections/{id}` endpoints
-//! xero-local lacks.
+//! xero-local lacks. Two-way sync stops with the connection.
 
 use chrono::Utc;
 use disconnect_xero::{disconnect_xero, route};
 use invoicing_domain::{
     model::xero_connection::{OAuthConnection, XeroTenant},
-    ports::{TokenVault, XeroConnections, XeroIdentity},
+    model::xero_sync::XeroSyncSettings,
+    ports::{TokenVault, XeroConnections, XeroIdentity, XeroSyncSettingsStore},
     service::xero_connection::TokenKeeper,
 };
 use invoicing_secrets::SecretsStore;
@@ -40,6 +41,14 @@ async fn disconnect_deletes_the_connections_revokes_the_refresh_token_and_forget
     let expired = identity.expired_token_set();
     vault.store_token_set(&account_id, &expired).await.unwrap();
     let keeper = TokenKeeper::new(api.store.clone(), vault.clone(), XeroIdentityClient::new(app.clone(), "s".into()));
+    // Two-way sync on, pulling North's payments.
+    let syncing = XeroSyncSettings {
+        push_invoices: true,
+        pull_payments: true,
+        tenant_id: Some(north.tenant_id.clone()),
+        ..XeroSyncSettings::default()
+    };
+    api.store.put_xero_sync_settings(&account_id, &syncing, None, None).await.unwrap();
 
     let answer =
         api.call(&route(), api.request("DELETE", "/integrations/xero"), |_, c, r| disconnect_xero(&keeper, c, r)).await;
@@ -53,6 +62,9 @@ async fn disconnect_deletes_the_connections_revokes_the_refresh_token_and_forget
     assert_ne!(revoked[0], expired.refresh_token);
     assert!(vault.token_set(&account_id).await.unwrap().is_none(), "the token set is forgotten");
     assert!(api.store.oauth_connection(&account_id).await.unwrap().is_none(), "the connection is forgotten");
+    let sync = api.store.xero_sync_settings(&account_id).await.unwrap().unwrap().value;
+    assert_eq!((sync.push_invoices, sync.pull_payments, sync.tenant_id), (false, false, None), "sync stopped");
+    assert_eq!(api.store.account_pulling_tenant(&north.tenant_id).await.unwrap(), None, "North given up");
     let at_xero = XeroIdentityClient::new(app, "s".into()).refresh(&revoked[0]).await.unwrap_err();
     assert_eq!(at_xero.to_string(), "Xero refused the grant: invalid_grant", "revoked at Xero");
 

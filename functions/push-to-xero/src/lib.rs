@@ -24,7 +24,7 @@ use invoicing_domain::{
     },
     ports::{
         IntegrationSecrets, IntegrationSettings, InvoiceStore, LineItemStore, TokenVault, XeroConnections,
-        XeroContactMap, XeroSyncSettingsStore,
+        XeroContactMap, XeroInvoiceLinks, XeroSyncSettingsStore,
     },
     service::{concurrency::retry_on_contention, xero_sync::sync_settings},
     Error,
@@ -97,6 +97,7 @@ where
         + LineItemStore
         + XeroSyncSettingsStore
         + XeroContactMap
+        + XeroInvoiceLinks
         + IntegrationSettings
         + XeroConnections
         + Clone
@@ -210,6 +211,8 @@ where
             }
         };
         let account = &push.account_id;
+        // Xero's webhooks name the Xero invoice; the pull finds ours by it.
+        self.store.record_xero_invoice(account, &xero_id, &invoice.id).await?;
         let updated = match invoice.status {
             InvoiceStatus::Sent => Some(
                 client

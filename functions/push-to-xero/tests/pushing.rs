@@ -9,19 +9,15 @@ use invoicing_domain::{
         account::NewAccount,
         integration::XeroSettings,
         invoice::{CreateInvoice, Invoice, InvoiceStatus, LinkedService, SyncStatus},
-        lines::LineItemInput,
         xero_push::{PushInvoice, PushLine},
         xero_sync::XeroSyncSettings,
     },
     ports::{AccountStore, IntegrationSecrets, IntegrationSettings, InvoiceStore, Unrecorded, XeroSyncSettingsStore},
-    service::{
-        lifecycle::{self, Transition},
-        lines::add_line_item,
-    },
+    service::lifecycle::{self, Transition},
 };
 use invoicing_dynamodb::DynamoStore;
 use invoicing_secrets::SecretsStore;
-use invoicing_test_support::{MotoServer, XeroLocal};
+use invoicing_test_support::{invoices::finalized_acme_invoice, MotoServer, XeroLocal};
 use invoicing_xero::{accounts::XeroClients, oauth::XeroApp, InProcessBudget};
 use push_to_xero::Pusher;
 use serde_json::{json, Value};
@@ -64,27 +60,8 @@ async fn setup(push_invoices: bool) -> Setup {
     Setup { _moto: moto, xero, store, account_id, pusher }
 }
 
-/// A finalized invoice of Acme Ltd: 3 x 19.99 at 20% (59.97 + 11.99) and 3 x 0.333 at 20%
-/// (0.999, rounded to 1.00, + 0.20): 60.97 net, 12.19 tax, 73.16 gross.
 async fn finalized_invoice(setup: &Setup) -> Invoice {
-    let request: CreateInvoice = serde_json::from_value(json!({
-        "currency": "GBP", "customerId": "cust-acme", "customerLegalCompanyName": "Acme Ltd",
-        "customerEmails": ["ap@acme.example"], "reference": "PO-7"
-    }))
-    .unwrap();
-    let draft = Invoice::new_draft(uuid::Uuid::now_v7().to_string(), &setup.account_id, request, Utc::now());
-    setup.store.insert_invoice(&draft, None, None).await.unwrap();
-    for (title, quantity, rate) in [("Consulting", "3", "19.99"), ("Widgets", "3", "0.333")] {
-        let input: LineItemInput =
-            serde_json::from_value(json!({"title": title, "quantity": quantity, "rate": rate, "taxRate": "0.2"}))
-                .unwrap();
-        let line_id = uuid::Uuid::now_v7().to_string();
-        add_line_item(&setup.store, &setup.account_id, &draft.id, line_id, input, Utc::now(), &Unrecorded)
-            .await
-            .unwrap();
-    }
-    let issue_date = NaiveDate::from_ymd_opt(2026, 11, 27).unwrap();
-    lifecycle::finalize(&setup.store, &setup.account_id, &draft.id, issue_date, &Unrecorded).await.unwrap()
+    finalized_acme_invoice(&setup.store, &setup.account_id).await
 }
 
 /// An SQS event of one push message for the invoice, on its `receive`th delivery.

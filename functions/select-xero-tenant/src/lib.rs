@@ -1,7 +1,8 @@
 //! `PUT /integrations/xero`: chooses which of the authorized Xero organisations every call goes to.
+//! Choosing another one turns pulling Xero's payments off (and gives up the claim on the old one).
 
 use invoicing_domain::{
-    ports::{IntegrationSettings, XeroConnections},
+    ports::{IntegrationSettings, XeroConnections, XeroSyncSettingsStore},
     service::xero_connection::select_tenant,
     Error,
 };
@@ -20,7 +21,7 @@ struct SelectTenant {
 }
 
 /// The handler.
-pub async fn select_xero_tenant<S: XeroConnections + IntegrationSettings>(
+pub async fn select_xero_tenant<S: XeroConnections + IntegrationSettings + XeroSyncSettingsStore>(
     store: S,
     context: RequestContext,
     request: Request,

@@ -14,6 +14,7 @@ use crate::{
             Event, OutboxEvent, WebhookEndpoint,
         },
         xero_budget::{self, Acquire, BlockScope, BudgetLimits, Lease, Refusal, Used},
+        xero_pull::XeroPullMessage,
         xero_push::XeroPushMessage,
         xero_sync::XeroSyncSettings,
         Versioned,
@@ -21,7 +22,7 @@ use crate::{
     ports::{
         AccountStore, CredentialStore, DeliveryQueue, IdempotencyStore, InvoiceNumbering, InvoiceQuery, InvoiceStore,
         LineItemStore, ReceivingAccounts, WebhookDeliveries, WebhookEndpoints, WebhookEvents, WebhookSecrets,
-        WebhookSender, XeroBudgetStore, XeroPushQueue, XeroSyncSettingsStore,
+        WebhookSender, XeroBudgetStore, XeroPullQueue, XeroPushQueue, XeroSyncSettingsStore,
     },
     Error, Result,
 };
@@ -57,6 +58,8 @@ struct State {
     tenant_claims: BTreeMap<String, String>,
     /// Xero push messages sent.
     pushes: Vec<XeroPushMessage>,
+    /// Xero pull messages sent.
+    pulls: Vec<XeroPullMessage>,
 }
 
 /// Clones share the same data, like clones of an SDK client share the same table.
@@ -79,6 +82,11 @@ impl InMemoryStore {
     /// How many webhook secrets are stored, whoever they belong to.
     pub fn stored_webhook_secrets(&self) -> usize {
         self.state().webhook_secrets.len()
+    }
+
+    /// The Xero pull messages sent so far, taken.
+    pub fn take_pulls(&self) -> Vec<XeroPullMessage> {
+        std::mem::take(&mut self.state().pulls)
     }
 
     /// The Xero push messages sent so far, taken.
@@ -388,6 +396,13 @@ impl XeroSyncSettingsStore for InMemoryStore {
 
     async fn account_pulling_tenant(&self, tenant_id: &str) -> Result<Option<String>> {
         Ok(self.state().tenant_claims.get(tenant_id).cloned())
+    }
+}
+
+impl XeroPullQueue for InMemoryStore {
+    async fn queue_pulls(&self, messages: &[XeroPullMessage]) -> Result<()> {
+        self.state().pulls.extend_from_slice(messages);
+        Ok(())
     }
 }
 

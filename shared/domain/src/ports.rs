@@ -19,6 +19,7 @@ use crate::model::{
     },
     xero_budget::{Acquire, BudgetLimits, Lease, Used},
     xero_connection::{OAuthConnection, PendingAuthorization, TokenSet, XeroTenant},
+    xero_pull::XeroPullMessage,
     xero_push::XeroPushMessage,
     xero_sync::XeroSyncSettings,
     Versioned,
@@ -327,6 +328,9 @@ pub trait IntegrationSecrets: Send + Sync {
 
     /// The client secret of the service's own Xero app (OAuth connections), if configured.
     fn xero_app_client_secret(&self) -> impl Future<Output = Result<Option<String>>> + Send;
+
+    /// The webhook key of the service's Xero app (Xero signs its webhooks with it), if configured.
+    fn xero_webhook_key(&self) -> impl Future<Output = Result<Option<String>>> + Send;
 }
 
 /// Accounts' two-way Xero sync settings, and which account pulls each Xero organisation's payments
@@ -358,6 +362,31 @@ pub trait XeroSyncSettingsStore: Send + Sync {
 pub trait XeroPushQueue: Send + Sync {
     /// Sends the messages, visible at once.
     fn queue_pushes(&self, messages: &[XeroPushMessage]) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// The queue of pulls from Xero: one message per Xero invoice a webhook named.
+pub trait XeroPullQueue: Send + Sync {
+    /// Sends the messages, visible at once.
+    fn queue_pulls(&self, messages: &[XeroPullMessage]) -> impl Future<Output = Result<()>> + Send;
+}
+
+/// Which of an account's invoices each Xero invoice it pushed is: a webhook names the Xero
+/// invoice, the pull needs ours.
+pub trait XeroInvoiceLinks: Send + Sync {
+    /// Records that the Xero invoice is the account's invoice (a repeat changes nothing).
+    fn record_xero_invoice(
+        &self,
+        account_id: &str,
+        xero_invoice_id: &str,
+        invoice_id: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// The account's invoice that the Xero invoice is, if it pushed it.
+    fn invoice_for_xero_invoice(
+        &self,
+        account_id: &str,
+        xero_invoice_id: &str,
+    ) -> impl Future<Output = Result<Option<String>>> + Send;
 }
 
 /// Which Xero contact stands for each customer, per organisation: the push finds or creates it

@@ -15,7 +15,7 @@ use crate::{
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use invoicing_domain::{
     model::{xero_sync::XeroSyncSettings, Versioned},
-    ports::{XeroContactMap, XeroSyncSettingsStore},
+    ports::{XeroContactMap, XeroInvoiceLinks, XeroSyncSettingsStore},
     Result,
 };
 use sha2::{Digest, Sha256};
@@ -154,5 +154,32 @@ impl XeroContactMap for DynamoStore {
         }
         let recorded = self.xero_contact(account_id, tenant_id, customer_id).await?;
         recorded.ok_or_else(|| invoicing_domain::Error::contended("the Xero contact mapping changed meanwhile"))
+    }
+}
+
+fn xero_invoice_sk(xero_invoice_id: &str) -> String {
+    format!("XERO#INVOICE#{xero_invoice_id}")
+}
+
+/// `ACCOUNT#<id> / XERO#INVOICE#<Xero InvoiceID>` -> `invoiceId`: written once, when the push
+/// first knows the Xero invoice.
+impl XeroInvoiceLinks for DynamoStore {
+    async fn record_xero_invoice(&self, account_id: &str, xero_invoice_id: &str, invoice_id: &str) -> Result<()> {
+        let mut item = key(account_pk(account_id), &xero_invoice_sk(xero_invoice_id));
+        item.insert("invoiceId".into(), s(invoice_id));
+        self.put_if_absent(item).await?;
+        Ok(())
+    }
+
+    async fn invoice_for_xero_invoice(&self, account_id: &str, xero_invoice_id: &str) -> Result<Option<String>> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(account_pk(account_id), &xero_invoice_sk(xero_invoice_id))))
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(answer.item.and_then(|item| item.get("invoiceId").and_then(|v| v.as_s().ok()).cloned()))
     }
 }

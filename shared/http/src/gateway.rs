@@ -236,7 +236,10 @@ impl<C: CredentialStore, I: IdempotencyStore> Gateway<C, I> {
         let account_id = if route.public { String::new() } else { authenticate(&self.credentials, &request).await? };
         let mut context = RequestContext::new(account_id, version, request_id);
 
-        let Some(key) = idempotency_key(&request, route)? else {
+        // Idempotency records belong to an account: a public route (no account) keeps none, and a
+        // key it carries is ignored (its handlers are idempotent of themselves).
+        let key = if route.public { None } else { idempotency_key(&request, route)? };
+        let Some(key) = key else {
             let response = match handler(context, request).await {
                 Ok(response) => response,
                 Err(error) => self.answer_error(&error, route, request_id),

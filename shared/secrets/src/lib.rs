@@ -45,6 +45,15 @@ impl SecretsStore {
         format!("{}/xero-app/client-secret", self.prefix)
     }
 
+    fn webhook_key_name(&self) -> String {
+        format!("{}/xero-app/webhook-key", self.prefix)
+    }
+
+    /// Stores the webhook key of the service's Xero app (`<prefix>/xero-app/webhook-key`).
+    pub async fn set_xero_webhook_key(&self, key: &str) -> Result<()> {
+        self.write(&self.webhook_key_name(), key).await
+    }
+
     /// Stores the service's Xero app client secret (`<prefix>/xero-app/client-secret`).
     pub async fn set_xero_app_client_secret(&self, secret: &str) -> Result<()> {
         self.write(&self.app_secret_name(), secret).await
@@ -111,6 +120,10 @@ impl IntegrationSecrets for SecretsStore {
 
     async fn xero_app_client_secret(&self) -> Result<Option<String>> {
         self.read(&self.app_secret_name()).await
+    }
+
+    async fn xero_webhook_key(&self) -> Result<Option<String>> {
+        self.read(&self.webhook_key_name()).await
     }
 }
 

@@ -7,9 +7,10 @@ use invoicing_domain::{
         config::{required_env, ConfigError},
         reconcile::ReconcileMessage,
         webhooks::delivery::DeliveryTask,
+        xero_pull::XeroPullMessage,
         xero_push::XeroPushMessage,
     },
-    ports::{DeliveryQueue, WorkQueue, XeroPushQueue},
+    ports::{DeliveryQueue, WorkQueue, XeroPullQueue, XeroPushQueue},
     Error, Result,
 };
 use std::time::Duration;
@@ -103,6 +104,12 @@ impl DeliveryQueue for SqsQueue {
 
 impl XeroPushQueue for SqsQueue {
     async fn queue_pushes(&self, messages: &[XeroPushMessage]) -> Result<()> {
+        self.send_json(messages, Duration::ZERO).await
+    }
+}
+
+impl XeroPullQueue for SqsQueue {
+    async fn queue_pulls(&self, messages: &[XeroPullMessage]) -> Result<()> {
         self.send_json(messages, Duration::ZERO).await
     }
 }

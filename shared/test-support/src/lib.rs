@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod dynamo_double;
+pub mod invoices;
 pub mod lambda_runtime;
 pub mod webhooks;
 pub mod xero_double;

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 pub mod accounts;
 mod budget;
 pub mod oauth;
+pub mod pull;
 pub mod push;
 pub mod shared_budget;
 pub use budget::{BudgetFuture, BudgetWait, CallBudget, CallGrant, InProcessBudget, Remaining};

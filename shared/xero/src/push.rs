@@ -29,7 +29,7 @@ fn number(decimal: impl std::fmt::Display) -> Result<Box<RawValue>, XeroError> {
 }
 
 impl XeroClient {
-    fn api_url(&self, path: &str) -> String {
+    pub(crate) fn api_url(&self, path: &str) -> String {
         format!("{}/api.xro/2.0/{path}", self.connection.api_base_url.trim_end_matches('/'))
     }
 

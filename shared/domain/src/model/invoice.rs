@@ -576,6 +576,37 @@ impl Invoice {
         }
     }
 
+    /// Makes the payments recorded with `method` exactly `wanted` (each with its amount): those
+    /// already recorded stay as they are, the others are removed, the missing ones added. Payments
+    /// of other methods are untouched. `false` when nothing changes (a repeated mirror).
+    pub fn mirror_payments(&mut self, method: &str, wanted: &[PaymentRequest], now: DateTime<Utc>) -> Result<bool> {
+        let same = |recorded: &RecordedPayment, request: &PaymentRequest| {
+            recorded.payment_method == request.payment_method
+                && recorded.paid_at == request.paid_at
+                && Some(recorded.amount_cents) == request.amount_cents
+        };
+        let kept = self
+            .payments
+            .iter()
+            .filter(|p| p.payment_method.method() != method || wanted.iter().any(|w| same(p, w)))
+            .count();
+        let missing: Vec<PaymentRequest> =
+            wanted.iter().filter(|w| !self.payments.iter().any(|p| same(p, w))).cloned().collect();
+        if kept == self.payments.len() && missing.is_empty() {
+            return Ok(false);
+        }
+        if self.status == InvoiceStatus::Voided {
+            return Err(Error::conflict(format!("invoice {} is void: its payments cannot change", self.id)));
+        }
+        self.payments.retain(|p| p.payment_method.method() != method || wanted.iter().any(|w| same(p, w)));
+        if missing.is_empty() {
+            self.refresh_payment_state(now)?;
+        } else {
+            self.record_payments(&missing, now)?;
+        }
+        Ok(true)
+    }
+
     /// Records payments; a transaction without `amountCents` pays the outstanding balance.
     pub fn record_payments(&mut self, requests: &[PaymentRequest], now: DateTime<Utc>) -> Result<()> {
         self.ensure_payable()?;

@@ -20,6 +20,7 @@ pub mod version;
 pub mod webhooks;
 pub mod xero_budget;
 pub mod xero_connection;
+pub mod xero_pull;
 pub mod xero_push;
 pub mod xero_sync;
 pub mod xero_webhook;

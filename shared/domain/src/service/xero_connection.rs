@@ -3,11 +3,14 @@
 //! exactly one refresher per connection across every instance.
 
 use crate::{
-    model::xero_connection::{
-        redirect_url_problem, ConnectionStatus, ConnectionView, OAuthConnection, PendingAuthorization, TokenSet,
-        RECONNECT_REASON, REFRESH_LEASE, SCOPES,
+    model::{
+        xero_connection::{
+            redirect_url_problem, ConnectionStatus, ConnectionView, OAuthConnection, PendingAuthorization, TokenSet,
+            RECONNECT_REASON, REFRESH_LEASE, SCOPES,
+        },
+        xero_sync::XeroSyncSettings,
     },
-    ports::{IdentityError, IntegrationSettings, TokenVault, XeroConnections, XeroIdentity},
+    ports::{IdentityError, IntegrationSettings, TokenVault, XeroConnections, XeroIdentity, XeroSyncSettingsStore},
     service::concurrency::retry_on_contention,
     Error, Result,
 };
@@ -220,7 +223,7 @@ pub async fn ensure_connected<S: XeroConnections + IntegrationSettings>(store: &
 }
 
 /// `PUT /integrations/xero`: every later call goes to `tenant_id`, one of the authorized tenants.
-pub async fn select_tenant<S: XeroConnections + IntegrationSettings>(
+pub async fn select_tenant<S: XeroConnections + IntegrationSettings + XeroSyncSettingsStore>(
     store: &S,
     account_id: &str,
     tenant_id: &str,
@@ -241,6 +244,8 @@ pub async fn select_tenant<S: XeroConnections + IntegrationSettings>(
                 printable(tenant_id)
             )));
         }
+        // Idempotent: a retry after contention writes nothing more.
+        follow_connection_change(store, account_id, Some(tenant_id), Utc::now()).await?;
         connection.tenant_id = Some(tenant_id.to_string());
         connection.status = ConnectionStatus::Connected;
         store.put_oauth_connection(account_id, &connection, Some(stored.version)).await?;
@@ -262,7 +267,7 @@ fn no_tenant_choice(custom: bool) -> Error {
 /// nothing here can use them again), then the token set and the connection are forgotten.
 pub async fn disconnect<S, V, I>(keeper: &TokenKeeper<S, V, I>, account_id: &str) -> Result<()>
 where
-    S: XeroConnections + IntegrationSettings,
+    S: XeroConnections + IntegrationSettings + XeroSyncSettingsStore,
     V: TokenVault,
     I: XeroIdentity,
 {
@@ -275,6 +280,8 @@ where
         }
         return Ok(());
     };
+    // Sync stops first, so that nothing is pushed or pulled for a connection being removed.
+    follow_connection_change(store, account_id, None, Utc::now()).await?;
     match keeper.access_token(account_id, None).await {
         Ok(access_token) => {
             for tenant in &connection.value.tenants {
@@ -421,4 +428,42 @@ impl<C: XeroConnections, V: TokenVault, I: XeroIdentity> TokenKeeper<C, V, I> {
 
 fn usable(tokens: &TokenSet, stale: Option<&str>, now: DateTime<Utc>) -> bool {
     tokens.access_usable(now) && stale != Some(tokens.access_token.as_str())
+}
+
+/// Keeps the sync settings in line with a change of the account's Xero connection, before the
+/// change is written: a disconnect turns both directions off, and choosing another organisation
+/// turns pulling off; either gives up the account's claim on the organisation it pulled, so that a
+/// stale claim never routes another organisation's webhooks here and another account may pull it.
+/// Pushing follows the connection to the new organisation. Nothing is written when nothing changes.
+pub async fn follow_connection_change<S: XeroSyncSettingsStore>(
+    store: &S,
+    account_id: &str,
+    tenant_now: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    retry_on_contention(|| async {
+        let Some(stored) = store.xero_sync_settings(account_id).await? else { return Ok(()) };
+        let current = stored.value;
+        let connected = tenant_now.is_some();
+        let keeps_pulling = current.pull_payments && current.tenant_id.as_deref() == tenant_now;
+        let wanted = XeroSyncSettings {
+            push_invoices: current.push_invoices && connected,
+            pull_payments: keeps_pulling,
+            tenant_id: if keeps_pulling { current.tenant_id.clone() } else { None },
+            updated_at: Some(now),
+            ..current.clone()
+        };
+        let unchanged = XeroSyncSettings { updated_at: current.updated_at, ..wanted.clone() } == current;
+        if unchanged {
+            return Ok(());
+        }
+        tracing::info!(
+            accountId = account_id,
+            push = wanted.push_invoices,
+            pull = wanted.pull_payments,
+            "Xero sync follows the connection's change"
+        );
+        store.put_xero_sync_settings(account_id, &wanted, Some(stored.version), current.tenant_id.as_deref()).await
+    })
+    .await
 }

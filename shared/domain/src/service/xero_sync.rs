@@ -1,17 +1,22 @@
 //! `GET|PUT /integrations/xero/settings` (SPEC.md section 9): two-way sync is turned on per
 //! account, only over a working Xero connection.
 
-use super::{concurrency::retry_on_contention, xero_connection::connection_view};
+use super::{concurrency::retry_on_contention, invoice_event, xero_connection::connection_view};
 use crate::{
     model::{
         invoice::{self, InvoiceStatus, SyncStatus},
-        webhooks::OutboxEvent,
+        webhooks::{EventType, OutboxEvent},
         xero_connection::ConnectionStatus,
+        xero_pull::{mirrored_payments, XeroPayment, XeroPullMessage, XERO_PAYMENT_METHOD},
         xero_push::{push_message, record_push, XeroPushMessage},
         xero_sync::{check_account_code, XeroSyncSettings},
+        xero_webhook::{verify, XeroWebhook},
         Versioned,
     },
-    ports::{IntegrationSettings, InvoiceStore, XeroConnections, XeroPushQueue, XeroSyncSettingsStore},
+    ports::{
+        IntegrationSecrets, IntegrationSettings, InvoiceStore, XeroConnections, XeroPullQueue, XeroPushQueue,
+        XeroSyncSettingsStore,
+    },
     Error, Result,
 };
 use chrono::{DateTime, Utc};
@@ -164,6 +169,102 @@ where
             }
             Ok(invoice)
         }
+    })
+    .await
+}
+
+/// What a Xero webhook gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookVerdict {
+    /// Not signed with the app's webhook key: 401 with an empty body, nothing queued.
+    Refused,
+    /// Signed: 200 with an empty body (an intent-to-receive check, with no events, included), and
+    /// this many pulls queued.
+    Accepted(usize),
+}
+
+/// The longest resource or tenant id taken from a webhook: Xero's ids are GUIDs; anything else is
+/// not looked up (it would only make keys nothing has, or keys DynamoDB refuses).
+const MAX_RESOURCE_ID_CHARS: usize = 64;
+
+/// `POST /integrations/xero/webhooks`: checks `x-xero-signature` against the raw body, then queues
+/// one pull per INVOICE event of an organisation some account pulls (the tenant claim finds the
+/// account; events of other organisations are dropped). Nothing else is done before answering, so
+/// the answer comes well within Xero's 5 seconds. No webhook key configured is an error (500), so
+/// that Xero shows the endpoint failing rather than every webhook refused.
+pub async fn receive_xero_webhook<K, S, Q>(
+    secrets: &K,
+    store: &S,
+    queue: &Q,
+    body: &[u8],
+    signature: Option<&str>,
+) -> Result<WebhookVerdict>
+where
+    K: IntegrationSecrets,
+    S: XeroSyncSettingsStore,
+    Q: XeroPullQueue,
+{
+    let key = secrets
+        .xero_webhook_key()
+        .await?
+        .ok_or_else(|| Error::internal("no Xero webhook key is configured (invoicing-admin set-xero-webhook-key)"))?;
+    if !signature.is_some_and(|signature| verify(&key, body, signature)) {
+        return Ok(WebhookVerdict::Refused);
+    }
+    let webhook: XeroWebhook = serde_json::from_slice(body)
+        .map_err(|e| Error::validation(format!("request body: not a Xero webhook: {e}")))?;
+    let mut accounts: BTreeMap<String, Option<String>> = BTreeMap::new();
+    let mut messages: Vec<XeroPullMessage> = Vec::new();
+    for event in webhook.events.iter().filter(|e| e.is_invoice()) {
+        let id = &event.resource_id;
+        // Xero's ids are GUIDs: anything else names nothing here (and could not be a key).
+        let plausible = |id: &str| {
+            !id.is_empty()
+                && id.len() <= MAX_RESOURCE_ID_CHARS
+                && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        };
+        if !plausible(id) || !plausible(&event.tenant_id) {
+            continue;
+        }
+        if !accounts.contains_key(&event.tenant_id) {
+            let account = store.account_pulling_tenant(&event.tenant_id).await?;
+            accounts.insert(event.tenant_id.clone(), account);
+        }
+        let Some(account_id) = accounts[&event.tenant_id].clone() else { continue };
+        let message = XeroPullMessage { account_id, tenant_id: event.tenant_id.clone(), xero_invoice_id: id.clone() };
+        if !messages.contains(&message) {
+            messages.push(message);
+        }
+    }
+    if !messages.is_empty() {
+        queue.queue_pulls(&messages).await?;
+    }
+    Ok(WebhookVerdict::Accepted(messages.len()))
+}
+
+/// Mirrors Xero's payments of a Xero invoice onto the account's invoice (external payments of
+/// method `xero`), with INVOICE_PAYMENT_STATUS_CHANGED when its payment status changes. `false`
+/// when the invoice already shows exactly them. A void invoice whose payments would change is a
+/// conflict; an amount we cannot record is a validation error: neither changes anything.
+pub async fn mirror_xero_payments<S: InvoiceStore>(
+    store: &S,
+    account_id: &str,
+    invoice_id: &str,
+    payments: &[XeroPayment],
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    retry_on_contention(|| async {
+        let Versioned { value: mut invoice, version } =
+            store.get_invoice(account_id, invoice_id).await?.ok_or_else(|| invoice::not_found(invoice_id))?;
+        let wanted = mirrored_payments(payments, invoice.currency).map_err(Error::validation)?;
+        let status_before = invoice.payment_status;
+        if !invoice.mirror_payments(XERO_PAYMENT_METHOD, &wanted, now)? {
+            return Ok(false);
+        }
+        let event = (invoice.payment_status != status_before)
+            .then(|| invoice_event(EventType::InvoicePaymentStatusChanged, &invoice));
+        store.replace_invoice(&invoice, version, event.as_ref(), None).await?;
+        Ok(true)
     })
     .await
 }
