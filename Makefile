@@ -7,11 +7,21 @@ VENV := .venv
 TOOLS := $(VENV)/.tools-$(shell cksum requirements-dev.txt | cut -d' ' -f1)
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: run run-sam test tools lint deny routes unit e2e contract template sam sam-invoke sam-start-api sam-build \
-	package bloat coldstart bench clean
+.PHONY: run run-sam sweep-xero test tools lint deny routes unit e2e contract template sam sam-invoke sam-start-api \
+	sam-build package bloat coldstart bench clean
 
 run: $(TOOLS)
 	scripts/run-local.sh
+
+# The port of `make run`'s API (scripts/run-local.sh: API_PORT, 9000 unless set).
+API_PORT ?= 9000
+
+# One sweep of Xero's changes (sweep-xero-changes, every 15 minutes on its EventBridge schedule
+# when deployed) against the `make run` stack, run on demand: its pulls go to the pull queue, which
+# `make run` delivers to pull-from-xero. `API_PORT=9100 make sweep-xero` for a stack on 9100.
+sweep-xero: $(TOOLS)
+	PATH="$$PWD/.venv/bin:$$PATH" cargo lambda invoke sweep-xero-changes --data-file events/sweep-xero-changes.json \
+	  --invoke-address 127.0.0.1 --invoke-port $(API_PORT)
 
 # The API under SAM's own emulator instead of `cargo lambda watch` (port SAM_PORT, 3000).
 run-sam: $(TOOLS)

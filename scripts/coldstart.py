@@ -14,6 +14,10 @@ without its query (400) for the public xero-callback, with a Sequence-Version it
 for the public receive-xero-webhooks (its signature check reads the webhook key from Secrets
 Manager), an event with no records for the queue and stream consumers (reconcile-worker,
 relay-webhook-events, deliver-webhooks, push-to-xero, pull-from-xero), any JSON for hello-world.
+The one exception is a schedule's function (sweep-xero-changes): whatever its event, it first lists
+the accounts it sweeps, so it gets its events/ file and an AWS endpoint on loopback that answers
+that one DynamoDB Query with no accounts (an endpoint nothing listens on would add the SDK's
+retries to the time); its answer must be an empty report after exactly that Query.
 Prints medians and the ratios to hello-world. Standard library only.
 
     python3 scripts/coldstart.py [--runs 5] [--no-build] [--env NAME=VALUE ...] [function ...]
@@ -130,6 +134,50 @@ class Handler(BaseHTTPRequestHandler):
         self.reply(202, b'{"status":"OK"}')
 
 
+class DynamoDbDouble(ThreadingHTTPServer):
+    """An AWS endpoint that answers every DynamoDB Query with an empty page (no items, no more
+    pages) and anything else with an error; records the operations it was asked for."""
+
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), DynamoDbHandler)
+        self.lock = threading.Lock()
+        self.operations: list[str] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class DynamoDbHandler(BaseHTTPRequestHandler):
+    server: DynamoDbDouble
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - quiet
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        operation = self.headers.get("X-Amz-Target") or self.path
+        with self.server.lock:
+            self.server.operations.append(operation)
+        if operation == "DynamoDB_20120810.Query":
+            status, body = 200, b'{"Count":0,"Items":[],"ScannedCount":0}'
+        else:
+            status, body = 400, b'{"__type":"com.amazon.coral.service#UnknownOperationException"}'
+        self.send_response(status)
+        self.send_header("Content-Type", "application/x-amz-json-1.0")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+EMPTY_SWEEP = {"accountsSwept": 0, "accountsFailed": 0, "pullsQueued": 0}
+
+
 def peak_rss_kib(pid: int) -> int | None:
     try:
         with open(f"/proc/{pid}/status") as status:
@@ -150,6 +198,10 @@ def event_for(name: str) -> tuple[bytes, str]:
     if "Records" in event:
         # A queue or stream consumer: an empty batch.
         return b'{"Records":[]}', "no failures"
+    if event.get("source") == "aws.events":
+        # A schedule's function (EventBridge's scheduled event): it sweeps whatever its event,
+        # here no accounts (DynamoDbDouble).
+        return json.dumps(event).encode(), "empty sweep"
     if name == "xero-callback":
         # The one route without credentials: without its query (no state) it answers a 400 page.
         event["queryStringParameters"] = {}
@@ -177,6 +229,8 @@ def check(name: str, expected: str, outcome: str | None, body: bytes) -> str | N
         return f"expected a {expected}, got {body[:300].decode(errors='replace')}"
     if expected == "no failures" and answer != {"batchItemFailures": []}:
         return f"expected no batch item failures, got {body[:300].decode(errors='replace')}"
+    if expected == "empty sweep" and answer != EMPTY_SWEEP:
+        return f"expected an empty sweep, got {body[:300].decode(errors='replace')}"
     return None
 
 
@@ -271,14 +325,24 @@ def main() -> int:
         else:
             samples[name] = ([], [])
     events = {name: event_for(name) for name in samples}
+    # The AWS endpoint of the schedules' functions, for as long as the rounds take.
+    dynamodb = DynamoDbDouble()
+    threading.Thread(target=dynamodb.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    sweep_env = {**extra_env, "AWS_ENDPOINT_URL": dynamodb.url}
     # Round after round, every binary once per round: the baseline and each function see the
     # machine in the same state (it is shared and noisy), so their ratios hold within a run.
     for round_number in range(args.runs):
         for name in list(samples):
             event, expected = events[name]
-            ms, rss_kib, outcome, body = run_once(release / name, name, event, extra_env)
+            sweep = expected == "empty sweep"
+            asked_before = len(dynamodb.operations)
+            ms, rss_kib, outcome, body = run_once(release / name, name, event, sweep_env if sweep else extra_env)
             problem = "no answer: " + body.decode(errors="replace") if outcome is None else None
             problem = problem or check(name, expected, outcome, body)
+            with dynamodb.lock:
+                asked = dynamodb.operations[asked_before:]
+            if not problem and sweep and asked != ["DynamoDB_20120810.Query"]:
+                problem = f"expected the one DynamoDB Query of an empty sweep, the endpoint was asked {asked}"
             if problem:
                 failures.append(f"{name}: {problem}")
                 del samples[name]
@@ -286,6 +350,8 @@ def main() -> int:
             samples[name][0].append(ms)
             samples[name][1].append(rss_kib / 1024)
         print(f"  round {round_number + 1} of {args.runs} done", file=sys.stderr, flush=True)
+    dynamodb.shutdown()
+    dynamodb.server_close()
     for name, (times, peaks) in samples.items():
         results[name] = (statistics.median(times), statistics.median(peaks))
 

@@ -1,8 +1,10 @@
 """One list of routes: each function's own manifest says what invokes it
 (`[package.metadata.invoicing]` in functions/<name>/Cargo.toml: `route = "METHOD /path"`,
-`queue = "<template queue>"` for an SQS consumer, or `stream = "<template table>"` for a consumer of
-a DynamoDB table's stream), and everything else that names routes must agree with it: the local
-router (the workspace Cargo.toml), template.yaml, openapi.yaml, events/ and the README's API table.
+`queue = "<template queue>"` for an SQS consumer, `stream = "<template table>"` for a consumer of
+a DynamoDB table's stream, or `schedule = "rate(...)"` / `"cron(...)"` for a function an EventBridge
+schedule invokes), and everything else that names routes must agree with it: the local router (the
+workspace Cargo.toml), template.yaml, openapi.yaml, events/ and the README's API table. Only routes
+are in the router and openapi.yaml.
 
 Run by `make routes` (part of `make test`): `pytest tests/routes_agree.py`.
 """
@@ -16,21 +18,29 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-# What can invoke a function: an HTTP route, an SQS queue, or a DynamoDB table's stream.
-TRIGGERS = {"route", "queue", "stream"}
-# The event source each non-HTTP trigger's events/ records carry.
+# What can invoke a function: an HTTP route, an SQS queue, a DynamoDB table's stream, or an
+# EventBridge schedule.
+TRIGGERS = {"route", "queue", "stream", "schedule"}
+# The event source each queue's or stream's events/ records carry.
 EVENT_SOURCES = {"queue": "aws:sqs", "stream": "aws:dynamodb"}
+# SAM's two schedule event types, and the property that holds each one's expression.
+SCHEDULE_EXPRESSIONS = {"Schedule": "Schedule", "ScheduleV2": "ScheduleExpression"}
+# EventBridge's schedule expressions: `rate(1 minute)`, `rate(15 minutes)` (the unit singular
+# exactly when the value is 1), or `cron(...)` with six fields.
+RATE = re.compile(r"^rate\((?:1 (?:minute|hour|day)|(?!1 )[1-9][0-9]* (?:minutes|hours|days))\)$")
+CRON = re.compile(r"^cron\(\S+( \S+){5}\)$")
 
 
 def functions():
-    """{function name: ("route", "METHOD /path"), ("queue", name) or ("stream", table)}, from the folders."""
+    """{function name: ("route", "METHOD /path"), ("queue", name), ("stream", table) or ("schedule",
+    expression)}, from the folders."""
     found = {}
     for folder in sorted((ROOT / "functions").iterdir()):
         manifest = tomllib.loads((folder / "Cargo.toml").read_text())
         package = manifest["package"]
         assert package["name"] == folder.name, f"{folder}: package and folder share the function's name"
         trigger = package["metadata"]["invoicing"]
-        assert len(trigger) == 1 and set(trigger) <= TRIGGERS, f"{folder}: one route, one queue or one stream"
+        assert len(trigger) == 1 and set(trigger) <= TRIGGERS, f"{folder}: one route, one queue, one stream or one schedule"
         (kind, value), = trigger.items()
         found[folder.name] = (kind, value)
     return found
@@ -86,6 +96,12 @@ def template_functions():
             table, attribute = get_att(event["Properties"]["Stream"])
             assert attribute == "StreamArn", f"{logical_id}: the table's StreamArn"
             found[binary] = ("stream", table)
+        elif event["Type"] in SCHEDULE_EXPRESSIONS:
+            properties = event["Properties"]
+            # A disabled schedule invokes nothing.
+            assert properties.get("Enabled", True) is True, f"{logical_id}: the schedule is enabled"
+            assert properties.get("State", "ENABLED") == "ENABLED", f"{logical_id}: the schedule is enabled"
+            found[binary] = ("schedule", properties[SCHEDULE_EXPRESSIONS[event["Type"]]])
         else:
             pytest.fail(f"{logical_id}: unexpected event type {event['Type']}")
     return found
@@ -105,9 +121,11 @@ def test_template_builds_every_function_with_its_event():
     assert template_functions() == functions()
 
 
-def test_every_queue_and_stream_a_function_names_is_in_the_template():
+def test_every_queue_and_stream_a_function_names_is_in_the_template_and_every_schedule_is_one():
     resources = load_template()["Resources"]
     for name, (kind, value) in functions().items():
+        if kind == "schedule":
+            assert RATE.match(value) or CRON.match(value), f"{name}: {value!r} is not an EventBridge schedule"
         if kind == "queue":
             assert resources.get(value, {}).get("Type") == "AWS::SQS::Queue", f"{name}: no queue {value}"
         elif kind == "stream":
@@ -136,6 +154,10 @@ def test_every_function_has_an_event_that_invokes_it():
             assert event["requestContext"]["http"]["method"] == method, name
             pattern = "^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"
             assert re.match(pattern, event["rawPath"]), f"{name}: {event['rawPath']} is not {path}"
+        elif kind == "schedule":
+            # What EventBridge sends for a scheduled rule.
+            assert "Records" not in event and "routeKey" not in event, name
+            assert (event["source"], event["detail-type"], event["detail"]) == ("aws.events", "Scheduled Event", {}), name
         else:
             source = EVENT_SOURCES[kind]
             assert event["Records"] and all(r["eventSource"] == source for r in event["Records"]), name
@@ -147,13 +169,18 @@ def test_the_readme_lists_every_route_with_its_function():
     readme = (ROOT / "README.md").read_text()
     api = readme.split("\n## API\n", 1)[1].split("\n## ", 1)[0]
     listed = {}
-    rows = re.findall(r"^\| (?:`([^`]+)`|SQS queue `([^`]+)`|DynamoDB stream `([^`]+)`) \| `([^`]+)` \|", api, re.M)
-    for route, queue, stream, function in rows:
+    rows = re.findall(
+        r"^\| (?:`([^`]+)`|SQS queue `([^`]+)`|DynamoDB stream `([^`]+)`|EventBridge schedule `([^`]+)`) \| `([^`]+)` \|",
+        api, re.M,
+    )
+    for route, queue, stream, schedule, function in rows:
         assert function not in listed, f"{function} is listed twice"
         if queue:
             listed[function] = ("queue", queue)
         elif stream:
             listed[function] = ("stream", stream)
+        elif schedule:
+            listed[function] = ("schedule", schedule)
         else:
             listed[function] = ("route", route.split("?")[0])
     assert listed == functions()

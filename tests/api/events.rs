@@ -78,6 +78,11 @@ pub async fn every_event_file_works_with_cargo_lambda_invoke(stack: &Stack) {
     for worker in ["push-to-xero", "pull-from-xero"] {
         assert_eq!(stack.invoke_event(worker, &format!("{worker}.json")), json!({"batchItemFailures": []}), "{worker}");
     }
+    // The backstop's schedule event: it sweeps whichever accounts pull here (other scenarios may
+    // have made some), failing none.
+    let swept = stack.invoke_event("sweep-xero-changes", "sweep-xero-changes.json");
+    assert_eq!(swept["accountsFailed"], 0, "{swept}");
+    assert!(swept["accountsSwept"].is_u64() && swept["pullsQueued"].is_u64(), "{swept}");
     let webhook = stack.invoke_event("receive-xero-webhooks", "receive-xero-webhooks.json");
     assert_eq!(
         (webhook["statusCode"].as_u64(), webhook["body"].as_str().unwrap_or_default()),
@@ -91,6 +96,7 @@ pub async fn every_event_file_works_with_cargo_lambda_invoke(stack: &Stack) {
         "push-to-xero",
         "pull-from-xero",
         "receive-xero-webhooks",
+        "sweep-xero-changes",
         "create-webhook-endpoint",
         "list-webhook-endpoints",
         "create-invoice",

@@ -2,9 +2,10 @@
 development account is seeded (invoicing-admin seed-examples) with the draft invoice, line,
 reconcile job and webhook endpoint the events name; the steps then create, edit, finalize, send,
 pay, unpay, reconcile with Xero, ask for a push to Xero (off for the account), take a signed Xero
-webhook and a pull of Xero's payments (off for the account) and void, register webhook endpoints,
-relay an outbox event and carry out a delivery message. Both SAM tests walk it: `sam local invoke`
-per event, and HTTP requests built from the events against `sam local start-api`."""
+webhook and a pull of Xero's payments (off for the account), sweep Xero's changes (on its schedule's
+event; no account pulls) and void, register webhook endpoints, relay an outbox event and carry out
+a delivery message. Both SAM tests walk it: `sam local invoke` per event, and HTTP requests built
+from the events against `sam local start-api`."""
 
 import json
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ class Answer:
 @dataclass
 class Step:
     function: str
-    status: int
+    status: int  # None: not an HTTP route (a queue, stream or schedule's function), answered as is
     check: Callable[[Answer], None]
 
     @property
@@ -167,6 +168,12 @@ def _webhook_accepted(answer):
     assert answer.body is None, answer.body
 
 
+def _swept_nothing(answer):
+    # No account on the stack pulls Xero's payments (the settings just turned it off): nothing to
+    # sweep, and nothing failed.
+    assert answer.body == {"accountsSwept": 0, "accountsFailed": 0, "pullsQueued": 0}, answer.body
+
+
 def _created_endpoint(answer):
     body = answer.body
     assert body["url"] == "https://hooks.example.test/invoices", body
@@ -230,6 +237,8 @@ STORY = [
     Step("receive-xero-webhooks", 200, _webhook_accepted),
     # A pull message for a Xero invoice: the account does not pull payments, so the worker skips it.
     Step("pull-from-xero", None, _worker),
+    # The sweep on its EventBridge schedule's event: the account does not pull payments either.
+    Step("sweep-xero-changes", None, _swept_nothing),
     Step("void-invoice", 200, _invoice_in("VOIDED")),
     Step("create-webhook-endpoint", 201, _created_endpoint),
     Step("list-webhook-endpoints", 200, _endpoint_list),
@@ -246,7 +255,8 @@ STORY = [
 
 
 def lambda_answer(step, answer):
-    """An API Gateway (payload 2.0) answer as SAM's invoke prints it; a queue or stream consumer's as is."""
+    """An API Gateway (payload 2.0) answer as SAM's invoke prints it; a queue, stream or schedule's
+    function's as is."""
     if step.status is None:
         return Answer(status=None, headers={}, body=answer)
     headers = {name.lower(): value for name, value in (answer.get("headers") or {}).items()}

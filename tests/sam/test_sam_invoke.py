@@ -14,5 +14,6 @@ def test_function_answers_its_event_under_sam_local_invoke(stack, step):
 
 
 def test_the_story_invokes_every_function_once():
-    # Every function of template.yaml (an HTTP route, a queue or a stream consumer) has its step.
+    # Every function of template.yaml (an HTTP route, a queue or a stream consumer, or a schedule's)
+    # has its step.
     assert sorted(step.function for step in STORY) == sorted(sam_local.function_binaries())

@@ -6,7 +6,7 @@
 
 use std::net::IpAddr;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{SubsecRound, Utc};
 use futures::future::join_all;
 use invoicing_domain::{
@@ -110,16 +110,8 @@ where
     Q: DeliveryQueue,
     H: WebhookSender,
 {
-    let results = join_all(event.records.iter().map(|message| handle_message(delivery, message))).await;
-    let mut response = SqsBatchResponse::default();
-    for (message, handled) in event.records.iter().zip(results) {
-        if !handled {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = message.message_id.clone().unwrap_or_default();
-            response.batch_item_failures.push(failure);
-        }
-    }
-    response
+    let handled = join_all(event.records.iter().map(|message| handle_message(delivery, message))).await;
+    invoicing_sqs::batch_response(&event.records, &handled)
 }
 
 /// Whether the message is done with (delivered, failed and retried, or unusable).

@@ -8,7 +8,7 @@
 //! A failure is retried by SQS (the message reported); one that cannot succeed is logged and
 //! dropped; after the queue's last delivery the message goes to the dead-letter queue.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{SubsecRound, Utc};
 use invoicing_domain::{
     model::{error::ErrorKind, xero_pull::XeroPullMessage},
@@ -53,15 +53,11 @@ where
 {
     /// Works a batch, message by message; those to be delivered again are reported.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
+        let mut handled = Vec::with_capacity(event.records.len());
         for message in &event.records {
-            if !self.handle_one(message).await {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(failure);
-            }
+            handled.push(self.handle_one(message).await);
         }
-        response
+        invoicing_sqs::batch_response(&event.records, &handled)
     }
 
     /// `false` when the message is to be delivered again.

@@ -3,22 +3,17 @@
 //! changes nothing.
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use chrono::Utc;
 use invoicing_domain::{
     model::{
-        account::NewAccount,
-        integration::XeroSettings,
         invoice::{Invoice, PaymentStatus},
         xero_push::{PushInvoice, PushLine},
         xero_sync::XeroSyncSettings,
     },
-    ports::{
-        AccountStore, IntegrationSecrets, IntegrationSettings, InvoiceStore, XeroInvoiceLinks, XeroSyncSettingsStore,
-    },
+    ports::{InvoiceStore, XeroInvoiceLinks},
 };
 use invoicing_dynamodb::DynamoStore;
 use invoicing_secrets::SecretsStore;
-use invoicing_test_support::{invoices::finalized_acme_invoice, xero_local_token, MotoServer, XeroLocal};
+use invoicing_test_support::{invoices::finalized_acme_invoice, xero_connected_account, MotoServer, XeroLocal};
 use invoicing_xero::{accounts::XeroClients, oauth::XeroApp, InProcessBudget};
 use pull_from_xero::{Pulled, Puller};
 use serde_json::{json, Value};
@@ -41,28 +36,13 @@ async fn setup() -> Setup {
     let moto = MotoServer::start();
     let xero = XeroLocal::start();
     let store = moto.fresh_store().await;
-    let account = NewAccount::generate("Puller", Utc::now());
-    store.create_account(&account).await.unwrap();
-    let account_id = account.account.id;
-    let secrets = SecretsStore::new(
-        aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await),
-        format!("pull-{}", uuid::Uuid::new_v4()),
-    );
-    let connection = XeroSettings {
-        client_id: "local-client".into(),
-        tenant_id: Some(TENANT.into()),
-        api_base_url: xero.base_url.clone(),
-        token_url: xero.token_url(),
-    };
-    store.set_xero_settings(&account_id, &connection).await.unwrap();
-    secrets.set_xero_client_secret(&account_id, "local-secret").await.unwrap();
     let settings = XeroSyncSettings {
         push_invoices: true,
         pull_payments: true,
         tenant_id: Some(TENANT.into()),
         ..XeroSyncSettings::default()
     };
-    store.put_xero_sync_settings(&account_id, &settings, None, None).await.unwrap();
+    let (account_id, secrets) = xero_connected_account(&moto, &store, &xero.base_url, TENANT, &settings).await;
     let clients = XeroClients::new(store.clone(), secrets, XeroApp::from_env(), Arc::new(InProcessBudget::default()));
     let invoice = finalized_acme_invoice(&store, &account_id).await;
     // The invoice as the push left it in Xero, and the link the push records.
@@ -93,30 +73,12 @@ async fn setup() -> Setup {
     Setup { _moto: moto, xero, store, account_id, puller, invoice, xero_invoice_id }
 }
 
-/// POSTs to xero-local's API in TENANT; answers the first element of `collection`.
-async fn xero_post(setup: &Setup, path: &str, body: Value, collection: &str) -> Value {
-    let http = reqwest::Client::new();
-    let token = xero_local_token(&http, &setup.xero.base_url).await;
-    let answer: Value = http
-        .post(format!("{}/api.xro/2.0/{path}", setup.xero.base_url))
-        .bearer_auth(token)
-        .header("xero-tenant-id", TENANT)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer[collection][0].clone()
-}
-
 /// Pays `amount` of the Xero invoice in xero-local on 2026-11-28; answers the PaymentID.
 async fn pay_in_xero(setup: &Setup, amount: f64) -> String {
     let payment = json!({"Payments": [{"Invoice": {"InvoiceID": setup.xero_invoice_id}, "Account": {"Code": "090"},
                                        "Date": "2026-11-28", "Amount": amount}]});
-    let created = xero_post(setup, "Payments", payment, "Payments").await;
-    created["PaymentID"].as_str().unwrap().to_string()
+    let created = setup.xero.post_json("Payments", TENANT, &payment).await;
+    created["Payments"][0]["PaymentID"].as_str().unwrap().to_string()
 }
 
 fn delivery(setup: &Setup, tenant: &str) -> SqsEvent {
@@ -157,7 +119,7 @@ async fn a_payment_in_xero_pays_our_invoice_and_its_deletion_undoes_it() {
     assert_eq!(ours(&setup).await.1, version);
 
     // Deleted in Xero: the mirrored payment goes, the invoice is owed again.
-    xero_post(&setup, &format!("Payments/{payment_id}"), json!({"Status": "DELETED"}), "Payments").await;
+    setup.xero.post_json(&format!("Payments/{payment_id}"), TENANT, &json!({"Status": "DELETED"})).await;
     pull(&setup).await;
     let (unpaid, _) = ours(&setup).await;
     assert_eq!((unpaid.payment_status, unpaid.payments.len()), (PaymentStatus::Unpaid, 0));

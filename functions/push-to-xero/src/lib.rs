@@ -11,7 +11,7 @@
 //! FAILED with `lastError` when retrying cannot help or the last delivery failed (the message
 //! then goes on to the dead-letter queue).
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, SubsecRound, Utc};
 use invoicing_domain::{
     model::{
@@ -106,15 +106,12 @@ where
 {
     /// Works a batch, message by message; those to be delivered again are reported.
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
-        let mut response = SqsBatchResponse::default();
+        // One after another: two pushes of one customer's invoices must not race to create its contact.
+        let mut handled = Vec::with_capacity(event.records.len());
         for message in &event.records {
-            if !self.handle_one(message).await {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = message.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(failure);
-            }
+            handled.push(self.handle_one(message).await);
         }
-        response
+        invoicing_sqs::batch_response(&event.records, &handled)
     }
 
     /// `false` when the message is to be delivered again.

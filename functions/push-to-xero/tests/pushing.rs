@@ -6,18 +6,17 @@ use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{NaiveDate, Utc};
 use invoicing_domain::{
     model::{
-        account::NewAccount,
         integration::XeroSettings,
         invoice::{CreateInvoice, Invoice, InvoiceStatus, LinkedService, SyncStatus},
         xero_push::{PushInvoice, PushLine},
         xero_sync::XeroSyncSettings,
     },
-    ports::{AccountStore, IntegrationSecrets, IntegrationSettings, InvoiceStore, Unrecorded, XeroSyncSettingsStore},
+    ports::{IntegrationSettings, InvoiceStore, Unrecorded},
     service::lifecycle::{self, Transition},
 };
 use invoicing_dynamodb::DynamoStore;
 use invoicing_secrets::SecretsStore;
-use invoicing_test_support::{invoices::finalized_acme_invoice, MotoServer, XeroLocal};
+use invoicing_test_support::{invoices::finalized_acme_invoice, xero_connected_account, MotoServer, XeroLocal};
 use invoicing_xero::{accounts::XeroClients, oauth::XeroApp, InProcessBudget};
 use push_to_xero::Pusher;
 use serde_json::{json, Value};
@@ -38,23 +37,8 @@ async fn setup(push_invoices: bool) -> Setup {
     let moto = MotoServer::start();
     let xero = XeroLocal::start();
     let store = moto.fresh_store().await;
-    let account = NewAccount::generate("Pusher", Utc::now());
-    store.create_account(&account).await.unwrap();
-    let account_id = account.account.id;
-    let secrets = SecretsStore::new(
-        aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await),
-        format!("push-{}", uuid::Uuid::new_v4()),
-    );
-    let connection = XeroSettings {
-        client_id: "local-client".into(),
-        tenant_id: Some(TENANT.into()),
-        api_base_url: xero.base_url.clone(),
-        token_url: xero.token_url(),
-    };
-    store.set_xero_settings(&account_id, &connection).await.unwrap();
-    secrets.set_xero_client_secret(&account_id, "local-secret").await.unwrap();
     let settings = XeroSyncSettings { push_invoices, ..XeroSyncSettings::default() };
-    store.put_xero_sync_settings(&account_id, &settings, None, None).await.unwrap();
+    let (account_id, secrets) = xero_connected_account(&moto, &store, &xero.base_url, TENANT, &settings).await;
     let clients = XeroClients::new(store.clone(), secrets, XeroApp::from_env(), Arc::new(InProcessBudget::default()));
     let pusher = Pusher { store: store.clone(), clients, max_receives: 3 };
     Setup { _moto: moto, xero, store, account_id, pusher }

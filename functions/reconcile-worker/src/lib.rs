@@ -12,7 +12,7 @@ pub use invoicing_xero::accounts::{XeroAccess, XeroClients};
 /// The shared call budget (it moved to `invoicing_xero`; the old path stays for callers).
 pub use invoicing_xero::shared_budget as budget;
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, SubsecRound, Utc};
 use futures::{future::join_all, StreamExt};
 use invoicing_domain::{
@@ -211,16 +211,8 @@ where
     /// Handles an SQS batch by the invocation's `deadline`; answers the messages to deliver again
     /// (only those whose outcome could be neither recorded nor queued again).
     pub async fn handle(&self, event: SqsEvent, deadline: Instant) -> SqsBatchResponse {
-        let results = join_all(event.records.iter().map(|record| self.handle_record(record, deadline))).await;
-        let mut response = SqsBatchResponse::default();
-        for (record, ok) in event.records.iter().zip(results) {
-            if !ok {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = record.message_id.clone().unwrap_or_default();
-                response.batch_item_failures.push(failure);
-            }
-        }
-        response
+        let handled = join_all(event.records.iter().map(|record| self.handle_record(record, deadline))).await;
+        invoicing_sqs::batch_response(&event.records, &handled)
     }
 
     async fn handle_record(&self, record: &SqsMessage, deadline: Instant) -> bool {

@@ -22,7 +22,7 @@ use crate::{
     ports::{
         AccountStore, CredentialStore, DeliveryQueue, IdempotencyStore, InvoiceNumbering, InvoiceQuery, InvoiceStore,
         LineItemStore, ReceivingAccounts, WebhookDeliveries, WebhookEndpoints, WebhookEvents, WebhookSecrets,
-        WebhookSender, XeroBudgetStore, XeroPullQueue, XeroPushQueue, XeroSyncSettingsStore,
+        WebhookSender, XeroBudgetStore, XeroPullQueue, XeroPullSweeps, XeroPushQueue, XeroSyncSettingsStore,
     },
     Error, Result,
 };
@@ -60,6 +60,8 @@ struct State {
     pushes: Vec<XeroPushMessage>,
     /// Xero pull messages sent.
     pulls: Vec<XeroPullMessage>,
+    /// Where each account's last sweep of Xero's changes got to.
+    pull_cursors: BTreeMap<String, DateTime<Utc>>,
 }
 
 /// Clones share the same data, like clones of an SDK client share the same table.
@@ -396,6 +398,21 @@ impl XeroSyncSettingsStore for InMemoryStore {
 
     async fn account_pulling_tenant(&self, tenant_id: &str) -> Result<Option<String>> {
         Ok(self.state().tenant_claims.get(tenant_id).cloned())
+    }
+}
+
+impl XeroPullSweeps for InMemoryStore {
+    async fn pulling_accounts(&self) -> Result<Vec<(String, String)>> {
+        Ok(self.state().tenant_claims.iter().map(|(tenant, account)| (account.clone(), tenant.clone())).collect())
+    }
+
+    async fn pull_cursor(&self, account_id: &str) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.state().pull_cursors.get(account_id).copied())
+    }
+
+    async fn set_pull_cursor(&self, account_id: &str, swept_to: DateTime<Utc>) -> Result<()> {
+        self.state().pull_cursors.insert(account_id.to_string(), swept_to);
+        Ok(())
     }
 }
 

@@ -370,6 +370,19 @@ pub trait XeroPullQueue: Send + Sync {
     fn queue_pulls(&self, messages: &[XeroPullMessage]) -> impl Future<Output = Result<()>> + Send;
 }
 
+/// What the periodic backstop of the pull needs: which accounts pull which organisation, and up
+/// to when each account's changes in Xero were looked at.
+pub trait XeroPullSweeps: Send + Sync {
+    /// Every account that pulls payments, with its organisation.
+    fn pulling_accounts(&self) -> impl Future<Output = Result<Vec<(String, String)>>> + Send;
+
+    /// When the last sweep of the account's changes in Xero started, if one completed.
+    fn pull_cursor(&self, account_id: &str) -> impl Future<Output = Result<Option<DateTime<Utc>>>> + Send;
+
+    /// Records that changes up to `swept_to` were looked at.
+    fn set_pull_cursor(&self, account_id: &str, swept_to: DateTime<Utc>) -> impl Future<Output = Result<()>> + Send;
+}
+
 /// Which of an account's invoices each Xero invoice it pushed is: a webhook names the Xero
 /// invoice, the pull needs ours.
 pub trait XeroInvoiceLinks: Send + Sync {

@@ -13,15 +13,19 @@ use crate::{
     DynamoStore, Item,
 };
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
+use chrono::{DateTime, Utc};
 use invoicing_domain::{
     model::{xero_sync::XeroSyncSettings, Versioned},
-    ports::{XeroContactMap, XeroInvoiceLinks, XeroSyncSettingsStore},
+    ports::{XeroContactMap, XeroInvoiceLinks, XeroPullSweeps, XeroSyncSettingsStore},
     Result,
 };
 use sha2::{Digest, Sha256};
 
 const SETTINGS_SK: &str = "XERO#SYNC_SETTINGS";
 const TENANT_SK: &str = "XEROTENANT";
+/// The partition listing the accounts that pull payments (`ACCOUNT#<id>` items).
+const PULLING_PK: &str = "XEROPULL";
+const CURSOR_SK: &str = "XERO#PULL_CURSOR";
 /// The claim is the account's own, or there is none.
 const CLAIM_IS_FREE_OR_OURS: &str = "attribute_not_exists(accountId) OR accountId = :account";
 
@@ -82,6 +86,30 @@ impl XeroSyncSettingsStore for DynamoStore {
                 TransactWriteItem::builder().delete(delete).build(),
                 format!("claim of Xero organisation {previous}"),
                 OnConditionFailed::Contended("the Xero organisation's claim changed meanwhile".into()),
+            ));
+        }
+        // The list of pulling accounts the backstop sweeps (one partition: accounts that pull are
+        // few, and the sweep reads them all).
+        if let Some(tenant) = tenant {
+            let mut entry = key(PULLING_PK.into(), &account_pk(account_id));
+            entry.insert("accountId".into(), s(account_id));
+            entry.insert("tenantId".into(), s(tenant));
+            let put = Put::builder().table_name(&self.table).set_item(Some(entry)).build().map_err(build_error)?;
+            writes.push(Write::new(
+                TransactWriteItem::builder().put(put).build(),
+                format!("pulling account {account_id}"),
+                OnConditionFailed::Contended("the pulling accounts changed meanwhile".into()),
+            ));
+        } else if previous_tenant.is_some() {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(PULLING_PK.into(), &account_pk(account_id))))
+                .build()
+                .map_err(build_error)?;
+            writes.push(Write::new(
+                TransactWriteItem::builder().delete(delete).build(),
+                format!("pulling account {account_id}"),
+                OnConditionFailed::Contended("the pulling accounts changed meanwhile".into()),
             ));
         }
         if let Some(tenant) = tenant {
@@ -181,5 +209,63 @@ impl XeroInvoiceLinks for DynamoStore {
             .await
             .map_err(|e| sdk_error("GetItem", e))?;
         Ok(answer.item.and_then(|item| item.get("invoiceId").and_then(|v| v.as_s().ok()).cloned()))
+    }
+}
+
+impl XeroPullSweeps for DynamoStore {
+    async fn pulling_accounts(&self) -> Result<Vec<(String, String)>> {
+        let mut accounts = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let answer = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", s(PULLING_PK))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| sdk_error("Query", e))?;
+            for item in answer.items.unwrap_or_default() {
+                let field = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+                if let (Some(account), Some(tenant)) = (field("accountId"), field("tenantId")) {
+                    accounts.push((account, tenant));
+                }
+            }
+            match answer.last_evaluated_key {
+                Some(next) => start = Some(next),
+                None => return Ok(accounts),
+            }
+        }
+    }
+
+    async fn pull_cursor(&self, account_id: &str) -> Result<Option<DateTime<Utc>>> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(account_pk(account_id), CURSOR_SK)))
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(answer
+            .item
+            .and_then(|item| item.get("sweptTo").and_then(|v| v.as_s().ok()).cloned())
+            .and_then(|text| DateTime::parse_from_rfc3339(&text).ok())
+            .map(|t| t.with_timezone(&Utc)))
+    }
+
+    async fn set_pull_cursor(&self, account_id: &str, swept_to: DateTime<Utc>) -> Result<()> {
+        let mut item = key(account_pk(account_id), CURSOR_SK);
+        item.insert("sweptTo".into(), s(swept_to.to_rfc3339()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| sdk_error("PutItem", e))?;
+        Ok(())
     }
 }

@@ -113,3 +113,19 @@ impl XeroPullQueue for SqsQueue {
         self.send_json(messages, Duration::ZERO).await
     }
 }
+
+/// The answer of an SQS-triggered function to its batch: the messages not `done` are reported
+/// (`ReportBatchItemFailures`), so that SQS delivers only those again. `done[i]` is the fate of
+/// `messages[i]`.
+pub fn batch_response(
+    messages: &[aws_lambda_events::event::sqs::SqsMessage],
+    done: &[bool],
+) -> aws_lambda_events::event::sqs::SqsBatchResponse {
+    let mut response = aws_lambda_events::event::sqs::SqsBatchResponse::default();
+    for (message, _) in messages.iter().zip(done).filter(|(_, done)| !**done) {
+        let mut failure = aws_lambda_events::event::sqs::BatchItemFailure::default();
+        failure.item_identifier = message.message_id.clone().unwrap_or_default();
+        response.batch_item_failures.push(failure);
+    }
+    response
+}

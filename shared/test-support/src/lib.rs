@@ -272,16 +272,60 @@ impl XeroLocal {
 
     /// A GET of an API path (after `/api.xro/2.0/`) in a tenant, as JSON: what the emulator stored.
     pub async fn get_json(&self, api_path: &str, tenant_id: &str) -> serde_json::Value {
+        self.call(reqwest::Method::GET, api_path, tenant_id, None).await
+    }
+
+    /// A POST of `body` to an API path in a tenant, as a user of Xero would make it; its answer.
+    pub async fn post_json(&self, api_path: &str, tenant_id: &str, body: &serde_json::Value) -> serde_json::Value {
+        self.call(reqwest::Method::POST, api_path, tenant_id, Some(body)).await
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        api_path: &str,
+        tenant_id: &str,
+        body: Option<&serde_json::Value>,
+    ) -> serde_json::Value {
         let http = reqwest::Client::new();
         let token = xero_local_token(&http, &self.base_url).await;
-        http.get(format!("{}/api.xro/2.0/{api_path}", self.base_url))
+        let mut request = http
+            .request(method, format!("{}/api.xro/2.0/{api_path}", self.base_url))
             .bearer_auth(token)
-            .header("xero-tenant-id", tenant_id)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+            .header("xero-tenant-id", tenant_id);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        request.send().await.unwrap().json().await.unwrap()
     }
+}
+
+/// An account on `store` with an operator's custom Xero connection to `tenant_id` at
+/// `api_base_url` (its secret in moto's Secrets Manager, under a prefix of its own) and these sync
+/// settings; answers the account id and the secrets store.
+pub async fn xero_connected_account(
+    moto: &MotoServer,
+    store: &DynamoStore,
+    api_base_url: &str,
+    tenant_id: &str,
+    sync: &invoicing_domain::model::xero_sync::XeroSyncSettings,
+) -> (String, invoicing_secrets::SecretsStore) {
+    use invoicing_domain::ports::{AccountStore, IntegrationSecrets, IntegrationSettings, XeroSyncSettingsStore};
+    let account = invoicing_domain::model::account::NewAccount::generate("Xero sync", chrono::Utc::now());
+    store.create_account(&account).await.unwrap();
+    let account_id = account.account.id;
+    let secrets = invoicing_secrets::SecretsStore::new(
+        aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await),
+        format!("sync-{}", uuid::Uuid::new_v4()),
+    );
+    let connection = invoicing_domain::model::integration::XeroSettings {
+        client_id: "local-client".into(),
+        tenant_id: Some(tenant_id.into()),
+        api_base_url: api_base_url.into(),
+        token_url: format!("{}/connect/token", api_base_url.trim_end_matches('/')),
+    };
+    store.set_xero_settings(&account_id, &connection).await.unwrap();
+    secrets.set_xero_client_secret(&account_id, "local-secret").await.unwrap();
+    store.put_xero_sync_settings(&account_id, sync, None, None).await.unwrap();
+    (account_id, secrets)
 }

@@ -2,7 +2,7 @@
 //! created, and the sales invoice, created AUTHORISED and later marked sent or voided. Every write
 //! carries Xero's `Idempotency-Key`, so a retry after a lost answer never creates a second one.
 
-use crate::{InvoicesPage, Method, XeroClient, XeroError, XeroInvoice};
+use crate::{InvoicesPage, Method, XeroClient, XeroError, XeroInvoice, IDEMPOTENCY_KEY_HEADER};
 use invoicing_domain::model::xero_push::{PushInvoice, XERO_UNIT_DECIMALS};
 use serde::Deserialize;
 use serde_json::{json, value::RawValue};
@@ -68,7 +68,13 @@ impl XeroClient {
         }
         let body = json!({"Contacts": [contact]}).to_string();
         let answer = self
-            .authorized(Method::POST, &self.api_url("Contacts"), &[], Some(body.as_bytes()), Some(idempotency_key))
+            .authorized(
+                Method::POST,
+                &self.api_url("Contacts"),
+                &[],
+                Some(body.as_bytes()),
+                Some((IDEMPOTENCY_KEY_HEADER, idempotency_key)),
+            )
             .await?;
         let created: ContactsPage =
             serde_json::from_str(&answer.body).map_err(|e| XeroError::Decode(format!("contact answer: {e}")))?;
@@ -143,7 +149,15 @@ impl XeroClient {
         body: &str,
         idempotency_key: &str,
     ) -> Result<XeroInvoice, XeroError> {
-        let answer = self.authorized(Method::POST, url, query, Some(body.as_bytes()), Some(idempotency_key)).await?;
+        let answer = self
+            .authorized(
+                Method::POST,
+                url,
+                query,
+                Some(body.as_bytes()),
+                Some((IDEMPOTENCY_KEY_HEADER, idempotency_key)),
+            )
+            .await?;
         let page: InvoicesPage =
             serde_json::from_str(&answer.body).map_err(|e| XeroError::Decode(format!("invoice answer: {e}")))?;
         page.invoices
