@@ -37,6 +37,29 @@ fn tenant_key(tenant_id: &str) -> Item {
     key(format!("XEROTENANT#{tenant_id}"), TENANT_SK)
 }
 
+/// Whether a read must see every write that completed before it.
+#[derive(Clone, Copy)]
+enum Read {
+    Consistent,
+    Eventual,
+}
+
+impl DynamoStore {
+    /// One string attribute of the item at `key`, if the item and the attribute exist.
+    async fn string_attribute(&self, key: Item, name: &str, read: Read) -> Result<Option<String>> {
+        let answer = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(matches!(read, Read::Consistent))
+            .send()
+            .await
+            .map_err(|e| sdk_error("GetItem", e))?;
+        Ok(answer.item.and_then(|item| item.get(name).and_then(|v| v.as_s().ok()).cloned()))
+    }
+}
+
 impl XeroSyncSettingsStore for DynamoStore {
     async fn xero_sync_settings(&self, account_id: &str) -> Result<Option<Versioned<XeroSyncSettings>>> {
         let answer = self
@@ -135,16 +158,7 @@ impl XeroSyncSettingsStore for DynamoStore {
     }
 
     async fn account_pulling_tenant(&self, tenant_id: &str) -> Result<Option<String>> {
-        let answer = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(tenant_key(tenant_id)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        Ok(answer.item.and_then(|item| item.get("accountId").and_then(|v| v.as_s().ok()).cloned()))
+        self.string_attribute(tenant_key(tenant_id), "accountId", Read::Consistent).await
     }
 }
 
@@ -155,16 +169,8 @@ fn contact_sk(tenant_id: &str, customer_id: &str) -> String {
 
 impl XeroContactMap for DynamoStore {
     async fn xero_contact(&self, account_id: &str, tenant_id: &str, customer_id: &str) -> Result<Option<String>> {
-        let answer = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(account_pk(account_id), &contact_sk(tenant_id, customer_id))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        Ok(answer.item.and_then(|item| item.get("contactId").and_then(|v| v.as_s().ok()).cloned()))
+        let contact = key(account_pk(account_id), &contact_sk(tenant_id, customer_id));
+        self.string_attribute(contact, "contactId", Read::Consistent).await
     }
 
     async fn record_xero_contact(
@@ -200,15 +206,8 @@ impl XeroInvoiceLinks for DynamoStore {
     }
 
     async fn invoice_for_xero_invoice(&self, account_id: &str, xero_invoice_id: &str) -> Result<Option<String>> {
-        let answer = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(account_pk(account_id), &xero_invoice_sk(xero_invoice_id))))
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        Ok(answer.item.and_then(|item| item.get("invoiceId").and_then(|v| v.as_s().ok()).cloned()))
+        let link = key(account_pk(account_id), &xero_invoice_sk(xero_invoice_id));
+        self.string_attribute(link, "invoiceId", Read::Eventual).await
     }
 }
 
@@ -241,19 +240,8 @@ impl XeroPullSweeps for DynamoStore {
     }
 
     async fn pull_cursor(&self, account_id: &str) -> Result<Option<DateTime<Utc>>> {
-        let answer = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(account_pk(account_id), CURSOR_SK)))
-            .send()
-            .await
-            .map_err(|e| sdk_error("GetItem", e))?;
-        Ok(answer
-            .item
-            .and_then(|item| item.get("sweptTo").and_then(|v| v.as_s().ok()).cloned())
-            .and_then(|text| DateTime::parse_from_rfc3339(&text).ok())
-            .map(|t| t.with_timezone(&Utc)))
+        let swept_to = self.string_attribute(key(account_pk(account_id), CURSOR_SK), "sweptTo", Read::Eventual).await?;
+        Ok(swept_to.and_then(|text| DateTime::parse_from_rfc3339(&text).ok()).map(|t| t.with_timezone(&Utc)))
     }
 
     async fn set_pull_cursor(&self, account_id: &str, swept_to: DateTime<Utc>) -> Result<()> {

@@ -428,10 +428,8 @@ impl XeroClient {
             ("summaryOnly", "true"),
         ];
         let since = since.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string());
-        let url = format!("{}/api.xro/2.0/Invoices", self.connection.api_base_url.trim_end_matches('/'));
         let header = since.as_deref().map(|since| (http::header::IF_MODIFIED_SINCE, since));
-        let answer = self.authorized(Method::GET, &url, &query, None, header).await?;
-        let answer: InvoicesPage = serde_json::from_str(&answer.body).map_err(|e| XeroError::Decode(e.to_string()))?;
+        let answer = self.get_invoices(&query, header).await?;
         let pagination = answer.pagination;
         Ok(XeroPage {
             invoices: answer
@@ -499,12 +497,17 @@ impl XeroClient {
         if filter == Filter::Numbers {
             query.push(("where", SALES_INVOICES));
         }
-        self.get_invoices(&query).await
+        self.get_invoices(&query, None).await
     }
 
-    async fn get_invoices(&self, query: &[(&str, &str)]) -> Result<InvoicesPage, XeroError> {
+    /// A GET of `Invoices` (with one more header, such as `If-Modified-Since`, when given).
+    async fn get_invoices(
+        &self,
+        query: &[(&str, &str)],
+        header: Option<(http::HeaderName, &str)>,
+    ) -> Result<InvoicesPage, XeroError> {
         let url = format!("{}/api.xro/2.0/Invoices", self.connection.api_base_url.trim_end_matches('/'));
-        let answer = self.authorized_get(&url, query).await?;
+        let answer = self.authorized(Method::GET, &url, query, None, header).await?;
         serde_json::from_str(&answer.body).map_err(|e| XeroError::Decode(e.to_string()))
     }
 
